@@ -1,0 +1,50 @@
+# CatOps Kubernetes connector. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The exact flags of the image build (Dockerfile.k8s runs `make build`).
+GO_LDFLAGS := -s -w -X main.version=$(VERSION)
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(GO_LDFLAGS)"
+PKGS := ./cmd/... ./pkg/...
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build ./catops-k8s (static, as in the image)
+	$(GO_BUILD) -o catops-k8s ./cmd/kubernetes
+
+.PHONY: test
+test: ## unit tests with the race detector
+	go test -race -count=1 $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+
+.PHONY: bench
+bench: ## micro-benchmarks of the hot paths (join, encode, compress)
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/joiner/ ./pkg/sender/
+
+.PHONY: tools
+tools: ## build the pinned control-plane binaries into .cache/bin (slow the first time)
+	hack/build-tools.sh
+
+.PHONY: cluster-up
+cluster-up: tools ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfig in .rig/kubeconfig
+	go run ./test/rig/cmd/rig up
+
+.PHONY: cluster-down
+cluster-down: ## stop everything cluster-up started
+	go run ./test/rig/cmd/rig down
+
+.PHONY: test-integration
+test-integration: tools ## integration tests against the real control plane
+	go test -race -count=1 -tags integration -timeout 30m ./test/...
+
+.PHONY: clean
+clean: ## remove build outputs (keeps .cache/bin and Go's caches)
+	rm -f catops-k8s catops-receiver

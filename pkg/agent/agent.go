@@ -1,0 +1,300 @@
+// Package agent wires the pipeline together and runs it:
+//
+//	pod cache ─┐
+//	host sampler ─┼─▶ joiner ─▶ sender ─▶ backend
+//	usage collector ─┘
+//
+// Run owns three goroutines besides the informers': the loop (the joiner's
+// only user), the sampler (host sample and usage each interval) and the
+// sender.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/catops/cli/pkg/config"
+	"github.com/catops/cli/pkg/health"
+	"github.com/catops/cli/pkg/joiner"
+	"github.com/catops/cli/pkg/podcache"
+	"github.com/catops/cli/pkg/sender"
+	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/token"
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/wire"
+)
+
+// HostSampler reads the host figures once per interval.
+type HostSampler interface {
+	Sample(ctx context.Context) wire.HostSample
+}
+
+// UsageCollector reads pod and node usage once per interval.
+type UsageCollector interface {
+	Collect(ctx context.Context, pods []usage.PodKey, now time.Time) wire.Usage
+}
+
+// Deps are the agent's connections to the outside, built by main (or a test).
+type Deps struct {
+	Kube     kubernetes.Interface
+	Host     HostSampler
+	Usage    UsageCollector // nil: no pod usage source
+	Logger   *zap.Logger
+	Registry *prometheus.Registry // nil: metrics are not served
+	Metrics  *telemetry.Metrics   // nil: registered on Registry
+	Client   *http.Client
+	Version  string
+	Now      func() time.Time
+	// Ready, if set, is called once the caches are synced (tests wait on it).
+	Ready func()
+}
+
+type tick struct {
+	host  wire.HostSample
+	usage *wire.Usage
+}
+
+// Run runs the agent until ctx ends, then flushes what is pending within
+// cfg.ShutdownTimeout. It returns an error only when the agent cannot start.
+func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Metrics == nil {
+		d.Metrics = telemetry.New(d.Registry)
+		if s, ok := d.Usage.(interface{ Stats() usage.Stats }); ok {
+			telemetry.RegisterUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.Requests, st.Errors })
+		}
+	}
+	log := d.Logger.With(zap.String("node", cfg.NodeName))
+
+	tok, err := tokenFunc(cfg)
+	if err != nil {
+		return err
+	}
+	status := health.NewStatus(3*cfg.CollectionInterval+30*time.Second, d.Now)
+	if cfg.HealthAddr != "" {
+		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, d.Registry), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	pc, err := podcache.New(d.Kube, cfg.NodeName, log, podcache.Hooks{
+		WatchError: func(resource string, err error) {
+			d.Metrics.WatchRestarts.WithLabelValues(resource).Inc()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopInformers(); pc.Shutdown() }()
+	pc.Start(informerCtx)
+	log.Info("Waiting for the pod and node caches to sync")
+	if !pc.WaitForSync(ctx) {
+		return nil // stopped before the caches synced: nothing to flush
+	}
+	status.SetReady(true)
+	status.Tick()
+	log.Info("Caches synced", zap.Int("pods", len(pc.Pods())))
+	if d.Ready != nil {
+		d.Ready()
+	}
+
+	session := newSession()
+	snd := sender.New(sender.Options{
+		BackendURL:    cfg.BackendURL,
+		Token:         tok,
+		Node:          cfg.NodeName,
+		Namespace:     cfg.Namespace,
+		AgentVersion:  d.Version,
+		Session:       session,
+		MaxQueueBytes: cfg.QueueMaxBytes,
+		MaxBatchBytes: cfg.BatchMaxBytes,
+		FlushDelay:    cfg.FlushDelay,
+		Client:        d.Client,
+		Logger:        log.Named("sender"),
+		Metrics:       d.Metrics,
+		Now:           d.Now,
+	})
+	log.Info("Shipping to backend", zap.String("url", cfg.BackendURL+wire.Path),
+		zap.String("format", cfg.WireFormat), zap.String("session", session),
+		zap.Duration("interval", cfg.CollectionInterval))
+
+	var wg sync.WaitGroup
+	sendCtx, stopSender := context.WithCancel(ctx)
+	wg.Go(func() { snd.Run(sendCtx) })
+
+	ticks := make(chan tick)
+	wg.Go(func() { sample(ctx, cfg, d, pc, ticks) })
+
+	l := &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: snd, status: status}
+	l.run(ctx, ticks)
+
+	// Shutdown: take the last changes, stop the sender's retry loop, and
+	// flush with a fresh deadline (ctx is already over).
+	stopSender()
+	wg.Wait()
+	if cfg.WireFormat == config.FormatDelta {
+		l.changes()
+	}
+	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	pending, _ := snd.Pending()
+	if left := snd.Flush(flushCtx); left > 0 {
+		log.Warn("Shutdown deadline passed with events not delivered", zap.Int("events", left), zap.Duration("timeout", cfg.ShutdownTimeout))
+	} else {
+		log.Info("Flushed pending events", zap.Int("events", pending))
+	}
+	return nil
+}
+
+func tokenFunc(cfg *config.Config) (token.Func, error) {
+	if cfg.AuthToken != "" {
+		return token.Static(cfg.AuthToken), nil
+	}
+	f, err := token.NewFile(cfg.AuthTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("CATOPS_AUTH_TOKEN_FILE: %w", err)
+	}
+	return f.Token, nil
+}
+
+// newSession names this run of the agent; sequence numbers restart with it.
+func newSession() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sample reads the host and usage every interval and hands them to the loop.
+func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache, out chan<- tick) {
+	t := time.NewTicker(cfg.CollectionInterval)
+	defer t.Stop()
+	for {
+		var tk tick
+		tk.host = d.Host.Sample(ctx)
+		if d.Usage != nil {
+			pods := pc.Pods()
+			keys := make([]usage.PodKey, len(pods))
+			for i, p := range pods {
+				keys[i] = usage.PodKey{Namespace: p.Namespace, Name: p.Name}
+			}
+			u := d.Usage.Collect(ctx, keys, d.Now())
+			tk.usage = &u
+		}
+		select {
+		case out <- tk:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// loop is the joiner's goroutine: it turns cache changes, ticks and resync
+// requests into queued events.
+type loop struct {
+	cfg    *config.Config
+	d      Deps
+	log    *zap.Logger
+	pc     *podcache.Cache
+	j      *joiner.Joiner
+	snd    *sender.Sender
+	status *health.Status
+}
+
+func (l *loop) run(ctx context.Context, ticks <-chan tick) {
+	delta := l.cfg.WireFormat == config.FormatDelta
+	if delta {
+		l.snapshot(wire.ReasonStart)
+	}
+	snapshots := time.NewTicker(l.cfg.SnapshotInterval)
+	defer snapshots.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.pc.Changed():
+			if delta {
+				l.changes()
+			}
+		case tk := <-ticks:
+			l.status.Tick()
+			l.d.Metrics.LastTick.Set(float64(l.d.Now().Unix()))
+			l.d.Metrics.CachedPods.Set(float64(len(l.pc.Pods())))
+			if tk.usage != nil {
+				l.d.Metrics.UsageAvailable.Set(boolGauge(tk.usage.Available))
+			}
+			if delta {
+				l.changes() // changes first: usage may name pods just added
+				l.enqueue(l.j.Samples(&tk.host, tk.usage))
+			} else {
+				l.legacy(tk)
+			}
+		case <-snapshots.C:
+			if delta {
+				l.snapshot(wire.ReasonPeriodic)
+			}
+		case <-l.snd.ResyncRequested():
+			if delta {
+				l.snapshot(wire.ReasonResync)
+			}
+		}
+	}
+}
+
+func (l *loop) snapshot(reason string) {
+	l.d.Metrics.Snapshots.WithLabelValues(reason).Inc()
+	l.enqueue(l.j.Snapshot(reason))
+}
+
+func (l *loop) changes() { l.enqueue(l.j.Changes()) }
+
+func (l *loop) enqueue(evs []wire.EncodedEvent, err error) {
+	if err != nil {
+		// Encoding our own types cannot fail short of a bug; say so loudly.
+		l.log.Error("Cannot encode events", zap.Error(err))
+		return
+	}
+	l.snd.Enqueue(evs...)
+}
+
+func (l *loop) legacy(tk tick) {
+	if _, err := l.j.Samples(&tk.host, tk.usage); err != nil {
+		l.log.Error("Cannot encode samples", zap.Error(err))
+	}
+	snap := l.j.Legacy(l.cfg.NodeName, l.cfg.Namespace)
+	b, err := json.Marshal(snap)
+	if err != nil {
+		l.log.Error("Cannot encode snapshot", zap.Error(err))
+		return
+	}
+	l.snd.Enqueue(wire.EncodedEvent{Type: sender.TypeLegacy, Data: b})
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const secret = "tok-do-not-print-9f8e7d"
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func base() map[string]string {
+	return map[string]string{"NODE_NAME": "node-a", "CATOPS_AUTH_TOKEN": secret}
+}
+
+func with(extra map[string]string) map[string]string {
+	m := base()
+	for k, v := range extra {
+		if v == "<unset>" {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func TestDefaults(t *testing.T) {
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(base())))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, "https://api.catops.io", c.BackendURL)
+	assert.Equal(t, 60*time.Second, c.CollectionInterval)
+	assert.Equal(t, 10*time.Minute, c.SnapshotInterval)
+	assert.Equal(t, FormatDelta, c.WireFormat)
+	assert.Equal(t, SourceMetricsAPI, c.PodMetricsSource)
+	assert.Equal(t, ":8080", c.HealthAddr)
+	assert.Equal(t, 8<<20, c.QueueMaxBytes)
+}
+
+func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--collection-interval=30s"}, env(with(map[string]string{
+		"COLLECTION_INTERVAL": "20", "CATOPS_BACKEND_URL": "http://127.0.0.1:9000/", "CATOPS_QUEUE_MAX_BYTES": "16Mi",
+	}))))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, c.CollectionInterval)
+	assert.Equal(t, "http://127.0.0.1:9000", c.BackendURL, "loopback http is allowed; trailing slash trimmed")
+	assert.Equal(t, 16<<20, c.QueueMaxBytes)
+}
+
+func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no node", map[string]string{"NODE_NAME": "<unset>"}, nil, "NODE_NAME is not set"},
+		{"no token", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>"}, nil, "no auth token: set CATOPS_AUTH_TOKEN"},
+		{"not a url", map[string]string{"CATOPS_BACKEND_URL": "api.catops.io"}, nil, "CATOPS_BACKEND_URL must be an absolute http(s) URL"},
+		{"bad scheme", map[string]string{"CATOPS_BACKEND_URL": "ftp://x"}, nil, "CATOPS_BACKEND_URL must be an absolute http(s) URL"},
+		{"credentials in url", map[string]string{"CATOPS_BACKEND_URL": "https://u:p@x"}, nil, "must not hold credentials"},
+		{"plain http remote", map[string]string{"CATOPS_BACKEND_URL": "http://backend.example:80"}, nil, "set CATOPS_ALLOW_INSECURE_HTTP=true"},
+		{"non-numeric interval", map[string]string{"COLLECTION_INTERVAL": "often"}, nil, `COLLECTION_INTERVAL must be a number of seconds or a duration such as 30s, got "often"`},
+		{"interval too small", map[string]string{"COLLECTION_INTERVAL": "2"}, nil, "COLLECTION_INTERVAL must be at least 10s, got 2s"},
+		{"flag named in error", nil, []string{"--collection-interval=1s"}, "--collection-interval must be at least 10s"},
+		{"snapshot shorter than interval", map[string]string{"COLLECTION_INTERVAL": "120", "CATOPS_SNAPSHOT_INTERVAL": "1m"}, nil, "must not be shorter than COLLECTION_INTERVAL"},
+		{"bad wire format", map[string]string{"CATOPS_WIRE_FORMAT": "xml"}, nil, "CATOPS_WIRE_FORMAT must be one of delta, snapshot"},
+		{"bad source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet"}, nil, "CATOPS_POD_METRICS_SOURCE must be one of metrics-api, none"},
+		{"bad level", map[string]string{"CATOPS_LOG_LEVEL": "loud"}, nil, "CATOPS_LOG_LEVEL must be debug, info, warn or error"},
+		{"bad queue", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "lots"}, nil, "CATOPS_QUEUE_MAX_BYTES must be a number of bytes"},
+		{"queue too small", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "1000"}, nil, "must be at least 1048576 bytes"},
+		{"batch over queue", map[string]string{"CATOPS_BATCH_MAX_BYTES": "4Mi", "CATOPS_QUEUE_MAX_BYTES": "2Mi"}, nil, "must not be larger than CATOPS_QUEUE_MAX_BYTES"},
+		{"bad health addr", map[string]string{"CATOPS_HEALTH_ADDR": "8080"}, nil, "CATOPS_HEALTH_ADDR must be host:port"},
+		{"bad concurrency", map[string]string{"CATOPS_METRICS_API_CONCURRENCY": "0"}, nil, "must be a whole number from 1 to 64"},
+		{"stray argument", nil, []string{"run"}, `unexpected argument "run"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewOptions("catops-k8s")
+			err := o.Parse(tc.args, env(with(tc.env)))
+			if err == nil {
+				_, err = o.Validate()
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n", "one line")
+			assert.NotContains(t, err.Error(), secret, "the token never appears")
+		})
+	}
+}
+
+func TestInsecureHTTPOptIn(t *testing.T) {
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(with(map[string]string{
+		"CATOPS_BACKEND_URL": "http://backend.internal:8000", "CATOPS_ALLOW_INSECURE_HTTP": "true"}))))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, "http://backend.internal:8000", c.BackendURL)
+}
+
+func TestTokenFileIsAccepted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(path, []byte(secret+"\n"), 0o600))
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(with(map[string]string{"CATOPS_AUTH_TOKEN": "<unset>", "CATOPS_AUTH_TOKEN_FILE": path}))))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, path, c.AuthTokenFile)
+}
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	usage := NewOptions("catops-k8s").Usage()
+	for _, name := range EnvNames() {
+		assert.True(t, strings.Contains(usage, "env "+name), "--help names %s", name)
+	}
+}

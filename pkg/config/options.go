@@ -1,0 +1,173 @@
+// Package config holds every setting of the agent: one table binds each to
+// a flag and an environment variable with its default, Validate checks them
+// and says what to fix, and the result is a typed Config.
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Setting names, used as keys of Options.
+const (
+	BackendURL         = "backend-url"
+	AuthToken          = "auth-token"
+	AuthTokenFile      = "auth-token-file"
+	NodeName           = "node-name"
+	Namespace          = "namespace"
+	CollectionInterval = "collection-interval"
+	SnapshotInterval   = "snapshot-interval"
+	Kubeconfig         = "kubeconfig"
+	LogLevel           = "log-level"
+	HealthAddr         = "health-addr"
+	WireFormat         = "wire-format"
+	PodMetricsSource   = "pod-metrics-source"
+	MetricsConcurrency = "metrics-api-concurrency"
+	QueueMaxBytes      = "queue-max-bytes"
+	BatchMaxBytes      = "batch-max-bytes"
+	FlushDelay         = "flush-delay"
+	AllowInsecureHTTP  = "allow-insecure-http"
+	ShutdownTimeout    = "shutdown-timeout"
+	HostProc           = "host-proc"
+	HostSys            = "host-sys"
+	HostRoot           = "host-root"
+	HostDev            = "host-dev"
+)
+
+type setting struct {
+	name, env, def, help string
+	boolean              bool
+}
+
+// settings is the one table of flags, environment variables and defaults.
+var settings = []setting{
+	{BackendURL, "CATOPS_BACKEND_URL", "https://api.catops.io", "CatOps backend base URL; batches are POSTed to <url>/api/cli/kubernetes/metrics", false},
+	{AuthToken, "CATOPS_AUTH_TOKEN", "", "backend auth token (prefer the file: a flag is visible in the process list)", false},
+	{AuthTokenFile, "CATOPS_AUTH_TOKEN_FILE", "", "file holding the auth token, re-read when it changes (a mounted Secret); used when no token is given", false},
+	{NodeName, "NODE_NAME", "", "name of the node this agent watches (downward API spec.nodeName); required", false},
+	{Namespace, "NAMESPACE", "", "namespace the agent runs in, reported with every batch", false},
+	{CollectionInterval, "COLLECTION_INTERVAL", "60", "seconds between host samples and usage reads (minimum 10); also takes a duration such as 30s", false},
+	{SnapshotInterval, "CATOPS_SNAPSHOT_INTERVAL", "10m", "how often a full snapshot is sent so the backend can resynchronise (delta format)", false},
+	{Kubeconfig, "KUBECONFIG", "", "kubeconfig file; empty: in-cluster config in a pod, else ~/.kube/config", false},
+	{LogLevel, "CATOPS_LOG_LEVEL", "info", "log level: debug, info, warn or error", false},
+	{HealthAddr, "CATOPS_HEALTH_ADDR", ":8080", "address of /healthz, /readyz and /metrics; \"off\" turns the server off", false},
+	{WireFormat, "CATOPS_WIRE_FORMAT", "delta", "wire format: delta (catops.k8s/v1 batches) or snapshot (the full node every interval, legacy shape)", false},
+	{PodMetricsSource, "CATOPS_POD_METRICS_SOURCE", "metrics-api", "where pod CPU/memory usage comes from: metrics-api or none", false},
+	{MetricsConcurrency, "CATOPS_METRICS_API_CONCURRENCY", "4", "most Metrics API requests in flight at once", false},
+	{QueueMaxBytes, "CATOPS_QUEUE_MAX_BYTES", "8388608", "bound of the send queue in bytes (minimum 1048576); samples are dropped first when full", false},
+	{BatchMaxBytes, "CATOPS_BATCH_MAX_BYTES", "524288", "most uncompressed event bytes in one batch (minimum 4096)", false},
+	{FlushDelay, "CATOPS_FLUSH_DELAY", "1s", "longest a change waits to be batched with others", false},
+	{AllowInsecureHTTP, "CATOPS_ALLOW_INSECURE_HTTP", "false", "allow plain http:// to a non-loopback backend (sends the token unencrypted)", true},
+	{ShutdownTimeout, "CATOPS_SHUTDOWN_TIMEOUT", "10s", "how long to flush pending events on SIGTERM", false},
+	{HostProc, "HOST_PROC", "", "host /proc mount for node-level host figures (e.g. /host/proc); empty: /proc", false},
+	{HostSys, "HOST_SYS", "", "host /sys mount (e.g. /host/sys); empty: /sys", false},
+	{HostRoot, "HOST_ROOT", "", "host / mount, for filesystem usage (e.g. /host/root); empty: /", false},
+	{HostDev, "HOST_DEV", "", "host /dev mount, to name /dev/mapper devices (optional, e.g. /host/dev); empty: /dev", false},
+}
+
+// value is a setting's raw text and where it came from, for error messages.
+type value struct {
+	raw    string
+	source string // "--flag", "ENV" or "default"
+}
+
+// Options are the raw settings, before validation.
+type Options struct {
+	values map[string]value
+	fs     *pflag.FlagSet
+	flags  map[string]*string
+	bools  map[string]*bool
+}
+
+// NewOptions binds every setting to a flag on a new FlagSet named prog.
+func NewOptions(prog string) *Options {
+	o := &Options{
+		values: map[string]value{},
+		fs:     pflag.NewFlagSet(prog, pflag.ContinueOnError),
+		flags:  map[string]*string{},
+		bools:  map[string]*bool{},
+	}
+	for _, s := range settings {
+		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
+		if s.boolean {
+			o.bools[s.name] = o.fs.Bool(s.name, s.def == "true", help)
+		} else {
+			o.flags[s.name] = o.fs.String(s.name, s.def, help)
+		}
+	}
+	o.fs.SortFlags = false
+	return o
+}
+
+// FlagSet is the flag set, for --help.
+func (o *Options) FlagSet() *pflag.FlagSet { return o.fs }
+
+// Parse reads flags from args and environment variables through getenv:
+// a flag given on the command line wins over the variable, which wins over
+// the default.
+func (o *Options) Parse(args []string, getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := o.fs.Parse(args); err != nil {
+		return err
+	}
+	if o.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: every setting is a --flag or an environment variable (see --help)", o.fs.Arg(0))
+	}
+	for _, s := range settings {
+		switch {
+		case o.fs.Changed(s.name):
+			raw := ""
+			if s.boolean {
+				raw = fmt.Sprint(*o.bools[s.name])
+			} else {
+				raw = *o.flags[s.name]
+			}
+			o.values[s.name] = value{raw: raw, source: "--" + s.name}
+		case getenv(s.env) != "":
+			o.values[s.name] = value{raw: strings.TrimSpace(getenv(s.env)), source: s.env}
+		default:
+			o.values[s.name] = value{raw: s.def, source: s.env}
+		}
+	}
+	return nil
+}
+
+func (o *Options) get(name string) value { return o.values[name] }
+
+// Usage returns the --help text.
+func (o *Options) Usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", o.fs.Name())
+	b.WriteString("catops-k8s watches the pods of one Kubernetes node and ships their state,\n")
+	b.WriteString("usage and host samples to the CatOps backend. Every flag can also be set\n")
+	b.WriteString("through the environment variable named in its help.\n\nFlags:\n")
+	b.WriteString(o.fs.FlagUsages())
+	return b.String()
+}
+
+// EnvNames lists every environment variable the agent reads, sorted.
+func EnvNames() []string {
+	out := make([]string, 0, len(settings))
+	for _, s := range settings {
+		out = append(out, s.env)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// durationOrSeconds parses "60" as seconds and "1m" as a duration.
+func durationOrSeconds(raw string) (time.Duration, bool) {
+	var secs int64
+	if _, err := fmt.Sscanf(raw, "%d", &secs); err == nil && fmt.Sprint(secs) == raw {
+		return time.Duration(secs) * time.Second, true
+	}
+	d, err := time.ParseDuration(raw)
+	return d, err == nil
+}

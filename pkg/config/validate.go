@@ -1,0 +1,201 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Wire formats and pod metrics sources.
+const (
+	FormatDelta    = "delta"
+	FormatSnapshot = "snapshot"
+
+	SourceMetricsAPI = "metrics-api"
+	SourceNone       = "none"
+
+	// MinInterval is the shortest collection interval: shorter ones would
+	// read the Metrics API faster than metrics-server can refresh it.
+	MinInterval = 10 * time.Second
+)
+
+// Config is the validated, typed configuration.
+type Config struct {
+	BackendURL         string // without a trailing slash
+	AuthToken          string
+	AuthTokenFile      string
+	NodeName           string
+	Namespace          string
+	CollectionInterval time.Duration
+	SnapshotInterval   time.Duration
+	Kubeconfig         string
+	LogLevel           zapcore.Level
+	HealthAddr         string // empty: off
+	WireFormat         string
+	PodMetricsSource   string
+	MetricsConcurrency int
+	QueueMaxBytes      int
+	BatchMaxBytes      int
+	FlushDelay         time.Duration
+	ShutdownTimeout    time.Duration
+	HostProc           string
+	HostSys            string
+	HostRoot           string
+	HostDev            string
+}
+
+// Error is a configuration mistake: one line that names the setting and
+// says what to fix. It never contains the auth token.
+type Error struct{ msg string }
+
+func (e *Error) Error() string { return e.msg }
+
+func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
+
+// Validate checks every setting and returns the typed Config, or the first
+// mistake found.
+func (o *Options) Validate() (*Config, error) {
+	c := &Config{
+		AuthToken:     o.get(AuthToken).raw,
+		AuthTokenFile: o.get(AuthTokenFile).raw,
+		NodeName:      o.get(NodeName).raw,
+		Namespace:     o.get(Namespace).raw,
+		Kubeconfig:    o.get(Kubeconfig).raw,
+		HostProc:      o.get(HostProc).raw,
+		HostSys:       o.get(HostSys).raw,
+		HostRoot:      o.get(HostRoot).raw,
+		HostDev:       o.get(HostDev).raw,
+	}
+	if c.NodeName == "" {
+		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(NodeName).source)
+	}
+	if c.AuthToken == "" && c.AuthTokenFile == "" {
+		return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN, or CATOPS_AUTH_TOKEN_FILE to a file holding it (the Helm chart mounts its Secret)")
+	}
+	if err := o.backend(c); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.CollectionInterval, err = o.duration(CollectionInterval, MinInterval); err != nil {
+		return nil, err
+	}
+	if c.SnapshotInterval, err = o.duration(SnapshotInterval, time.Minute); err != nil {
+		return nil, err
+	}
+	if c.SnapshotInterval < c.CollectionInterval {
+		return nil, errorf("%s (%s) must not be shorter than %s (%s)", o.get(SnapshotInterval).source, c.SnapshotInterval, o.get(CollectionInterval).source, c.CollectionInterval)
+	}
+	if c.FlushDelay, err = o.duration(FlushDelay, 10*time.Millisecond); err != nil {
+		return nil, err
+	}
+	if c.ShutdownTimeout, err = o.duration(ShutdownTimeout, time.Second); err != nil {
+		return nil, err
+	}
+	if c.QueueMaxBytes, err = o.bytes(QueueMaxBytes, 1<<20); err != nil {
+		return nil, err
+	}
+	if c.BatchMaxBytes, err = o.bytes(BatchMaxBytes, 4<<10); err != nil {
+		return nil, err
+	}
+	if c.BatchMaxBytes > c.QueueMaxBytes {
+		return nil, errorf("%s (%d) must not be larger than %s (%d)", o.get(BatchMaxBytes).source, c.BatchMaxBytes, o.get(QueueMaxBytes).source, c.QueueMaxBytes)
+	}
+	if c.MetricsConcurrency, err = strconv.Atoi(o.get(MetricsConcurrency).raw); err != nil || c.MetricsConcurrency < 1 || c.MetricsConcurrency > 64 {
+		return nil, errorf("%s must be a whole number from 1 to 64, got %q", o.get(MetricsConcurrency).source, o.get(MetricsConcurrency).raw)
+	}
+	if c.LogLevel, err = zapcore.ParseLevel(o.get(LogLevel).raw); err != nil || c.LogLevel < zapcore.DebugLevel || c.LogLevel > zapcore.ErrorLevel {
+		return nil, errorf("%s must be debug, info, warn or error, got %q", o.get(LogLevel).source, o.get(LogLevel).raw)
+	}
+	if c.WireFormat, err = o.oneOf(WireFormat, FormatDelta, FormatSnapshot); err != nil {
+		return nil, err
+	}
+	if c.PodMetricsSource, err = o.oneOf(PodMetricsSource, SourceMetricsAPI, SourceNone); err != nil {
+		return nil, err
+	}
+	if c.HealthAddr, err = o.healthAddr(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (o *Options) backend(c *Config) error {
+	v := o.get(BackendURL)
+	u, err := url.Parse(v.raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errorf("%s must be an absolute http(s) URL such as https://api.catops.io, got %q", v.source, v.raw)
+	}
+	if u.User != nil {
+		return errorf("%s must not hold credentials (user:password@); set the token with CATOPS_AUTH_TOKEN", v.source)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errorf("%s must be a base URL without query or fragment, got %q", v.source, v.raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		insecure, _ := strconv.ParseBool(o.get(AllowInsecureHTTP).raw)
+		if !insecure {
+			return errorf("%s uses plain http to %q, which would send the token unencrypted: use https, or set CATOPS_ALLOW_INSECURE_HTTP=true", v.source, u.Host)
+		}
+	}
+	c.BackendURL = strings.TrimRight(u.String(), "/")
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (o *Options) duration(name string, minimum time.Duration) (time.Duration, error) {
+	v := o.get(name)
+	d, ok := durationOrSeconds(v.raw)
+	if !ok {
+		return 0, errorf("%s must be a number of seconds or a duration such as 30s, got %q", v.source, v.raw)
+	}
+	if d < minimum {
+		return 0, errorf("%s must be at least %s, got %s", v.source, minimum, d)
+	}
+	return d, nil
+}
+
+// bytes parses a byte count, also as a quantity such as 8Mi.
+func (o *Options) bytes(name string, minimum int) (int, error) {
+	v := o.get(name)
+	q, err := resource.ParseQuantity(v.raw)
+	if err != nil || q.Value() < 0 || q.Value() > 1<<31 {
+		return 0, errorf("%s must be a number of bytes such as 8388608 or 8Mi, got %q", v.source, v.raw)
+	}
+	if q.Value() < int64(minimum) {
+		return 0, errorf("%s must be at least %d bytes, got %d", v.source, minimum, q.Value())
+	}
+	return int(q.Value()), nil
+}
+
+func (o *Options) oneOf(name string, allowed ...string) (string, error) {
+	v := o.get(name)
+	for _, a := range allowed {
+		if v.raw == a {
+			return a, nil
+		}
+	}
+	return "", errorf("%s must be one of %s, got %q", v.source, strings.Join(allowed, ", "), v.raw)
+}
+
+func (o *Options) healthAddr() (string, error) {
+	v := o.get(HealthAddr)
+	if v.raw == "" || v.raw == "off" || v.raw == "0" {
+		return "", nil
+	}
+	if _, port, err := net.SplitHostPort(v.raw); err != nil || port == "" {
+		return "", errorf("%s must be host:port or :port (or \"off\"), got %q", v.source, v.raw)
+	}
+	return v.raw, nil
+}

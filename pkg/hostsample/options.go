@@ -1,0 +1,134 @@
+package hostsample
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/common"
+)
+
+// DefaultExcludeInterfaces are the network interfaces left out by default:
+// loopback and the virtual devices of container runtimes and CNI plugins,
+// whose traffic also crosses a physical interface (pod veths, bridges,
+// overlay tunnels, kube-proxy's IPVS dummy, ifb mirrors of ingress traffic).
+var DefaultExcludeInterfaces = []string{
+	"lo",
+	"veth*", "cali*", "flannel*", "cni*", "docker*", "kube-ipvs*",
+	"cilium_*", "lxc*", "tunl*", "vxlan.calico", "nodelocaldns",
+	"ifb*", "dummy*",
+}
+
+// DefaultExcludeDisks are the block devices left out by default: loop and
+// RAM devices, floppies, and partitions of whole disks (their I/O is already
+// counted in the disk's own line). Device-mapper (dm-*) and md devices are
+// kept.
+var DefaultExcludeDisks = []string{
+	"loop*", "ram*", "zram*", "fd*",
+	"sd*[0-9]", "hd*[0-9]", "vd*[0-9]", "xvd*[0-9]",
+	"nvme*p[0-9]*", "mmcblk*p[0-9]*",
+}
+
+// Options configures a Sampler. The host paths are where the node's
+// directories are mounted inside the agent's pod; empty means the usual
+// path (/proc, /sys, /, /dev), i.e. the agent runs on the host itself.
+// The sampler does not read the environment: the options layer binds
+// HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV to these fields.
+type Options struct {
+	// HostProc is the host's /proc (HOST_PROC), e.g. /host/proc.
+	HostProc string
+	// HostSys is the host's /sys (HOST_SYS), e.g. /host/sys.
+	HostSys string
+	// HostRoot is the host's / (HOST_ROOT), e.g. /host/root.
+	HostRoot string
+	// HostDev is the host's /dev (HOST_DEV); only used to resolve
+	// /dev/mapper names of filesystems to their dm-N devices.
+	HostDev string
+	// ExcludeInterfaces are path.Match patterns ("veth*") of network
+	// interfaces to leave out. Nil means DefaultExcludeInterfaces; an empty
+	// non-nil slice leaves out none.
+	ExcludeInterfaces []string
+	// ExcludeDisks are path.Match patterns of block devices to leave out.
+	// Nil means DefaultExcludeDisks; an empty non-nil slice leaves out none.
+	ExcludeDisks []string
+	// Now is the clock; nil means time.Now. Tests inject it so that the
+	// elapsed time behind rates is known.
+	Now func() time.Time
+}
+
+// NewOptions returns the defaults: host paths as seen by a process on the
+// host, and the default exclude lists.
+func NewOptions() Options {
+	return Options{
+		HostProc:          "/proc",
+		HostSys:           "/sys",
+		HostRoot:          "/",
+		HostDev:           "/dev",
+		ExcludeInterfaces: slices.Clone(DefaultExcludeInterfaces),
+		ExcludeDisks:      slices.Clone(DefaultExcludeDisks),
+		Now:               time.Now,
+	}
+}
+
+// Validate checks the exclude patterns.
+func (o Options) Validate() error {
+	for _, p := range slices.Concat(o.ExcludeInterfaces, o.ExcludeDisks) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("exclude pattern %q is malformed: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills empty fields with the defaults and cleans the paths.
+func (o Options) withDefaults() Options {
+	d := NewOptions()
+	o.HostProc = cleanOr(o.HostProc, d.HostProc)
+	o.HostSys = cleanOr(o.HostSys, d.HostSys)
+	o.HostRoot = cleanOr(o.HostRoot, d.HostRoot)
+	o.HostDev = cleanOr(o.HostDev, d.HostDev)
+	if o.ExcludeInterfaces == nil {
+		o.ExcludeInterfaces = d.ExcludeInterfaces
+	}
+	if o.ExcludeDisks == nil {
+		o.ExcludeDisks = d.ExcludeDisks
+	}
+	if o.Now == nil {
+		o.Now = d.Now
+	}
+	return o
+}
+
+func cleanOr(p, dflt string) string {
+	if p == "" {
+		return dflt
+	}
+	return filepath.Clean(p)
+}
+
+// withHostPaths returns ctx carrying the host paths for gopsutil. All four
+// keys are set because gopsutil falls back to os.Getenv for a missing or
+// empty one; other keys (HOST_RUN, HOST_PROC_MOUNTINFO, …) still come from
+// the environment, and none of the figures here depends on them.
+func (o Options) withHostPaths(ctx context.Context) context.Context {
+	return context.WithValue(ctx, common.EnvKey, common.EnvMap{
+		common.HostProcEnvKey: o.HostProc,
+		common.HostSysEnvKey:  o.HostSys,
+		common.HostRootEnvKey: o.HostRoot,
+		common.HostDevEnvKey:  o.HostDev,
+	})
+}
+
+// matchAny reports whether name matches one of the path.Match patterns.
+// A malformed pattern matches nothing.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}

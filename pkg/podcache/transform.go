@@ -1,0 +1,133 @@
+package podcache
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// maxAnnotationBytes is the largest annotation value the cache keeps. The
+// payload carries no annotations; the few small ones are kept only for
+// debugging (kubectl-style tooling reading the cache in tests). Large ones,
+// like kubectl's last-applied-configuration, are dropped.
+const maxAnnotationBytes = 256
+
+// slim is the informer's transform: it keeps only what the joiner puts on the
+// wire, so a cached pod costs a fraction of the API object. It runs once per
+// object as it enters the cache, on the informer's goroutine.
+func slim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return slimPod(o), nil
+	case *corev1.Node:
+		return slimNode(o), nil
+	case cache.DeletedFinalStateUnknown:
+		// Tombstones are passed through; their inner object, if any, is
+		// already slim (it came from the cache).
+		return o, nil
+	default:
+		return obj, nil
+	}
+}
+
+func slimMeta(m *corev1.Pod) {
+	m.ManagedFields = nil
+	m.Finalizers = nil
+	m.Annotations = smallAnnotations(m.Annotations)
+}
+
+func smallAnnotations(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	var out map[string]string
+	for k, v := range in {
+		if len(v) > maxAnnotationBytes {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(in))
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func slimPod(p *corev1.Pod) *corev1.Pod {
+	out := &corev1.Pod{
+		TypeMeta:   p.TypeMeta,
+		ObjectMeta: p.ObjectMeta,
+		Spec: corev1.PodSpec{
+			NodeName:          p.Spec.NodeName,
+			Priority:          p.Spec.Priority,
+			PriorityClassName: p.Spec.PriorityClassName,
+			Containers:        slimContainers(p.Spec.Containers),
+			InitContainers:    slimContainers(p.Spec.InitContainers),
+		},
+		Status: corev1.PodStatus{
+			Phase:                 p.Status.Phase,
+			Reason:                p.Status.Reason,
+			HostIP:                p.Status.HostIP,
+			PodIP:                 p.Status.PodIP,
+			StartTime:             p.Status.StartTime,
+			QOSClass:              p.Status.QOSClass,
+			Conditions:            slimPodConditions(p.Status.Conditions),
+			ContainerStatuses:     p.Status.ContainerStatuses,
+			InitContainerStatuses: p.Status.InitContainerStatuses,
+		},
+	}
+	slimMeta(out)
+	return out
+}
+
+func slimContainers(in []corev1.Container) []corev1.Container {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(in))
+	for i, c := range in {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: corev1.ResourceRequirements{
+			Requests: c.Resources.Requests,
+			Limits:   c.Resources.Limits,
+		}}
+	}
+	return out
+}
+
+// slimPodConditions keeps only Ready, the one condition on the wire.
+func slimPodConditions(in []corev1.PodCondition) []corev1.PodCondition {
+	for _, c := range in {
+		if c.Type == corev1.PodReady {
+			return []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return nil
+}
+
+func slimNode(n *corev1.Node) *corev1.Node {
+	out := &corev1.Node{
+		TypeMeta:   n.TypeMeta,
+		ObjectMeta: n.ObjectMeta,
+		Spec: corev1.NodeSpec{
+			Unschedulable: n.Spec.Unschedulable,
+			Taints:        n.Spec.Taints,
+		},
+		Status: corev1.NodeStatus{
+			Capacity:    n.Status.Capacity,
+			Allocatable: n.Status.Allocatable,
+			Addresses:   n.Status.Addresses,
+			NodeInfo:    n.Status.NodeInfo,
+		},
+	}
+	out.ManagedFields = nil
+	out.Annotations = smallAnnotations(out.Annotations)
+	// Heartbeat times change every few seconds; dropping them here keeps the
+	// cached node, and so the wire record, unchanged between real changes.
+	for _, c := range n.Status.Conditions {
+		c.LastHeartbeatTime = metav1.Time{}
+		c.Message = ""
+		out.Status.Conditions = append(out.Status.Conditions, c)
+	}
+	// Images and volumes are large and not on the wire.
+	return out
+}

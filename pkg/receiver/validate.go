@@ -1,0 +1,133 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/catops/cli/pkg/wire"
+)
+
+// validateBatch checks a decoded delta batch before anything of it is
+// applied. The error is one line naming the field that is wrong, and is
+// sent to the agent as wire.Response.Error.
+func validateBatch(b *wire.Batch) error {
+	switch {
+	case b.Version != wire.Version:
+		return fmt.Errorf("version: want %q, got %q", wire.Version, clip(b.Version))
+	case b.Node == "":
+		return errors.New("node: must not be empty")
+	case b.Session == "":
+		return errors.New("session: must not be empty")
+	case b.BatchID == "":
+		return errors.New("batch_id: must not be empty")
+	case b.Seq < 1:
+		return fmt.Errorf("seq: must be at least 1, got %d", b.Seq)
+	}
+	for i := range b.Events {
+		if err := validateEvent(&b.Events[i]); err != nil {
+			return fmt.Errorf("events[%d]%w", i, err)
+		}
+	}
+	return nil
+}
+
+// payloadField names the one payload field each event type carries.
+var payloadField = map[wire.EventType]string{
+	wire.EventSnapshotBegin: "snapshot",
+	wire.EventSnapshotEnd:   "snapshot",
+	wire.EventPodUpsert:     "pod",
+	wire.EventPodDelete:     "pod_ref",
+	wire.EventNode:          "node",
+	wire.EventHost:          "host",
+	wire.EventUsage:         "usage",
+}
+
+// validateEvent returns an error that starts with the field path below the
+// event (".type: …"), so the caller can prefix "events[i]".
+func validateEvent(e *wire.Event) error {
+	want, ok := payloadField[e.Type]
+	if !ok {
+		if e.Type == "" {
+			return errors.New(".type: must not be empty")
+		}
+		return fmt.Errorf(".type: unknown event type %q", clip(string(e.Type)))
+	}
+	set := setPayloads(e)
+	if len(set) != 1 || set[0] != want {
+		have := "none"
+		if len(set) > 0 {
+			have = strings.Join(set, ", ")
+		}
+		return fmt.Errorf(": %s event needs exactly the %q payload, has %s", e.Type, want, have)
+	}
+	switch e.Type {
+	case wire.EventPodUpsert:
+		return validateRef(".pod", e.Pod.Namespace, e.Pod.Name)
+	case wire.EventPodDelete:
+		return validateRef(".pod_ref", e.PodRef.Namespace, e.PodRef.Name)
+	case wire.EventUsage:
+		for i, p := range e.Usage.Pods {
+			if err := validateRef(fmt.Sprintf(".usage.pods[%d]", i), p.Namespace, p.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func setPayloads(e *wire.Event) []string {
+	var set []string
+	if e.Snapshot != nil {
+		set = append(set, "snapshot")
+	}
+	if e.Pod != nil {
+		set = append(set, "pod")
+	}
+	if e.PodRef != nil {
+		set = append(set, "pod_ref")
+	}
+	if e.Node != nil {
+		set = append(set, "node")
+	}
+	if e.Host != nil {
+		set = append(set, "host")
+	}
+	if e.Usage != nil {
+		set = append(set, "usage")
+	}
+	return set
+}
+
+func validateRef(path, namespace, name string) error {
+	if namespace == "" {
+		return fmt.Errorf("%s.namespace: must not be empty", path)
+	}
+	if name == "" {
+		return fmt.Errorf("%s.name: must not be empty", path)
+	}
+	return nil
+}
+
+// validateSnapshot checks a decoded legacy snapshot.
+func validateSnapshot(s *wire.Snapshot) error {
+	if s.NodeName == "" {
+		return errors.New("node_name: must not be empty")
+	}
+	for i, p := range s.Pods {
+		if err := validateRef(fmt.Sprintf("pods[%d]", i), p.Namespace, p.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clip shortens a value from the request for an error message or a log
+// line, so that a client cannot make either arbitrarily long.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "…"
+}

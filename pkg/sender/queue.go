@@ -1,0 +1,150 @@
+package sender
+
+import (
+	"time"
+
+	"github.com/catops/cli/pkg/wire"
+)
+
+// TypeLegacy marks a queued legacy snapshot body (--wire-format=snapshot).
+const TypeLegacy wire.EventType = "legacy_snapshot"
+
+type item struct {
+	ev wire.EncodedEvent
+	at time.Time // when it was queued
+}
+
+// droppable reports whether an event is a sample, which a newer sample
+// replaces; lifecycle events (pods, node, snapshot marks) are not.
+func droppable(t wire.EventType) bool {
+	return t == wire.EventHost || t == wire.EventUsage || t == TypeLegacy
+}
+
+// queue is a FIFO of encoded events bounded in bytes. It is not safe for
+// concurrent use; the Sender guards it.
+type queue struct {
+	items []item
+	bytes int
+	max   int
+}
+
+func (q *queue) len() int { return len(q.items) }
+
+func (q *queue) push(it item) {
+	q.items = append(q.items, it)
+	q.bytes += len(it.ev.Data)
+}
+
+// pushFront puts items back at the head, in order (a split batch's tail).
+func (q *queue) pushFront(its []item) {
+	q.items = append(append(make([]item, 0, len(its)+len(q.items)), its...), q.items...)
+	for _, it := range its {
+		q.bytes += len(it.ev.Data)
+	}
+}
+
+// take removes up to maxBytes of events from the head (at least one).
+func (q *queue) take(maxBytes int) []item {
+	n, size := 0, 0
+	for n < len(q.items) {
+		s := len(q.items[n].ev.Data)
+		if n > 0 && size+s > maxBytes {
+			break
+		}
+		size += s
+		n++
+		if q.items[n-1].ev.Type == TypeLegacy {
+			break // a legacy body is always sent alone
+		}
+		if n < len(q.items) && q.items[n].ev.Type == TypeLegacy {
+			break
+		}
+	}
+	out := make([]item, n)
+	copy(out, q.items[:n])
+	q.items = q.items[n:]
+	q.bytes -= size
+	return out
+}
+
+// overflow makes room when the queue is over its bound, and returns what
+// it dropped. Samples go first, oldest first. If lifecycle events alone are
+// still over the bound, those before the newest complete snapshot are
+// dropped (the snapshot supersedes them); if that is not enough, all of
+// them are, and needResync is set: only a fresh snapshot can replace them.
+// A lone snapshot larger than the bound is kept rather than dropped in a
+// loop of resyncs.
+func (q *queue) overflow() (dropped []item, needResync bool) {
+	if q.bytes <= q.max {
+		return nil, false
+	}
+	keep := q.items[:0]
+	for i, it := range q.items {
+		if q.bytes > q.max && droppable(it.ev.Type) {
+			q.bytes -= len(it.ev.Data)
+			dropped = append(dropped, it)
+			continue
+		}
+		keep = append(keep, q.items[i])
+	}
+	q.items = keep
+	if q.bytes <= q.max {
+		return dropped, false
+	}
+	if begin := q.lastCompleteSnapshot(); begin > 0 {
+		dropped = append(dropped, q.items[:begin]...)
+		for _, it := range q.items[:begin] {
+			q.bytes -= len(it.ev.Data)
+		}
+		q.items = q.items[begin:]
+		if q.bytes <= q.max || q.items[len(q.items)-1].ev.Type == wire.EventSnapshotEnd {
+			return dropped, false
+		}
+	} else if begin == 0 && q.items[len(q.items)-1].ev.Type == wire.EventSnapshotEnd {
+		return dropped, false
+	}
+	dropped = append(dropped, q.items...)
+	q.items, q.bytes = nil, 0
+	return dropped, true
+}
+
+// lastCompleteSnapshot returns the index of the snapshot_begin of the last
+// snapshot whose snapshot_end is also queued, or -1.
+func (q *queue) lastCompleteSnapshot() int {
+	end := -1
+	for i := len(q.items) - 1; i >= 0; i-- {
+		switch q.items[i].ev.Type {
+		case wire.EventSnapshotEnd:
+			if end < 0 {
+				end = i
+			}
+		case wire.EventSnapshotBegin:
+			if end > i {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// dropUntilSnapshot drops every event before the first snapshot_begin and
+// reports whether one is queued. After a 409 the backend accepts nothing
+// but a snapshot, so nothing queued before one is worth sending.
+func (q *queue) dropUntilSnapshot() (dropped []item, found bool) {
+	for i, it := range q.items {
+		if it.ev.Type == wire.EventSnapshotBegin {
+			dropped = append(dropped, q.items[:i]...)
+			q.items = q.items[i:]
+			found = true
+			break
+		}
+	}
+	if !found {
+		dropped = q.items
+		q.items = nil
+	}
+	for _, it := range dropped {
+		q.bytes -= len(it.ev.Data)
+	}
+	return dropped, found
+}

@@ -1,0 +1,301 @@
+// Package sender batches encoded events, compresses them and delivers them
+// to the backend in order, one batch in flight at a time, with retries,
+// backoff and a queue bounded in bytes that never blocks its producers.
+package sender
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/wire"
+)
+
+// Options configure a Sender. Zero durations and sizes take the defaults.
+type Options struct {
+	// BackendURL is the backend's base URL; batches go to BackendURL+wire.Path.
+	BackendURL string
+	// Token returns the current bearer token (re-read for rotation).
+	Token func() (string, error)
+	// Node, Namespace, AgentVersion and Session fill every batch header.
+	Node, Namespace, AgentVersion, Session string
+
+	MaxQueueBytes int           // bound of queued encoded events; default 8 MiB
+	MaxBatchBytes int           // uncompressed events per batch; default 512 KiB
+	FlushDelay    time.Duration // longest an event waits for company; default 1s
+	// RetryBackoff paces retries after network errors, 5xx and 429.
+	RetryBackoff wait.Backoff
+	// RejectBackoff is the wait after 400/401/403 before the next attempt.
+	RejectBackoff time.Duration
+	// MaxBatchRate bounds batches per second, so a backlog drains gently.
+	MaxBatchRate   float64
+	RequestTimeout time.Duration
+	Client         *http.Client
+	Logger         *zap.Logger
+	Metrics        *telemetry.Metrics
+	Now            func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = 8 << 20
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 512 << 10
+	}
+	if o.FlushDelay <= 0 {
+		o.FlushDelay = time.Second
+	}
+	if o.RetryBackoff.Duration <= 0 {
+		o.RetryBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 2 * time.Minute}
+	}
+	if o.RejectBackoff <= 0 {
+		o.RejectBackoff = time.Minute
+	}
+	if o.MaxBatchRate <= 0 {
+		o.MaxBatchRate = 10
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.Discard()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+type batch struct {
+	seq   uint64
+	items []item
+}
+
+// Sender delivers events. Enqueue may be called from any goroutine; Run and
+// then Flush from one.
+type Sender struct {
+	opts     Options
+	endpoint string
+	limiter  *rate.Limiter
+
+	mu            sync.Mutex
+	q             queue
+	inflight      *batch
+	awaitSnapshot bool
+	seq           uint64
+
+	wake   chan struct{}
+	resync chan struct{}
+
+	outageSince time.Time // first failure of the current streak; Run's goroutine only
+
+	// pause waits between attempts; tests replace it to record the waits.
+	pause func(ctx context.Context, d time.Duration) bool
+}
+
+// New returns a Sender; nothing is sent until Run.
+func New(opts Options) *Sender {
+	opts.defaults()
+	return &Sender{
+		opts:     opts,
+		endpoint: opts.BackendURL + wire.Path,
+		limiter:  rate.NewLimiter(rate.Limit(opts.MaxBatchRate), 1),
+		q:        queue{max: opts.MaxQueueBytes},
+		wake:     make(chan struct{}, 1),
+		resync:   make(chan struct{}, 1),
+		pause:    func(ctx context.Context, d time.Duration) bool { return sleep(ctx, d, nil) },
+	}
+}
+
+// Enqueue queues events in order. It never blocks: when the queue is over
+// its bound, older samples are dropped first (and counted); lifecycle events
+// are dropped only when a resync snapshot will replace them.
+func (s *Sender) Enqueue(evs ...wire.EncodedEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	for _, ev := range evs {
+		s.q.push(item{ev: ev, at: now})
+	}
+	dropped, needResync := s.q.overflow()
+	s.updateGauges()
+	s.mu.Unlock()
+
+	s.countDropped(dropped, "overflow")
+	if needResync {
+		s.opts.Logger.Warn("Send queue overflowed; dropped queued pod changes, a snapshot will replace them",
+			zap.Int("events", len(dropped)), zap.Int("maxQueueBytes", s.opts.MaxQueueBytes))
+		s.requestResync()
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ResyncRequested is signalled when the backend needs a full snapshot: a
+// batch with pod changes was lost, the queue overflowed, or the backend
+// answered 409.
+func (s *Sender) ResyncRequested() <-chan struct{} { return s.resync }
+
+func (s *Sender) requestResync() {
+	select {
+	case s.resync <- struct{}{}:
+	default:
+	}
+}
+
+// Pending returns the events and bytes not yet acknowledged.
+func (s *Sender) Pending() (events, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pendingLocked()
+}
+
+func (s *Sender) pendingLocked() (events, bytes int) {
+	events, bytes = s.q.len(), s.q.bytes
+	if s.inflight != nil {
+		events += len(s.inflight.items)
+		bytes += itemBytes(s.inflight.items)
+	}
+	return events, bytes
+}
+
+func (s *Sender) updateGauges() {
+	events, bytes := s.pendingLocked()
+	s.opts.Metrics.QueueEvents.Set(float64(events))
+	s.opts.Metrics.QueueBytes.Set(float64(bytes))
+}
+
+func (s *Sender) countDropped(items []item, reason string) {
+	for _, it := range items {
+		s.opts.Metrics.EventsDropped.WithLabelValues(string(it.ev.Type), reason).Inc()
+	}
+}
+
+func itemBytes(items []item) int {
+	n := 0
+	for _, it := range items {
+		n += len(it.ev.Data)
+	}
+	return n
+}
+
+func hasLifecycle(items []item) bool {
+	for _, it := range items {
+		if !droppable(it.ev.Type) {
+			return true
+		}
+	}
+	return false
+}
+
+// Run delivers batches until ctx ends. A batch being retried when ctx ends
+// stays in flight for Flush.
+func (s *Sender) Run(ctx context.Context) {
+	for {
+		b := s.next(ctx, true)
+		if b == nil {
+			return
+		}
+		if !s.deliver(ctx, b) {
+			return
+		}
+	}
+}
+
+// Flush delivers everything pending, ignoring the flush delay, until done
+// or ctx ends (give it a fresh deadline: Run's context is already over). It
+// returns how many events could not be delivered.
+func (s *Sender) Flush(ctx context.Context) int {
+	for ctx.Err() == nil {
+		b := s.next(ctx, false)
+		if b == nil {
+			return 0
+		}
+		if !s.deliver(ctx, b) {
+			break
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	left, _ := s.pendingLocked()
+	if s.inflight != nil {
+		s.countDropped(s.inflight.items, "shutdown")
+		s.inflight = nil
+	}
+	s.countDropped(s.q.items, "shutdown")
+	return left
+}
+
+// next returns the batch to deliver: the one in flight, or a new one once
+// the queue holds MaxBatchBytes or its oldest event waited FlushDelay (when
+// wait is false, at once). It returns nil when ctx ends, or when wait is
+// false and nothing is pending.
+func (s *Sender) next(ctx context.Context, wait bool) *batch {
+	for {
+		s.mu.Lock()
+		if s.inflight != nil {
+			b := s.inflight
+			s.mu.Unlock()
+			return b
+		}
+		if s.awaitSnapshot {
+			dropped, found := s.q.dropUntilSnapshot()
+			s.countDropped(dropped, "superseded")
+			s.awaitSnapshot = !found
+			s.updateGauges()
+		}
+		delay := time.Duration(-1)
+		if s.q.len() > 0 && !s.awaitSnapshot {
+			age := s.opts.Now().Sub(s.q.items[0].at)
+			if !wait || s.q.bytes >= s.opts.MaxBatchBytes || age >= s.opts.FlushDelay {
+				s.seq++
+				s.inflight = &batch{seq: s.seq, items: s.q.take(s.opts.MaxBatchBytes)}
+				b := s.inflight
+				s.mu.Unlock()
+				return b
+			}
+			delay = s.opts.FlushDelay - age
+		}
+		s.mu.Unlock()
+		if !wait {
+			return nil
+		}
+		if !sleep(ctx, delay, s.wake) {
+			return nil
+		}
+	}
+}
+
+// sleep waits for d (forever if negative), a wake-up, or ctx; it reports
+// false when ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	var timer <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-timer:
+	}
+	return true
+}

@@ -1,0 +1,480 @@
+package sender
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/wire"
+)
+
+const testToken = "s3cret-token-value"
+
+// backend records every request and answers with what script says for the
+// n-th request (0-based); nil script or a 0 status means 200.
+type backend struct {
+	t      *testing.T
+	mu     sync.Mutex
+	calls  []call
+	script func(n int, b wire.Batch) (status int, header http.Header)
+	srv    *httptest.Server
+}
+
+type call struct {
+	status int
+	batch  wire.Batch
+	header http.Header
+	legacy *wire.Snapshot
+}
+
+func newBackend(t *testing.T, script func(n int, b wire.Batch) (int, http.Header)) *backend {
+	b := &backend{t: t, script: script}
+	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if !assert.NoError(b.t, err) {
+			return
+		}
+		body = zr
+	}
+	raw, err := io.ReadAll(body)
+	require.NoError(b.t, err)
+	c := call{header: r.Header.Clone()}
+	if r.Header.Get("Content-Type") == wire.ContentTypeSnapshot {
+		c.legacy = &wire.Snapshot{}
+		require.NoError(b.t, json.Unmarshal(raw, c.legacy))
+	} else {
+		require.NoError(b.t, json.Unmarshal(raw, &c.batch))
+	}
+	b.mu.Lock()
+	n := len(b.calls)
+	status, hdr := http.StatusOK, http.Header(nil)
+	if b.script != nil {
+		if s, h := b.script(n, c.batch); s != 0 {
+			status, hdr = s, h
+		}
+	}
+	c.status = status
+	b.calls = append(b.calls, c)
+	b.mu.Unlock()
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	if status >= 400 {
+		fmt.Fprintf(w, `{"error":"scripted %d"}`, status)
+	}
+}
+
+func (b *backend) snapshot() []call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]call(nil), b.calls...)
+}
+
+// delivered returns the event payloads of accepted batches, in order.
+func (b *backend) delivered() []string {
+	var out []string
+	for _, c := range b.snapshot() {
+		if c.status < 300 {
+			for _, e := range c.batch.Events {
+				out = append(out, eventName(e))
+			}
+		}
+	}
+	return out
+}
+
+func eventName(e wire.Event) string {
+	switch {
+	case e.Pod != nil:
+		return e.Pod.Name
+	case e.PodRef != nil:
+		return "-" + e.PodRef.Name
+	case e.Host != nil:
+		return fmt.Sprintf("host@%d", e.Host.UptimeSeconds)
+	case e.Snapshot != nil:
+		return string(e.Type)
+	}
+	return string(e.Type)
+}
+
+func podEv(t *testing.T, name string) wire.EncodedEvent {
+	ev, err := wire.Encode(wire.Event{Type: wire.EventPodUpsert, Time: time.Unix(0, 0).UTC(),
+		Pod: &wire.Pod{PodRef: wire.PodRef{Namespace: "ns", Name: name}, Phase: "Running", Containers: []wire.Container{}}})
+	require.NoError(t, err)
+	return ev
+}
+
+func hostEv(t *testing.T, n uint64) wire.EncodedEvent {
+	ev, err := wire.Encode(wire.Event{Type: wire.EventHost, Time: time.Unix(0, 0).UTC(), Host: &wire.HostSample{UptimeSeconds: n}})
+	require.NoError(t, err)
+	return ev
+}
+
+func markEv(t *testing.T, typ wire.EventType, id uint64) wire.EncodedEvent {
+	ev, err := wire.Encode(wire.Event{Type: typ, Time: time.Unix(0, 0).UTC(), Snapshot: &wire.SnapshotMark{ID: id, Reason: wire.ReasonResync}})
+	require.NoError(t, err)
+	return ev
+}
+
+type harness struct {
+	s       *Sender
+	waits   []time.Duration
+	mu      sync.Mutex
+	logs    *observer.ObservedLogs
+	metrics *telemetry.Metrics
+}
+
+func newSender(t *testing.T, url string, tweak func(*Options)) *harness {
+	core, logs := observer.New(zap.DebugLevel)
+	h := &harness{logs: logs, metrics: telemetry.Discard()}
+	opts := Options{
+		BackendURL: url, Token: func() (string, error) { return testToken, nil },
+		Node: "node-a", Session: "sess", AgentVersion: "test",
+		FlushDelay: time.Millisecond, MaxBatchRate: 1000,
+		Logger: zap.New(core), Metrics: h.metrics,
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	h.s = New(opts)
+	// Record the waits instead of sleeping: retries happen at once.
+	h.s.pause = func(ctx context.Context, d time.Duration) bool {
+		h.mu.Lock()
+		h.waits = append(h.waits, d)
+		h.mu.Unlock()
+		return ctx.Err() == nil
+	}
+	return h
+}
+
+func (h *harness) run(t *testing.T) context.CancelFunc {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel
+}
+
+func (h *harness) recordedWaits() []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Duration(nil), h.waits...)
+}
+
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 10*time.Second, 5*time.Millisecond, msg)
+}
+
+func TestBatchCarriesIdentityAuthAndGzip(t *testing.T) {
+	be := newBackend(t, nil)
+	h := newSender(t, be.srv.URL, nil)
+	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"), hostEv(t, 1))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 3 }, "three events delivered")
+
+	c := be.snapshot()[0]
+	assert.Equal(t, "Bearer "+testToken, c.header.Get("Authorization"))
+	assert.Equal(t, "gzip", c.header.Get("Content-Encoding"))
+	assert.Equal(t, wire.ContentTypeDelta, c.header.Get("Content-Type"))
+	assert.Equal(t, "sess", c.header.Get(wire.HeaderSession))
+	assert.Equal(t, "1", c.header.Get(wire.HeaderSeq))
+	assert.Equal(t, wire.Version, c.batch.Version)
+	assert.Equal(t, "node-a", c.batch.Node)
+	assert.Equal(t, uint64(1), c.batch.Seq)
+	assert.Equal(t, "sess-1", c.batch.BatchID)
+	assert.Equal(t, []string{"a", "b", "host@1"}, be.delivered())
+	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "one batch acknowledged")
+	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.QueueEvents), "queue drained")
+}
+
+func TestSequenceIncreasesAcrossBatches(t *testing.T) {
+	be := newBackend(t, nil)
+	h := newSender(t, be.srv.URL, func(o *Options) { o.MaxBatchBytes = 1 }) // one event per batch
+	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"), podEv(t, "c"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 3 }, "all delivered")
+	for i, c := range be.snapshot() {
+		assert.Equal(t, uint64(i+1), c.batch.Seq)
+		assert.Len(t, c.batch.Events, 1)
+	}
+}
+
+func TestRetriesSameBatchOn5xxAndNetworkErrors(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n < 3 {
+			return http.StatusServiceUnavailable, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 1 }, "delivered after retries")
+
+	calls := be.snapshot()
+	require.Len(t, calls, 4)
+	for _, c := range calls {
+		assert.Equal(t, "sess-1", c.batch.BatchID, "a retry repeats the batch identity so the backend can drop duplicates")
+	}
+	waits := h.recordedWaits()
+	require.Len(t, waits, 3)
+	assert.Less(t, waits[0], waits[2], "backoff grows")
+	assert.Equal(t, 3.0, testutil.ToFloat64(h.metrics.BatchesRetried))
+	assert.Equal(t, 1, h.logs.FilterMessage("Backend unreachable; keeping events queued and retrying").Len(), "the outage is logged once, not per retry")
+	eventually(t, func() bool { return h.logs.FilterMessage("Backend reachable again").Len() == 1 }, "recovery logged once")
+}
+
+func TestHonoursRetryAfter(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusTooManyRequests, http.Header{"Retry-After": {"7"}}
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 1 }, "delivered")
+	assert.Equal(t, []time.Duration{7 * time.Second}, h.recordedWaits())
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("status_429")))
+}
+
+func TestAuthFailureBacksOffLongWithoutStorm(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+				if n == 0 {
+					return status, nil
+				}
+				return 0, nil
+			})
+			h := newSender(t, be.srv.URL, func(o *Options) { o.RejectBackoff = 45 * time.Second })
+			h.s.Enqueue(podEv(t, "a"))
+			h.run(t)
+			eventually(t, func() bool { return len(be.delivered()) == 1 }, "the batch is kept and delivered once the token works")
+			assert.Equal(t, []time.Duration{45 * time.Second}, h.recordedWaits(), "one long wait, not a retry storm")
+			entries := h.logs.FilterMessageSnippet("auth token").All()
+			require.Len(t, entries, 1)
+			for _, e := range h.logs.All() {
+				for _, f := range e.Context {
+					assert.NotContains(t, fmt.Sprint(f.Interface, f.String), testToken, "the token never reaches a log line")
+				}
+				assert.NotContains(t, e.Message, testToken)
+			}
+		})
+	}
+}
+
+func TestTooLargeSplitsTheBatch(t *testing.T) {
+	be := newBackend(t, func(_ int, b wire.Batch) (int, http.Header) {
+		if len(b.Events) > 2 {
+			return http.StatusRequestEntityTooLarge, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	names := []string{"a", "b", "c", "d", "e", "f", "g"}
+	for _, n := range names {
+		h.s.Enqueue(podEv(t, n))
+	}
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == len(names) }, "every event delivered after splits")
+	assert.Equal(t, names, be.delivered(), "order kept across splits")
+	var seqs []uint64
+	for _, c := range be.snapshot() {
+		if c.status == http.StatusOK {
+			seqs = append(seqs, c.batch.Seq)
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		assert.Equal(t, seqs[i-1]+1, seqs[i], "accepted batches have consecutive sequence numbers: %v", seqs)
+	}
+	assert.Empty(t, h.recordedWaits(), "a split is retried at once")
+}
+
+func TestRejectedBatchIsDroppedAndAsksForResync(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusBadRequest, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	h.s.Enqueue(podEv(t, "bad"))
+	h.run(t)
+	select {
+	case <-h.s.ResyncRequested():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dropped pod change must ask for a resync snapshot")
+	}
+	h.s.Enqueue(podEv(t, "next"))
+	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the next batch goes through")
+	assert.Equal(t, []string{"next"}, be.delivered())
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
+}
+
+func TestConflictDropsQueuedDeltasUntilSnapshot(t *testing.T) {
+	be := newBackend(t, func(n int, b wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusConflict, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, func(o *Options) { o.MaxBatchBytes = 1 })
+	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"), hostEv(t, 1))
+	h.run(t)
+	select {
+	case <-h.s.ResyncRequested():
+	case <-time.After(10 * time.Second):
+		t.Fatal("409 must ask for a snapshot")
+	}
+	h.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), podEv(t, "b"), markEv(t, wire.EventSnapshotEnd, 1))
+	eventually(t, func() bool { return len(be.delivered()) == 4 }, "snapshot delivered")
+	assert.Equal(t, []string{"snapshot_begin", "a", "b", "snapshot_end"}, be.delivered(),
+		"events queued before the snapshot were superseded, not sent into another 409")
+}
+
+func TestOverflowDropsSamplesFirstThenAsksForResync(t *testing.T) {
+	q := queue{max: 0}
+	pod, host := podEv(t, "p"), hostEv(t, 1)
+	q.max = 3*len(pod.Data) + len(host.Data)
+	q.push(item{ev: host})
+	q.push(item{ev: pod})
+	q.push(item{ev: hostEv(t, 2)})
+	q.push(item{ev: pod})
+	q.push(item{ev: pod})
+	dropped, resync := q.overflow()
+	assert.False(t, resync)
+	require.Len(t, dropped, 1)
+	assert.Equal(t, string(host.Data), string(dropped[0].ev.Data), "the oldest sample goes first")
+
+	q.push(item{ev: pod})
+	q.push(item{ev: pod})
+	dropped, resync = q.overflow()
+	assert.True(t, resync, "with no samples left, pod changes are dropped and a snapshot must replace them")
+	assert.Equal(t, 0, q.len())
+	assert.Equal(t, 0, q.bytes)
+	assert.Len(t, dropped, 6)
+}
+
+func TestOverflowKeepsNewestCompleteSnapshot(t *testing.T) {
+	pod := podEv(t, "p")
+	begin, end := markEv(t, wire.EventSnapshotBegin, 2), markEv(t, wire.EventSnapshotEnd, 2)
+	q := queue{}
+	for range 4 {
+		q.push(item{ev: pod})
+	}
+	q.push(item{ev: begin})
+	q.push(item{ev: pod})
+	q.push(item{ev: end})
+	q.max = len(begin.Data) + len(pod.Data) + len(end.Data) + 1
+	dropped, resync := q.overflow()
+	assert.False(t, resync, "the queued snapshot already replaces what was dropped")
+	assert.Len(t, dropped, 4)
+	require.Equal(t, 3, q.len())
+	assert.Equal(t, wire.EventSnapshotBegin, q.items[0].ev.Type)
+
+	// A lone snapshot larger than the bound is kept, not dropped in a loop.
+	q.max = 10
+	dropped, resync = q.overflow()
+	assert.False(t, resync)
+	assert.Empty(t, dropped)
+	assert.Equal(t, 3, q.len())
+}
+
+func TestOutageThenRecoveryDeliversEverythingOnce(t *testing.T) {
+	var down sync.Map
+	down.Store("down", true)
+	be := newBackend(t, func(_ int, _ wire.Batch) (int, http.Header) {
+		if v, _ := down.Load("down"); v.(bool) {
+			return http.StatusBadGateway, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, func(o *Options) { o.MaxBatchBytes = 400 })
+	h.run(t)
+	var want []string
+	for i := range 40 {
+		n := fmt.Sprintf("p%02d", i)
+		want = append(want, n)
+		h.s.Enqueue(podEv(t, n))
+	}
+	eventually(t, func() bool { return len(be.snapshot()) >= 5 }, "retrying while down")
+	ev, _ := h.s.Pending()
+	assert.Equal(t, 40, ev, "nothing is lost while the backend is down")
+	down.Store("down", false)
+	eventually(t, func() bool { return len(be.delivered()) == 40 }, "everything delivered after recovery")
+	assert.Equal(t, want, be.delivered(), "each event exactly once, in order")
+}
+
+func TestFlushDeliversPendingAfterRunStops(t *testing.T) {
+	be := newBackend(t, nil)
+	h := newSender(t, be.srv.URL, func(o *Options) { o.FlushDelay = time.Hour })
+	cancel := h.run(t)
+	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"))
+	cancel()
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	assert.Equal(t, 0, h.s.Flush(ctx))
+	assert.Equal(t, []string{"a", "b"}, be.delivered())
+}
+
+func TestFlushGivesUpAtDeadlineAndCounts(t *testing.T) {
+	be := newBackend(t, func(int, wire.Batch) (int, http.Header) { return http.StatusServiceUnavailable, nil })
+	h := newSender(t, be.srv.URL, nil)
+	h.s.pause = func(ctx context.Context, d time.Duration) bool { return sleep(ctx, d, nil) }
+	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"))
+	ctx, done := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer done()
+	assert.Equal(t, 2, h.s.Flush(ctx))
+	assert.Equal(t, 2.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
+}
+
+func TestLegacySnapshotSentAloneAsPlainJSON(t *testing.T) {
+	be := newBackend(t, nil)
+	h := newSender(t, be.srv.URL, nil)
+	body, err := json.Marshal(wire.Snapshot{NodeName: "node-a", Pods: []wire.SnapshotPod{{Name: "p"}}})
+	require.NoError(t, err)
+	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body}, wire.EncodedEvent{Type: TypeLegacy, Data: body})
+	h.run(t)
+	eventually(t, func() bool { return len(be.snapshot()) == 2 }, "two posts")
+	for _, c := range be.snapshot() {
+		require.NotNil(t, c.legacy)
+		assert.Equal(t, "node-a", c.legacy.NodeName)
+		assert.Empty(t, c.header.Get("Content-Encoding"))
+		assert.Equal(t, "Bearer "+testToken, c.header.Get("Authorization"))
+	}
+}
+
+func TestRetryAfterParsing(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, 5*time.Second, retryAfter("5", now))
+	assert.Equal(t, time.Duration(0), retryAfter("", now))
+	assert.Equal(t, time.Duration(0), retryAfter("soon", now))
+	assert.Equal(t, 30*time.Second, retryAfter(now.Add(30*time.Second).Format(http.TimeFormat), now))
+	assert.True(t, strings.HasPrefix(responseError(strings.NewReader(`{"error":"bad seq"}`)), "bad seq"))
+}

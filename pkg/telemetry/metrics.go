@@ -1,0 +1,80 @@
+// Package telemetry defines the agent's own Prometheus metrics, served on
+// /metrics. Every family is registered on a registry the caller owns, so
+// tests get a fresh one and nothing touches the global registry.
+package telemetry
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const ns = "catops"
+
+// Metrics are the agent's metrics. The zero value is not usable; use New.
+type Metrics struct {
+	QueueEvents    prometheus.Gauge
+	QueueBytes     prometheus.Gauge
+	BatchesSent    prometheus.Counter
+	BatchesFailed  *prometheus.CounterVec // by reason: network, status_5xx, status_429, auth, rejected, too_large
+	BatchesRetried prometheus.Counter
+	BytesSent      prometheus.Counter     // compressed bytes on the wire
+	EventsDropped  *prometheus.CounterVec // by type and reason: overflow, rejected, shutdown, superseded
+	LastSendTime   prometheus.Gauge
+	Snapshots      *prometheus.CounterVec // by reason
+	WatchRestarts  *prometheus.CounterVec // by resource
+	UsageAvailable prometheus.Gauge
+	LastTick       prometheus.Gauge
+	CachedPods     prometheus.Gauge
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		QueueEvents: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "queue_events",
+			Help: "Events waiting in the send queue (in flight included)."}),
+		QueueBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "queue_bytes",
+			Help: "Encoded bytes waiting in the send queue (in flight included)."}),
+		BatchesSent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "batches_sent_total",
+			Help: "Batches the backend acknowledged."}),
+		BatchesFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "batches_failed_total",
+			Help: "Failed send attempts, by reason."}, []string{"reason"}),
+		BatchesRetried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "batches_retried_total",
+			Help: "Send attempts that repeated an earlier failed attempt."}),
+		BytesSent: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total",
+			Help: "Request body bytes sent to the backend, after compression."}),
+		EventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_dropped_total",
+			Help: "Events dropped before the backend acknowledged them, by event type and reason."}, []string{"type", "reason"}),
+		LastSendTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_successful_send_timestamp_seconds",
+			Help: "Unix time of the last batch the backend acknowledged."}),
+		Snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "snapshots_total",
+			Help: "Full snapshots queued, by reason."}, []string{"reason"}),
+		WatchRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "watch_restarts_total",
+			Help: "Watches that ended with an error and were restarted, by resource."}, []string{"resource"}),
+		UsageAvailable: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "usage_available",
+			Help: "1 when pod usage readings are available, 0 when they are unknown."}),
+		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_collection_timestamp_seconds",
+			Help: "Unix time of the last collection tick."}),
+		CachedPods: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "cached_pods",
+			Help: "Pods of this node in the informer cache."}),
+	}
+	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
+		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts,
+		m.UsageAvailable, m.LastTick, m.CachedPods)
+	return m
+}
+
+// Discard returns metrics registered nowhere, for tests and tools that do
+// not serve /metrics.
+func Discard() *Metrics { return New(prometheus.NewRegistry()) }
+
+// UsageStats are the usage collector's running totals.
+type UsageStats func() (requests, errors uint64)
+
+// RegisterUsage exposes the usage collector's totals as counters.
+func RegisterUsage(reg prometheus.Registerer, stats UsageStats) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_requests_total",
+			Help: "Requests made to the Metrics API."}, func() float64 { r, _ := stats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_errors_total",
+			Help: "Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}, func() float64 { _, e := stats(); return float64(e) }),
+	)
+}

@@ -1,0 +1,232 @@
+package usage
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/catops/cli/pkg/wire"
+)
+
+// Defaults of CollectorOptions.
+const (
+	DefaultInterval   = 30 * time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+	DefaultJitter     = 0.1
+)
+
+// Log messages a user may search for.
+const (
+	// msgNotAccessible keeps the exact text operators already grep for
+	// (the existing guide's troubleshooting entry), hence the lower case.
+	msgNotAccessible = "metrics API is not accessible (is metrics-server installed?)"
+	msgFailed        = "Reading usage failed; usage is unknown until a retry succeeds"
+	msgAccessible    = "Metrics API is accessible again"
+)
+
+// CollectorOptions configures a Collector. Zero fields take the defaults.
+type CollectorOptions struct {
+	// Interval is how often Collect is called (default DefaultInterval).
+	// It is the default Timeout and the first retry delay.
+	Interval time.Duration
+	// Timeout bounds one Fetch (default Interval).
+	Timeout time.Duration
+	// Backoff paces the retries while the source fails. Zero Duration
+	// means {Duration: Interval, Factor: 2, Jitter: DefaultJitter, Cap:
+	// DefaultMaxBackoff}. Steps below 1 mean no limit on the growth.
+	Backoff wait.Backoff
+}
+
+// Stats are running totals for metrics (Prometheus counters and a gauge).
+// Stats is safe to call from any goroutine.
+type Stats struct {
+	// Requests is how many API requests the source made.
+	Requests uint64
+	// Errors counts failed fetches plus requests that failed within a
+	// fetch that still succeeded (one namespace).
+	Errors uint64
+	// Skipped counts Collect calls inside the backoff window, which made
+	// no request.
+	Skipped uint64
+	// Available is whether the last Collect returned usage.
+	Available bool
+}
+
+// Collector turns a Source's readings into wire.Usage events: only fresh
+// readings while the source answers, "unavailable" with backoff while it
+// does not. Collect must be called from one goroutine.
+type Collector struct {
+	src     Source
+	logger  *zap.Logger
+	timeout time.Duration
+	backoff wait.Backoff // the initial backoff, restored on recovery
+
+	// Touched only by Collect.
+	bo        wait.Backoff
+	down      bool
+	downSince time.Time
+	reason    string
+	nextTry   time.Time
+	lastNode  time.Time            // Timestamp of the last node reading sent
+	lastPods  map[PodKey]time.Time // Timestamp of the last reading sent per pod
+
+	requests  atomic.Uint64
+	errors    atomic.Uint64
+	skipped   atomic.Uint64
+	available atomic.Bool
+}
+
+// NewCollector returns a Collector reading src.
+func NewCollector(src Source, logger *zap.Logger, opts CollectorOptions) *Collector {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = opts.Interval
+	}
+	bo := opts.Backoff
+	if bo.Duration <= 0 {
+		bo = wait.Backoff{Duration: opts.Interval, Factor: 2, Jitter: DefaultJitter, Cap: DefaultMaxBackoff}
+	}
+	if bo.Steps < 1 {
+		bo.Steps = math.MaxInt32
+	}
+	return &Collector{
+		src:      src,
+		logger:   logger.With(zap.String("source", src.Name())),
+		timeout:  opts.Timeout,
+		backoff:  bo,
+		bo:       bo,
+		lastPods: make(map[PodKey]time.Time),
+	}
+}
+
+// Stats returns the running totals.
+func (c *Collector) Stats() Stats {
+	return Stats{
+		Requests:  c.requests.Load(),
+		Errors:    c.errors.Load(),
+		Skipped:   c.skipped.Load(),
+		Available: c.available.Load(),
+	}
+}
+
+// Collect reads usage for this node and pods (the pods on this node) at
+// now, which also drives the backoff.
+//
+// While the source answers, the event is Available and carries only fresh
+// readings: the node's if its Timestamp is newer than the last one sent,
+// and each pod's whose Timestamp changed since its last one sent (the
+// Metrics API serves the same scrape until metrics-server's next one).
+//
+// When the source fails, the event is Available: false with a Reason; the
+// first such event tells the receiver to forget the usage it holds, and
+// every later one says the same until the source answers again. The
+// failure is logged once (Warn), and the source is asked again only after
+// an exponential backoff with jitter; calls before then make no request.
+// On recovery the fact is logged once (Info) and the next event carries all
+// current readings.
+func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) wire.Usage {
+	if c.down && now.Before(c.nextTry) {
+		c.skipped.Add(1)
+		return c.unavailable(c.reason)
+	}
+
+	fctx, cancel := context.WithTimeout(ctx, c.timeout)
+	r, err := c.src.Fetch(fctx, pods)
+	cancel()
+	c.requests.Add(uint64(max(r.Requests, 0)))
+	c.errors.Add(uint64(max(r.Errors, 0)))
+
+	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: not the source's fault, keep the state.
+			return c.unavailable("collection cancelled")
+		}
+		c.errors.Add(1)
+		c.fail(err, now)
+		return c.unavailable(c.reason)
+	}
+
+	if c.down {
+		c.logger.Info(msgAccessible, zap.Duration("downFor", now.Sub(c.downSince)))
+		c.down = false
+		c.reason = ""
+		c.bo = c.backoff
+		// The receiver forgot everything: send all current readings.
+		c.lastNode = time.Time{}
+		clear(c.lastPods)
+	}
+	c.available.Store(true)
+	return c.fresh(r, pods)
+}
+
+// fail moves to (or stays in) the unavailable state and schedules a retry.
+func (c *Collector) fail(err error, now time.Time) {
+	delay := c.bo.Step()
+	c.nextTry = now.Add(delay)
+	c.reason = reasonFor(err)
+	c.available.Store(false)
+	if c.down {
+		c.logger.Debug("Usage source still failing", zap.String("reason", c.reason),
+			zap.Duration("retryIn", delay), zap.NamedError("err", err))
+		return
+	}
+	c.down = true
+	c.downSince = now
+	msg := msgFailed
+	if IsUnavailable(err) {
+		msg = msgNotAccessible
+	}
+	c.logger.Warn(msg, zap.String("reason", c.reason),
+		zap.Duration("retryIn", delay), zap.NamedError("err", err))
+}
+
+func (c *Collector) unavailable(reason string) wire.Usage {
+	return wire.Usage{Available: false, Source: c.src.Name(), Reason: reason}
+}
+
+// fresh builds an Available event from r with only the readings not sent
+// yet, and forgets pods that are no longer on this node.
+func (c *Collector) fresh(r Reading, pods []PodKey) wire.Usage {
+	u := wire.Usage{Available: true, Source: c.src.Name()}
+	if r.Node != nil && r.Node.Timestamp.After(c.lastNode) {
+		n := *r.Node
+		u.Node = &n
+		c.lastNode = n.Timestamp
+	}
+
+	current := make(map[PodKey]struct{}, len(pods))
+	for _, k := range pods {
+		current[k] = struct{}{}
+	}
+	for k := range c.lastPods {
+		if _, ok := current[k]; !ok {
+			delete(c.lastPods, k)
+		}
+	}
+	for k := range current {
+		ru, ok := r.Pods[k]
+		if !ok {
+			continue // no reading: the receiver keeps what it has
+		}
+		if last, sent := c.lastPods[k]; sent && ru.Timestamp.Equal(last) {
+			continue // the same scrape as last time
+		}
+		c.lastPods[k] = ru.Timestamp
+		u.Pods = append(u.Pods, wire.PodUsage{Namespace: k.Namespace, Name: k.Name, ResourceUsage: ru})
+	}
+	slices.SortFunc(u.Pods, func(a, b wire.PodUsage) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return u
+}

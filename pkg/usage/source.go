@@ -1,0 +1,40 @@
+// Package usage reads CPU and memory usage of this node and of the pods on
+// it (Metrics API today; a kubelet /metrics/resource reader can be another
+// Source) and turns the readings into wire.Usage events, degrading to
+// "unknown" when no source answers.
+package usage
+
+import (
+	"context"
+
+	"github.com/catops/cli/pkg/wire"
+)
+
+// PodKey names a pod on this node.
+type PodKey struct {
+	Namespace string
+	Name      string
+}
+
+// Reading is what one Fetch returned. A pod missing from Pods has no
+// reading (yet): its usage is unknown, not zero.
+type Reading struct {
+	Node *wire.ResourceUsage
+	Pods map[PodKey]wire.ResourceUsage
+	// Requests is how many API requests the fetch made; set on failure too.
+	Requests int
+	// Errors is how many of those requests failed without failing the
+	// fetch (the source logged them; their pods have no reading).
+	Errors int
+}
+
+// Source reads usage for this node and for the given pods, which are the
+// pods the informer has on this node.
+type Source interface {
+	// Name is reported as wire.Usage.Source ("metrics-api").
+	Name() string
+	// Fetch reads the node and the given pods. An error means there is no
+	// usage this time; IsUnavailable(err) says the API as a whole is not
+	// accessible. Reading.Requests and Reading.Errors are set either way.
+	Fetch(ctx context.Context, pods []PodKey) (Reading, error)
+}

@@ -1,0 +1,129 @@
+package wire
+
+import "time"
+
+// HostSample is one reading of the node's host figures (gopsutil, through
+// the host's /proc, /sys and / when mounted). Rates are per second over the
+// time since the previous sample and are absent (null) on the first sample.
+type HostSample struct {
+	Time          time.Time    `json:"time"`
+	UptimeSeconds uint64       `json:"uptime_seconds"`
+	CPU           CPUSample    `json:"cpu"`
+	Load          *LoadSample  `json:"load,omitempty"`
+	Memory        MemorySample `json:"memory"`
+	Filesystems   []Filesystem `json:"filesystems,omitempty"`
+	Disks         []Disk       `json:"disks,omitempty"`
+	Network       []NetIface   `json:"network,omitempty"`
+	// Errors names the readings that failed this time (e.g. "load: …");
+	// the rest of the sample is still valid.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// CPUSample is CPU time use, in percent of all cores (0–100), over the time
+// since the previous sample.
+type CPUSample struct {
+	LogicalCores int          `json:"logical_cores"`
+	UsagePercent *float64     `json:"usage_percent,omitempty"`
+	Modes        *CPUModeTime `json:"modes,omitempty"`
+}
+
+// CPUModeTime splits CPU time by mode, in percent of all cores.
+type CPUModeTime struct {
+	User    float64 `json:"user"`
+	Nice    float64 `json:"nice"`
+	System  float64 `json:"system"`
+	Idle    float64 `json:"idle"`
+	IOWait  float64 `json:"iowait"`
+	IRQ     float64 `json:"irq"`
+	SoftIRQ float64 `json:"softirq"`
+	Steal   float64 `json:"steal"`
+}
+
+// LoadSample holds the load averages.
+type LoadSample struct {
+	Load1  float64 `json:"load1"`
+	Load5  float64 `json:"load5"`
+	Load15 float64 `json:"load15"`
+}
+
+// MemorySample is memory and swap, in bytes.
+type MemorySample struct {
+	TotalBytes     uint64  `json:"total_bytes"`
+	AvailableBytes uint64  `json:"available_bytes"`
+	UsedBytes      uint64  `json:"used_bytes"`
+	UsedPercent    float64 `json:"used_percent"`
+	SwapTotalBytes uint64  `json:"swap_total_bytes"`
+	SwapUsedBytes  uint64  `json:"swap_used_bytes"`
+}
+
+// Filesystem is the usage of one real (block-device backed) filesystem.
+type Filesystem struct {
+	Mountpoint  string  `json:"mountpoint"`
+	Device      string  `json:"device"`
+	FSType      string  `json:"fstype"`
+	TotalBytes  uint64  `json:"total_bytes"`
+	UsedBytes   uint64  `json:"used_bytes"`
+	FreeBytes   uint64  `json:"free_bytes"`
+	UsedPercent float64 `json:"used_percent"`
+	InodesTotal uint64  `json:"inodes_total"`
+	InodesUsed  uint64  `json:"inodes_used"`
+}
+
+// Disk is the I/O of one block device: counters since boot and rates.
+type Disk struct {
+	Name             string   `json:"name"`
+	ReadBytes        uint64   `json:"read_bytes"`
+	WriteBytes       uint64   `json:"write_bytes"`
+	ReadOps          uint64   `json:"read_ops"`
+	WriteOps         uint64   `json:"write_ops"`
+	ReadBytesPerSec  *float64 `json:"read_bytes_per_sec,omitempty"`
+	WriteBytesPerSec *float64 `json:"write_bytes_per_sec,omitempty"`
+	ReadOpsPerSec    *float64 `json:"read_ops_per_sec,omitempty"`
+	WriteOpsPerSec   *float64 `json:"write_ops_per_sec,omitempty"`
+}
+
+// NetIface is the traffic of one network interface: counters and rates.
+type NetIface struct {
+	Name          string   `json:"name"`
+	RxBytes       uint64   `json:"rx_bytes"`
+	TxBytes       uint64   `json:"tx_bytes"`
+	RxPackets     uint64   `json:"rx_packets"`
+	TxPackets     uint64   `json:"tx_packets"`
+	RxErrors      uint64   `json:"rx_errors"`
+	TxErrors      uint64   `json:"tx_errors"`
+	RxDropped     uint64   `json:"rx_dropped"`
+	TxDropped     uint64   `json:"tx_dropped"`
+	RxBytesPerSec *float64 `json:"rx_bytes_per_sec,omitempty"`
+	TxBytesPerSec *float64 `json:"tx_bytes_per_sec,omitempty"`
+}
+
+// Usage carries Metrics API (or kubelet) readings of CPU and memory use.
+// When Available is false the readings are unknown, not zero: a receiver
+// must forget the usage it holds for the node and its pods.
+type Usage struct {
+	Available bool   `json:"available"`
+	Source    string `json:"source"`
+	// Reason says why usage is unknown (Available false).
+	Reason string `json:"reason,omitempty"`
+	// Node is the node's reading, absent when it has no fresh one.
+	Node *ResourceUsage `json:"node,omitempty"`
+	// Pods holds only readings that are new since the last usage event.
+	// A pod that is absent keeps its previous reading.
+	Pods []PodUsage `json:"pods,omitempty"`
+}
+
+// ResourceUsage is one reading: CPU in cores averaged over the window,
+// memory working set in bytes, at Timestamp.
+type ResourceUsage struct {
+	Timestamp     time.Time `json:"timestamp"`
+	WindowSeconds float64   `json:"window_seconds"`
+	CPUCores      float64   `json:"cpu_cores"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+}
+
+// PodUsage is the reading of one pod (the sum of its containers).
+type PodUsage struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	ResourceUsage
+}

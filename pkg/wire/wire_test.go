@@ -1,0 +1,143 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var (
+	t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	t1 = t0.Add(-time.Hour)
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// examplePod exercises every field of a pod record.
+func examplePod() *Pod {
+	return &Pod{
+		PodRef:       PodRef{Namespace: "shop", Name: "web-7d9c-x2k4q", UID: "6f1c2d3e-0000-4000-8000-000000000001"},
+		Labels:       map[string]string{"app": "web", "pod-template-hash": "7d9c"},
+		Owner:        &Owner{Kind: "ReplicaSet", Name: "web-7d9c"},
+		Phase:        "Running",
+		Ready:        false,
+		PodIP:        "10.244.1.17",
+		HostIP:       "192.0.2.10",
+		QOSClass:     "Burstable",
+		Priority:     ptr(int32(0)),
+		CreatedAt:    t1,
+		StartedAt:    ptr(t1.Add(2 * time.Second)),
+		RestartCount: 3,
+		Containers: []Container{{
+			Name: "web", Image: "nginx:1.27", Ready: false, RestartCount: 3,
+			State: StateWaiting, Reason: "CrashLoopBackOff",
+			LastTermination: &Termination{Reason: "OOMKilled", ExitCode: 137, FinishedAt: ptr(t0.Add(-time.Minute))},
+			Requests:        &Resources{CPUMillicores: ptr(int64(250)), MemoryBytes: ptr(int64(64 << 20))},
+			Limits:          &Resources{MemoryBytes: ptr(int64(128 << 20))},
+		}},
+		InitContainers: []Container{{Name: "migrate", Image: "migrate:3", State: StateTerminated, Reason: "Completed",
+			ExitCode: ptr(int32(0)), Since: ptr(t1.Add(time.Second))}},
+	}
+}
+
+func exampleEvents() []Event {
+	rate := ptr(1234.5)
+	return []Event{
+		{Type: EventSnapshotBegin, Time: t0, Snapshot: &SnapshotMark{ID: 1, Reason: ReasonStart}},
+		{Type: EventNode, Time: t0, Node: &Node{
+			Name: "node-a", UID: "node-uid", Labels: map[string]string{"kubernetes.io/arch": "amd64"},
+			Taints:      []Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: "NoSchedule"}},
+			Capacity:    Resources{CPUMillicores: ptr(int64(4000)), MemoryBytes: ptr(int64(16 << 30)), Pods: ptr(int64(110))},
+			Allocatable: Resources{CPUMillicores: ptr(int64(3800)), MemoryBytes: ptr(int64(15 << 30)), Pods: ptr(int64(110))},
+			Conditions:  []NodeCondition{{Type: "Ready", Status: "True", Reason: "KubeletReady", Since: ptr(t1)}},
+			InternalIP:  "192.0.2.10", KubeletVersion: "v1.37.2", ContainerRuntime: "containerd://2.1.0",
+			OSImage: "Debian GNU/Linux 12", KernelVersion: "6.1.0", Architecture: "amd64", CreatedAt: t1,
+		}},
+		{Type: EventPodUpsert, Time: t0, Pod: examplePod()},
+		{Type: EventSnapshotEnd, Time: t0, Snapshot: &SnapshotMark{ID: 1, Reason: ReasonStart}},
+		{Type: EventPodDelete, Time: t0, PodRef: &PodRef{Namespace: "shop", Name: "web-7d9c-old", UID: "6f1c2d3e-0000-4000-8000-000000000002"}},
+		{Type: EventHost, Time: t0, Host: &HostSample{
+			Time: t0, UptimeSeconds: 86400,
+			CPU:    CPUSample{LogicalCores: 4, UsagePercent: ptr(37.5), Modes: &CPUModeTime{User: 25, System: 10, Idle: 62.5, IOWait: 2.5}},
+			Load:   &LoadSample{Load1: 1.2, Load5: 0.9, Load15: 0.7},
+			Memory: MemorySample{TotalBytes: 16 << 30, AvailableBytes: 10 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5, SwapTotalBytes: 0, SwapUsedBytes: 0},
+			Filesystems: []Filesystem{{Mountpoint: "/", Device: "/dev/vda1", FSType: "ext4", TotalBytes: 100 << 30,
+				UsedBytes: 40 << 30, FreeBytes: 60 << 30, UsedPercent: 40, InodesTotal: 6553600, InodesUsed: 300000}},
+			Disks:   []Disk{{Name: "vda", ReadBytes: 1 << 30, WriteBytes: 2 << 30, ReadOps: 10000, WriteOps: 20000, ReadBytesPerSec: rate, WriteBytesPerSec: rate, ReadOpsPerSec: ptr(1.5), WriteOpsPerSec: ptr(3.0)}},
+			Network: []NetIface{{Name: "eth0", RxBytes: 5 << 30, TxBytes: 1 << 30, RxPackets: 4000000, TxPackets: 2000000, RxBytesPerSec: rate, TxBytesPerSec: rate}},
+		}},
+		{Type: EventUsage, Time: t0, Usage: &Usage{Available: true, Source: "metrics-api",
+			Node: &ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 1.25, MemoryBytes: 6 << 30},
+			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 0.012, MemoryBytes: 52 << 20}}}}},
+		{Type: EventUsage, Time: t0.Add(time.Minute), Usage: &Usage{Available: false, Source: "metrics-api", Reason: "metrics API not served"}},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, json.Indent(&buf, got, "", "  "))
+	buf.WriteByte('\n')
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./pkg/wire -update to create it")
+	assert.Equal(t, string(want), buf.String(), "wire bytes changed: if on purpose, bump docs/protocol.md and run with -update")
+}
+
+func TestDeltaBatchGolden(t *testing.T) {
+	events := exampleEvents()
+	raw := RawBatch{Header: Header{Version: Version, Node: "node-a", Namespace: "catops-system", AgentVersion: "1.0.0",
+		Session: "8f2b6c1d9e0a4b7c", Seq: 1, BatchID: "8f2b6c1d9e0a4b7c-1", SentAt: t0}}
+	for _, e := range events {
+		enc, err := Encode(e)
+		require.NoError(t, err)
+		raw.Events = append(raw.Events, enc.Data)
+	}
+	b, err := json.Marshal(raw)
+	require.NoError(t, err)
+	golden(t, "batch.golden.json", b)
+
+	// A receiver decodes the same bytes into the same events.
+	var back Batch
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, raw.Header, back.Header)
+	assert.Equal(t, events, back.Events)
+}
+
+func TestEncodeWithMatchesEncode(t *testing.T) {
+	pod := examplePod()
+	payload, err := json.Marshal(pod)
+	require.NoError(t, err)
+	direct, err := Encode(Event{Type: EventPodUpsert, Time: t0, Pod: pod})
+	require.NoError(t, err)
+	assert.Equal(t, string(direct.Data), string(EncodeWith(EventPodUpsert, t0, "pod", payload).Data))
+}
+
+func TestLegacySnapshotGolden(t *testing.T) {
+	s := Snapshot{Timestamp: t0, NodeName: "node-a", Namespace: "catops-system",
+		NodeMetrics: SnapshotNodeMetrics{CPUUsagePercent: ptr(37.5), CPUCores: 4, MemoryTotalBytes: 16 << 30, MemoryUsedBytes: 6 << 30,
+			MemoryUsagePercent: 37.5, DiskTotalBytes: 100 << 30, DiskUsedBytes: 40 << 30, DiskUsagePercent: 40,
+			NetworkRxBytes: 5 << 30, NetworkTxBytes: 1 << 30, Load1: ptr(1.2), Load5: ptr(0.9), Load15: ptr(0.7),
+			UptimeSeconds: 86400, CPUUsageCores: ptr(1.25), MemoryUsageBytes: ptr(int64(6 << 30)), PodCount: 2},
+		Pods: []SnapshotPod{
+			{Name: "web-7d9c-x2k4q", Namespace: "shop", PodIP: "10.244.1.17", HostIP: "192.0.2.10", Phase: "Running",
+				CPUUsageCores: ptr(0.012), MemoryUsageBytes: ptr(int64(52 << 20)), RestartCount: 3, ContainerCount: 1},
+			{Name: "batch-job-5xq", Namespace: "jobs", HostIP: "192.0.2.10", Phase: "Pending", ContainerCount: 2},
+		}}
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	golden(t, "snapshot.golden.json", b)
+	assert.Contains(t, string(b), `"cpu_usage_cores":null`, "unknown usage is null, not zero")
+}
