@@ -13,10 +13,13 @@ import (
 )
 
 // New returns a JSON logger at level writing to w, with the stable keys
-// ts, level, logger, msg and caller.
+// ts, level, component, msg and caller. The logger's name goes under
+// "component", not zap's default "logger": client-go passes its own
+// "logger" field, and a line must not carry one key twice.
 func New(w io.Writer, level zapcore.Level) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "ts"
+	enc.NameKey = "component"
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeDuration = zapcore.StringDurationEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)

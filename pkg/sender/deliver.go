@@ -224,31 +224,35 @@ func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err
 	if len(b.items) == 1 && b.items[0].ev.Type == TypeLegacy {
 		return b.items[0].ev.Data, wire.ContentTypeSnapshot, false, nil
 	}
-	rb := wire.RawBatch{
-		Header: wire.Header{
-			Version:      wire.Version,
-			Node:         s.opts.Node,
-			Namespace:    s.opts.Namespace,
-			AgentVersion: s.opts.AgentVersion,
-			Session:      s.opts.Session,
-			Seq:          b.seq,
-			BatchID:      batchID(s.opts.Session, b.seq),
-			SentAt:       s.opts.Now().UTC(),
-		},
-		Events: make([]json.RawMessage, len(b.items)),
+	h := wire.Header{
+		Version:      wire.Version,
+		Node:         s.opts.Node,
+		Namespace:    s.opts.Namespace,
+		AgentVersion: s.opts.AgentVersion,
+		Session:      s.opts.Session,
+		Seq:          b.seq,
+		BatchID:      batchID(s.opts.Session, b.seq),
+		SentAt:       s.opts.Now().UTC(),
 	}
+	events := make([]json.RawMessage, len(b.items))
 	for i, it := range b.items {
-		rb.Events[i] = it.ev.Data
+		events[i] = it.ev.Data
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(rb); err != nil {
+	// One batch is encoded at a time (Run, then Flush), so the buffer and
+	// the compressor are reused; the body is sent before the next encode.
+	s.buf.Reset()
+	if s.zw == nil {
+		s.zw = gzip.NewWriter(&s.buf)
+	} else {
+		s.zw.Reset(&s.buf)
+	}
+	if err := wire.WriteBatch(s.zw, h, events); err != nil {
 		return nil, "", false, fmt.Errorf("encode batch %d: %w", b.seq, err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := s.zw.Close(); err != nil {
 		return nil, "", false, fmt.Errorf("compress batch %d: %w", b.seq, err)
 	}
-	return buf.Bytes(), wire.ContentTypeDelta, true, nil
+	return s.buf.Bytes(), wire.ContentTypeDelta, true, nil
 }
 
 // responseError reads the backend's one-line explanation, if any.

@@ -4,6 +4,8 @@
 package sender
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"net/http"
 	"sync"
@@ -100,6 +102,9 @@ type Sender struct {
 	resync chan struct{}
 
 	outageSince time.Time // first failure of the current streak; Run's goroutine only
+
+	buf bytes.Buffer // request body of the batch being delivered
+	zw  *gzip.Writer
 
 	// pause waits between attempts; tests replace it to record the waits.
 	pause func(ctx context.Context, d time.Duration) bool

@@ -108,6 +108,9 @@ func TestDeltaBatchGolden(t *testing.T) {
 	b, err := json.Marshal(raw)
 	require.NoError(t, err)
 	golden(t, "batch.golden.json", b)
+	var streamed bytes.Buffer
+	require.NoError(t, WriteBatch(&streamed, raw.Header, raw.Events))
+	assert.Equal(t, string(b), streamed.String(), "WriteBatch writes what json.Marshal would")
 
 	// A receiver decodes the same bytes into the same events.
 	var back Batch

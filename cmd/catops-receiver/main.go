@@ -1,0 +1,67 @@
+// Command catops-receiver is a development backend: it accepts the
+// connector's wire protocol with the reference receiver (pkg/receiver),
+// logs every batch it applies, and serves the rebuilt state of every node
+// at GET /api/state. It is not the CatOps backend.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/catops/cli/pkg/logging"
+	"github.com/catops/cli/pkg/receiver"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "catops-receiver: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("catops-receiver", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8000", "listen address")
+	token := fs.String("token", os.Getenv("CATOPS_AUTH_TOKEN"), "bearer token agents must send (env CATOPS_AUTH_TOKEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *token == "" {
+		return errors.New("no token: set --token or CATOPS_AUTH_TOKEN to the token the agents use")
+	}
+	logger := logging.New(os.Stderr, zapcore.InfoLevel)
+	rcv, err := receiver.New(receiver.Options{Token: *token, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{Handler: rcv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	logger.Info("Receiving", zap.String("addr", ln.Addr().String()), zap.String("state", "http://"+ln.Addr().String()+receiver.StatePath))
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

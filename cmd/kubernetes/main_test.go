@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const secret = "main-test-secret-token"
+
+func runWith(t *testing.T, ctx context.Context, args []string, env map[string]string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpExitsZeroAndListsEveryVariable(t *testing.T) {
+	code, out, _ := runWith(t, context.Background(), []string{"--help"}, nil)
+	assert.Equal(t, 0, code)
+	for _, v := range []string{"CATOPS_BACKEND_URL", "CATOPS_AUTH_TOKEN", "NODE_NAME", "NAMESPACE", "COLLECTION_INTERVAL", "KUBECONFIG"} {
+		assert.Contains(t, out, v)
+	}
+}
+
+func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
+	code, out, errOut := runWith(t, context.Background(), nil, map[string]string{
+		"NODE_NAME": "n", "CATOPS_AUTH_TOKEN": secret, "COLLECTION_INTERVAL": "abc"})
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	assert.Contains(t, errOut, "COLLECTION_INTERVAL")
+	assert.NotContains(t, errOut, secret)
+
+	code, _, errOut = runWith(t, context.Background(), []string{"--no-such-flag"}, nil)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no-such-flag")
+}
+
+// TestStartFailureIsJSONAndHidesToken runs the agent with a kubeconfig that
+// points nowhere: it must fail with JSON log lines, exit 1, and never print
+// the token.
+func TestUnreachableKubeconfigFailsWithJSONLogs(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, []byte("not: [valid"), 0o600))
+	code, _, errOut := runWith(t, context.Background(), nil, map[string]string{
+		"NODE_NAME": "n", "CATOPS_AUTH_TOKEN": secret, "KUBECONFIG": kc, "CATOPS_HEALTH_ADDR": "off"})
+	assert.Equal(t, 1, code)
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	require.NotEmpty(t, lines)
+	for _, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), "every line is JSON: %q", l)
+		assert.Contains(t, m, "level")
+		assert.Contains(t, m, "msg")
+	}
+	assert.Contains(t, errOut, "Cannot reach Kubernetes")
+	assert.NotContains(t, errOut, secret)
+}
+
+// TestClientGoLinesAreJSON points the agent at an API server that refuses
+// connections, so client-go's reflector logs its errors through klog; those
+// lines must come out as JSON too.
+func TestClientGoLinesAreJSON(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"kind":"Status","status":"Failure","message":"boom","code":500}`, http.StatusInternalServerError)
+	}), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://`+addr+`"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	code, _, errOut := runWith(t, ctx, nil, map[string]string{
+		"NODE_NAME": "n", "CATOPS_AUTH_TOKEN": secret, "KUBECONFIG": kc, "CATOPS_HEALTH_ADDR": "off",
+		"CATOPS_BACKEND_URL": "http://127.0.0.1:1"})
+	assert.Equal(t, 0, code, "stopping before the caches sync is a clean stop")
+	var clientGo int
+	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), "every line is JSON: %q", l)
+		assert.Equal(t, len(m), strings.Count(l, `":`)-strings.Count(l, `\":`), "no key appears twice: %q", l)
+		if m["component"] == "client-go" {
+			clientGo++
+		}
+	}
+	assert.Positive(t, clientGo, "client-go's own lines were routed into the JSON logger:\n%s", errOut)
+	assert.NotContains(t, errOut, secret)
+}

@@ -1,0 +1,80 @@
+package health
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/catops/cli/pkg/telemetry"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, err := io.ReadAll(rec.Body)
+	require.NoError(t, err)
+	return rec.Code, string(body)
+}
+
+func TestProbes(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	st := NewStatus(time.Minute, clk.now)
+	reg := prometheus.NewRegistry()
+	m := telemetry.New(reg)
+	m.BatchesSent.Add(3)
+	h := Handler(st, reg)
+
+	code, body := get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the caches sync")
+	assert.Contains(t, body, "not synced")
+	st.SetReady(true)
+	code, _ = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+
+	code, _ = get(t, h, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "live during start-up")
+	clk.add(2 * time.Minute)
+	code, body = get(t, h, "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "no tick for longer than the limit")
+	assert.Contains(t, body, "last collection tick was 2m0s ago")
+	st.Tick()
+	code, _ = get(t, h, "/healthz")
+	assert.Equal(t, http.StatusOK, code)
+
+	code, body = get(t, h, "/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.True(t, strings.Contains(body, "catops_batches_sent_total 3"), body)
+}
+
+func TestServeReportsPortClash(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	stop, err := Serve("127.0.0.1:0", Handler(NewStatus(time.Minute, nil), reg), zapNop())
+	require.NoError(t, err)
+	defer stop()
+	_, err = Serve("127.0.0.1:-1", Handler(NewStatus(time.Minute, nil), reg), zapNop())
+	require.ErrorContains(t, err, "CATOPS_HEALTH_ADDR")
+}
+
+func zapNop() *zap.Logger { return zap.NewNop() }
