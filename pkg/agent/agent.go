@@ -280,9 +280,7 @@ func (l *loop) enqueue(evs []wire.EncodedEvent, err error) {
 }
 
 func (l *loop) legacy(tk tick) {
-	if _, err := l.j.Samples(&tk.host, tk.usage); err != nil {
-		l.log.Error("Cannot encode samples", zap.Error(err))
-	}
+	l.j.Observe(&tk.host, tk.usage)
 	snap := l.j.Legacy(l.cfg.NodeName, l.cfg.Namespace)
 	b, err := json.Marshal(snap)
 	if err != nil {

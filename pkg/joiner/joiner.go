@@ -190,9 +190,9 @@ func (j *Joiner) nodeEvent(now time.Time) (wire.EncodedEvent, bool, error) {
 // the next fresh reading carries them.
 func (j *Joiner) Samples(host *wire.HostSample, u *wire.Usage) ([]wire.EncodedEvent, error) {
 	now := j.now().UTC()
+	u = j.Observe(host, u)
 	var out []wire.EncodedEvent
 	if host != nil {
-		j.host = host
 		ev, err := wire.Encode(wire.Event{Type: wire.EventHost, Time: now, Host: host})
 		if err != nil {
 			return nil, err
@@ -200,8 +200,7 @@ func (j *Joiner) Samples(host *wire.HostSample, u *wire.Usage) ([]wire.EncodedEv
 		out = append(out, ev)
 	}
 	if u != nil {
-		filtered := j.keepUsage(u)
-		ev, err := wire.Encode(wire.Event{Type: wire.EventUsage, Time: now, Usage: filtered})
+		ev, err := wire.Encode(wire.Event{Type: wire.EventUsage, Time: now, Usage: u})
 		if err != nil {
 			return nil, err
 		}
@@ -210,9 +209,16 @@ func (j *Joiner) Samples(host *wire.HostSample, u *wire.Usage) ([]wire.EncodedEv
 	return out, nil
 }
 
-// keepUsage records the readings for the legacy format and returns u
-// without readings of pods that were never emitted.
-func (j *Joiner) keepUsage(u *wire.Usage) *wire.Usage {
+// Observe records the latest host sample and usage readings (for the
+// legacy format) and returns u without the readings of pods that were
+// never emitted.
+func (j *Joiner) Observe(host *wire.HostSample, u *wire.Usage) *wire.Usage {
+	if host != nil {
+		j.host = host
+	}
+	if u == nil {
+		return nil
+	}
 	if !u.Available {
 		j.nodeUsage = nil
 		clear(j.podUsage)
