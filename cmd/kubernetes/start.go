@@ -4,22 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/catops/cli/pkg/agent"
 	"github.com/catops/cli/pkg/config"
-	"github.com/catops/cli/pkg/hostsample"
 	"github.com/catops/cli/pkg/logging"
-	"github.com/catops/cli/pkg/usage"
 )
 
 // start builds the agent's dependencies from cfg and runs it; from here on
@@ -35,42 +28,11 @@ func start(ctx context.Context, cfg *config.Config, stderr io.Writer) int {
 		logger.Error("Cannot reach Kubernetes", zap.Error(err))
 		return 1
 	}
-	restCfg.UserAgent = "catops-k8s/" + version
 	logger.Info("Kubernetes access", zap.String("mode", mode), zap.String("host", restCfg.Host))
-	kube, err := kubernetes.NewForConfig(restCfg)
+	deps, err := agent.NewDeps(cfg, restCfg, logger, version)
 	if err != nil {
-		logger.Error("Cannot build the Kubernetes client", zap.Error(err))
+		logger.Error("Cannot start", zap.Error(err))
 		return 1
-	}
-
-	host := hostsample.NewOptions()
-	host.HostProc = orDefault(cfg.HostProc, host.HostProc)
-	host.HostSys = orDefault(cfg.HostSys, host.HostSys)
-	host.HostRoot = orDefault(cfg.HostRoot, host.HostRoot)
-	host.HostDev = orDefault(cfg.HostDev, host.HostDev)
-	if err := host.Validate(); err != nil {
-		logger.Error("Bad host sampler settings", zap.Error(err))
-		return 2
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	deps := agent.Deps{
-		Kube:     kube,
-		Host:     hostsample.New(host, logger.Named("host")),
-		Logger:   logger,
-		Registry: reg,
-		Client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		Version:  version,
-	}
-	if cfg.PodMetricsSource == config.SourceMetricsAPI {
-		mc, err := metricsclientset.NewForConfig(restCfg)
-		if err != nil {
-			logger.Error("Cannot build the Metrics API client", zap.Error(err))
-			return 1
-		}
-		src := usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
-		deps.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
 	}
 	if err := agent.Run(ctx, cfg, deps); err != nil {
 		logger.Error("Agent stopped", zap.Error(err))
@@ -78,13 +40,6 @@ func start(ctx context.Context, cfg *config.Config, stderr io.Writer) int {
 	}
 	logger.Info("Stopped")
 	return 0
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // kubeConfig picks the Kubernetes access: an explicit kubeconfig, else the

@@ -198,6 +198,9 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 			u := d.Usage.Collect(ctx, keys, d.Now())
 			tk.usage = &u
 		}
+		if ctx.Err() != nil {
+			return // a reading cut short by shutdown is not news
+		}
 		select {
 		case out <- tk:
 		case <-ctx.Done():
@@ -255,9 +258,9 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 			if delta {
 				l.snapshot(wire.ReasonPeriodic)
 			}
-		case <-l.snd.ResyncRequested():
+		case reason := <-l.snd.ResyncRequested():
 			if delta {
-				l.snapshot(wire.ReasonResync)
+				l.snapshot(reason)
 			}
 		}
 	}

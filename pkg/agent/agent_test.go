@@ -298,7 +298,7 @@ func TestBackendRestartTriggersResync(t *testing.T) {
 	e.waitFor("a resync after the 409", e.matchesTruth)
 	st, _ := e.rcv.Node(node)
 	assert.Len(t, st.Pods, 1)
-	assert.Positive(t, testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)))
+	assert.Positive(t, testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested)), "the 409 asked for it")
 }
 
 func TestRandomChurnWithOutagesConverges(t *testing.T) {
@@ -374,12 +374,14 @@ func TestMetricsAPIMissingKeepsShippingWithUsageUnknown(t *testing.T) {
 }
 
 func TestShutdownFlushesPendingChanges(t *testing.T) {
-	e := newEnv(t, func(c *config.Config, _ *Deps) { c.FlushDelay = time.Hour }) // nothing leaves before shutdown
+	// Nothing leaves before shutdown; one host sample only.
+	e := newEnv(t, func(c *config.Config, _ *Deps) { c.FlushDelay = time.Hour; c.CollectionInterval = time.Hour })
 	for i := range 5 {
 		_, err := e.client.CoreV1().Pods("default").Create(context.Background(), newPod("default", fmt.Sprintf("p%d", i)), metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) >= 5 }, 10*time.Second, 5*time.Millisecond)
+	// Queued: snapshot_begin, snapshot_end, one host sample and the 5 pods.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) == 8 }, 10*time.Second, 5*time.Millisecond)
 	_, ok := e.rcv.Node(node)
 	require.False(t, ok, "nothing delivered before shutdown")
 	e.stop()

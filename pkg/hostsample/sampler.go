@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func (s *Sampler) Sample(ctx context.Context) wire.HostSample {
 
 	ctx = s.opts.withHostPaths(ctx)
 	now := s.opts.Now()
-	hs := wire.HostSample{Time: now}
+	hs := wire.HostSample{Time: now.UTC()}
 
 	if up, err := readUptime(ctx, s.opts.HostProc); err != nil {
 		s.fail(&hs, "uptime", err)
@@ -116,8 +117,17 @@ func (s *Sampler) sampleMemory(ctx context.Context, hs *wire.HostSample) {
 		TotalBytes:     vm.Total,
 		AvailableBytes: vm.Available,
 		UsedBytes:      vm.Used,
-		UsedPercent:    vm.UsedPercent,
+		UsedPercent:    finite(vm.UsedPercent),
 		SwapTotalBytes: vm.SwapTotal,
 		SwapUsedBytes:  vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal),
 	}
+}
+
+// finite maps NaN and ±Inf (a zero total in a broken meminfo) to 0: JSON has
+// no encoding for them, and one bad figure must not lose the whole sample.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }

@@ -22,8 +22,9 @@ type outcome int
 
 const (
 	delivered  outcome = iota
-	retryable          // network error, 5xx, 429: same batch again after backoff
+	retryable          // network error, 5xx, 408, 429: same batch again after backoff
 	authFailed         // 401, 403, no token: same batch again after a long wait
+	misrouted          // 404, 405: wrong backend URL; same batch again after a long wait
 	rejected           // other 4xx: the batch is dropped
 	tooLarge           // 413: split the batch
 	conflict           // 409: the backend needs a snapshot first
@@ -75,26 +76,41 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			return true
 		case conflict:
 			s.opts.Metrics.BatchesFailed.WithLabelValues("conflict").Inc()
+			if !hasLifecycle(b.items) || b.items[0].ev.Type == TypeLegacy {
+				// Only delta batches have a snapshot to answer a 409 with.
+				log.Warn("Backend answered 409 to a batch without pod changes; dropped it", zap.Error(res.err))
+				s.done(b, b.items, "rejected")
+				return true
+			}
 			log.Info("Backend asked for a resync; sending a full snapshot", zap.Error(res.err))
 			s.mu.Lock()
 			s.awaitSnapshot = true
 			s.mu.Unlock()
 			s.done(b, b.items, "superseded")
-			s.requestResync()
+			s.requestResync(wire.ReasonRequested)
 			return true
 		case rejected:
 			s.opts.Metrics.BatchesFailed.WithLabelValues("rejected").Inc()
 			log.Error("Backend rejected the batch; dropped it", zap.Error(res.err))
 			s.done(b, b.items, "rejected")
 			if hasLifecycle(b.items) {
-				s.requestResync()
+				s.requestResync(wire.ReasonResync)
 			}
 			wait = s.opts.RejectBackoff
 		case authFailed:
 			s.opts.Metrics.BatchesFailed.WithLabelValues("auth").Inc()
 			s.noteOutage()
-			log.Error("Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Retrying later",
-				zap.Error(res.err), zap.Duration("retryIn", s.opts.RejectBackoff))
+			msg := "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Retrying later"
+			if res.status == 0 {
+				msg = "Cannot read the auth token; check CATOPS_AUTH_TOKEN_FILE. Retrying later"
+			}
+			log.Error(msg, zap.Error(res.err), zap.Duration("retryIn", s.opts.RejectBackoff))
+			wait = s.opts.RejectBackoff
+		case misrouted:
+			s.opts.Metrics.BatchesFailed.WithLabelValues("misrouted").Inc()
+			s.noteOutage()
+			log.Error("Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later",
+				zap.String("url", s.endpoint), zap.Error(res.err), zap.Duration("retryIn", s.opts.RejectBackoff))
 			wait = s.opts.RejectBackoff
 		case retryable:
 			s.opts.Metrics.BatchesFailed.WithLabelValues(failReason(res)).Inc()
@@ -204,6 +220,8 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 		res.outcome = conflict
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		res.outcome = authFailed
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+		res.outcome = misrouted
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
 		res.outcome = retryable
 		res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.opts.Now())

@@ -99,7 +99,7 @@ type Sender struct {
 	seq           uint64
 
 	wake   chan struct{}
-	resync chan struct{}
+	resync chan string // the reason of the pending resync request
 
 	outageSince time.Time // first failure of the current streak; Run's goroutine only
 
@@ -119,7 +119,7 @@ func New(opts Options) *Sender {
 		limiter:  rate.NewLimiter(rate.Limit(opts.MaxBatchRate), 1),
 		q:        queue{max: opts.MaxQueueBytes},
 		wake:     make(chan struct{}, 1),
-		resync:   make(chan struct{}, 1),
+		resync:   make(chan string, 1),
 		pause:    func(ctx context.Context, d time.Duration) bool { return sleep(ctx, d, nil) },
 	}
 }
@@ -144,7 +144,7 @@ func (s *Sender) Enqueue(evs ...wire.EncodedEvent) {
 	if needResync {
 		s.opts.Logger.Warn("Send queue overflowed; dropped queued pod changes, a snapshot will replace them",
 			zap.Int("events", len(dropped)), zap.Int("maxQueueBytes", s.opts.MaxQueueBytes))
-		s.requestResync()
+		s.requestResync(wire.ReasonResync)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -152,14 +152,15 @@ func (s *Sender) Enqueue(evs ...wire.EncodedEvent) {
 	}
 }
 
-// ResyncRequested is signalled when the backend needs a full snapshot: a
-// batch with pod changes was lost, the queue overflowed, or the backend
-// answered 409.
-func (s *Sender) ResyncRequested() <-chan struct{} { return s.resync }
+// ResyncRequested delivers the reason when the backend needs a full
+// snapshot: wire.ReasonResync when a batch with pod changes was lost or the
+// queue overflowed, wire.ReasonRequested when the backend answered 409.
+// Requests made while one is pending are merged into it.
+func (s *Sender) ResyncRequested() <-chan string { return s.resync }
 
-func (s *Sender) requestResync() {
+func (s *Sender) requestResync(reason string) {
 	select {
-	case s.resync <- struct{}{}:
+	case s.resync <- reason:
 	default:
 	}
 }

@@ -327,7 +327,8 @@ func TestRejectedBatchIsDroppedAndAsksForResync(t *testing.T) {
 	h.s.Enqueue(podEv(t, "bad"))
 	h.run(t)
 	select {
-	case <-h.s.ResyncRequested():
+	case reason := <-h.s.ResyncRequested():
+		assert.Equal(t, wire.ReasonResync, reason)
 	case <-time.After(10 * time.Second):
 		t.Fatal("a dropped pod change must ask for a resync snapshot")
 	}
@@ -348,7 +349,8 @@ func TestConflictDropsQueuedDeltasUntilSnapshot(t *testing.T) {
 	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"), hostEv(t, 1))
 	h.run(t)
 	select {
-	case <-h.s.ResyncRequested():
+	case reason := <-h.s.ResyncRequested():
+		assert.Equal(t, wire.ReasonRequested, reason, "a 409 is the backend's request")
 	case <-time.After(10 * time.Second):
 		t.Fatal("409 must ask for a snapshot")
 	}
@@ -477,4 +479,37 @@ func TestRetryAfterParsing(t *testing.T) {
 	assert.Equal(t, time.Duration(0), retryAfter("soon", now))
 	assert.Equal(t, 30*time.Second, retryAfter(now.Add(30*time.Second).Format(http.TimeFormat), now))
 	assert.True(t, strings.HasPrefix(responseError(strings.NewReader(`{"error":"bad seq"}`)), "bad seq"))
+}
+
+func TestWrongURLKeepsEventsAndSaysWhatToFix(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusNotFound, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, func(o *Options) { o.RejectBackoff = 30 * time.Second })
+	h.s.Enqueue(podEv(t, "kept"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the batch was kept, not dropped")
+	assert.Equal(t, []time.Duration{30 * time.Second}, h.recordedWaits())
+	assert.Equal(t, 1, h.logs.FilterMessageSnippet("check CATOPS_BACKEND_URL").Len())
+	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
+}
+
+func TestConflictOnLegacySnapshotDoesNotStallTheQueue(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusConflict, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	body := []byte(`{"node_name":"node-a","pods":[]}`)
+	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body})
+	h.run(t)
+	eventually(t, func() bool { return len(be.snapshot()) == 1 }, "first post answered 409")
+	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body})
+	eventually(t, func() bool { return len(be.snapshot()) == 2 && be.snapshot()[1].status == http.StatusOK },
+		"the next snapshot is still sent: legacy mode has no snapshot_begin to wait for")
 }

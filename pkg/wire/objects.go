@@ -29,7 +29,8 @@ type Pod struct {
 	// DeletingSince is set once deletion was requested (the pod is
 	// terminating): metadata.deletionTimestamp.
 	DeletingSince *time.Time `json:"deleting_since,omitempty"`
-	// RestartCount sums the restarts of all containers.
+	// RestartCount sums the restarts of the app containers (not the init
+	// containers), as kubectl's RESTARTS column does.
 	RestartCount   int32       `json:"restart_count"`
 	Containers     []Container `json:"containers"`
 	InitContainers []Container `json:"init_containers,omitempty"`

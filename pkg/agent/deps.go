@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"github.com/catops/cli/pkg/config"
+	"github.com/catops/cli/pkg/hostsample"
+	"github.com/catops/cli/pkg/usage"
+)
+
+// NewDeps builds the real dependencies from cfg: Kubernetes and Metrics API
+// clients on restCfg, the host sampler on the host paths, a registry with
+// Go and process metrics.
+func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, version string) (Deps, error) {
+	restCfg = rest.CopyConfig(restCfg)
+	restCfg.UserAgent = "catops-k8s/" + version
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return Deps{}, fmt.Errorf("build the Kubernetes client: %w", err)
+	}
+
+	host := hostsample.NewOptions()
+	host.HostProc = orDefault(cfg.HostProc, host.HostProc)
+	host.HostSys = orDefault(cfg.HostSys, host.HostSys)
+	host.HostRoot = orDefault(cfg.HostRoot, host.HostRoot)
+	host.HostDev = orDefault(cfg.HostDev, host.HostDev)
+	if err := host.Validate(); err != nil {
+		return Deps{}, fmt.Errorf("host sampler: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := Deps{
+		Kube:     kube,
+		Host:     hostsample.New(host, logger.Named("host")),
+		Logger:   logger,
+		Registry: reg,
+		Client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		Version:  version,
+	}
+	if cfg.PodMetricsSource == config.SourceMetricsAPI {
+		mc, err := metricsclientset.NewForConfig(restCfg)
+		if err != nil {
+			return Deps{}, fmt.Errorf("build the Metrics API client: %w", err)
+		}
+		src := usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
+		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
+	}
+	return d, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
