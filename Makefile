@@ -41,6 +41,15 @@ cluster-up: tools ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfi
 cluster-down: ## stop everything cluster-up started
 	go run ./test/rig/cmd/rig down
 
+.PHONY: demo
+demo: ## run the real job locally: control plane + kwok nodes, dev receiver, one connector per node
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## stop what a crashed `make demo` left running
+	-@[ -f .rig/demo/pids ] && xargs -r kill -TERM < .rig/demo/pids 2>/dev/null; true
+	go run ./test/rig/cmd/rig down --dir .rig/demo
+
 .PHONY: test-integration
 test-integration: tools ## integration tests against the real control plane
 	go test -race -count=1 -tags integration -timeout 30m ./test/...

@@ -36,9 +36,16 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("catops-receiver", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address")
-	token := fs.String("token", os.Getenv("CATOPS_AUTH_TOKEN"), "bearer token agents must send (env CATOPS_AUTH_TOKEN)")
+	// The default stays empty so --help never prints a token from the
+	// environment; the variable is read after parsing.
+	token := fs.String("token", "", "bearer token agents must send (default: env CATOPS_AUTH_TOKEN)")
+	viewEvery := fs.Duration("view", 0, "print a summary of every node's state to stdout at this interval when it changed (0: off)")
+	clearScreen := fs.Bool("clear", false, "with --view, clear the terminal before each summary")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *token == "" {
+		*token = os.Getenv("CATOPS_AUTH_TOKEN")
 	}
 	if *token == "" {
 		return errors.New("no token: set --token or CATOPS_AUTH_TOKEN to the token the agents use")
@@ -59,6 +66,9 @@ func run(ctx context.Context, args []string) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
+	if *viewEvery > 0 {
+		go view(ctx, os.Stdout, rcv, *viewEvery, *clearScreen)
+	}
 	logger.Info("Receiving", zap.String("addr", ln.Addr().String()), zap.String("state", "http://"+ln.Addr().String()+receiver.StatePath))
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -16,11 +16,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/catops/cli/pkg/config"
@@ -62,6 +62,7 @@ type Deps struct {
 type tick struct {
 	host  wire.HostSample
 	usage *wire.Usage
+	pods  int // pods in the cache when the tick was read
 }
 
 // Run runs the agent until ctx ends, then flushes what is pending within
@@ -136,12 +137,15 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		zap.String("format", cfg.WireFormat), zap.String("session", session),
 		zap.Duration("interval", cfg.CollectionInterval))
 
-	var wg sync.WaitGroup
 	sendCtx, stopSender := context.WithCancel(ctx)
-	wg.Go(func() { snd.Run(sendCtx) })
+	senderDone := make(chan struct{})
+	go func() { defer close(senderDone); snd.Run(sendCtx) }()
 
+	// The sampler is not waited for at shutdown: a reading stuck in the
+	// kernel (statfs on a hung mount) must not hold up the flush. It ends
+	// with ctx, or when its reading returns.
 	ticks := make(chan tick)
-	wg.Go(func() { sample(ctx, cfg, d, pc, ticks) })
+	go sample(ctx, cfg, d, pc, ticks)
 
 	l := &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: snd, status: status}
 	l.run(ctx, ticks)
@@ -149,7 +153,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	// Shutdown: take the last changes, stop the sender's retry loop, and
 	// flush with a fresh deadline (ctx is already over).
 	stopSender()
-	wg.Wait()
+	<-senderDone
 	if cfg.WireFormat == config.FormatDelta {
 		l.changes()
 	}
@@ -189,8 +193,9 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 	for {
 		var tk tick
 		tk.host = d.Host.Sample(ctx)
+		pods := pc.Pods()
+		tk.pods = len(pods)
 		if d.Usage != nil {
-			pods := pc.Pods()
 			keys := make([]usage.PodKey, len(pods))
 			for i, p := range pods {
 				keys[i] = usage.PodKey{Namespace: p.Namespace, Name: p.Name}
@@ -224,6 +229,11 @@ type loop struct {
 	j      *joiner.Joiner
 	snd    *sender.Sender
 	status *health.Status
+
+	lastResync    time.Time
+	resyncBackoff wait.Backoff
+	resyncAt      time.Time // when a spaced resync is due; zero: none
+	resyncReason  string
 }
 
 func (l *loop) run(ctx context.Context, ticks <-chan tick) {
@@ -244,7 +254,7 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 		case tk := <-ticks:
 			l.status.Tick()
 			l.d.Metrics.LastTick.Set(float64(l.d.Now().Unix()))
-			l.d.Metrics.CachedPods.Set(float64(len(l.pc.Pods())))
+			l.d.Metrics.CachedPods.Set(float64(tk.pods))
 			if tk.usage != nil {
 				l.d.Metrics.UsageAvailable.Set(boolGauge(tk.usage.Available))
 			}
@@ -260,13 +270,48 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 			}
 		case reason := <-l.snd.ResyncRequested():
 			if delta {
-				l.snapshot(reason)
+				l.resync(reason)
 			}
+		case <-l.resyncTimer():
+			l.resyncAt = time.Time{}
+			l.snapshot(l.resyncReason)
 		}
 	}
 }
 
+// resync sends the snapshot the sender asked for, at once unless resyncs
+// come back to back: then they are spaced by a backoff (1 s doubling to
+// 5 min, reset after 10 quiet minutes), so a backend that keeps refusing a
+// snapshot is not sent one ten times a second.
+func (l *loop) resync(reason string) {
+	now := l.d.Now()
+	if now.Sub(l.lastResync) > 10*time.Minute {
+		l.resyncBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Minute}
+	}
+	if !l.resyncAt.IsZero() {
+		return // one is already scheduled
+	}
+	gap := l.resyncBackoff.Step()
+	if l.lastResync.IsZero() || now.Sub(l.lastResync) >= gap {
+		l.snapshot(reason)
+		return
+	}
+	l.resyncAt, l.resyncReason = l.lastResync.Add(gap), reason
+	l.log.Info("Resync requested again soon after the last one; spacing them", zap.Duration("in", l.resyncAt.Sub(now)))
+}
+
+// resyncTimer fires when a spaced resync is due; nil (never) when none is.
+func (l *loop) resyncTimer() <-chan time.Time {
+	if l.resyncAt.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(l.resyncAt))
+}
+
 func (l *loop) snapshot(reason string) {
+	if reason == wire.ReasonResync || reason == wire.ReasonRequested {
+		l.lastResync = l.d.Now()
+	}
 	l.d.Metrics.Snapshots.WithLabelValues(reason).Inc()
 	l.enqueue(l.j.Snapshot(reason))
 }

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,4 +402,51 @@ func TestLegacySnapshotFormat(t *testing.T) {
 	assert.Nil(t, p.CPUUsageCores, "no usage source: unknown, not zero")
 	assert.Equal(t, 1, p.ContainerCount)
 	assert.Empty(t, st.Pods, "no delta batches in snapshot format")
+}
+
+// stuckHost blocks after its first sample, like statfs on a hung mount.
+type stuckHost struct {
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (h *stuckHost) Sample(context.Context) wire.HostSample {
+	if h.calls.Add(1) > 1 {
+		<-h.release
+	}
+	return wire.HostSample{Time: time.Now().UTC()}
+}
+
+func TestShutdownFlushDoesNotWaitForAStuckSampler(t *testing.T) {
+	host := &stuckHost{release: make(chan struct{})}
+	t.Cleanup(func() { close(host.release) })
+	e := newEnv(t, func(c *config.Config, d *Deps) { c.FlushDelay = time.Hour; d.Host = host })
+	require.Eventually(t, func() bool { return host.calls.Load() > 1 }, 5*time.Second, 5*time.Millisecond, "the sampler is stuck")
+	for i := range 3 {
+		_, err := e.client.CoreV1().Pods("default").Create(context.Background(), newPod("default", fmt.Sprintf("p%d", i)), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	// snapshot_begin, snapshot_end, the first host sample and the 3 pods.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) == 6 }, 10*time.Second, 5*time.Millisecond)
+	e.stop()
+	st, ok := e.rcv.Node(node)
+	require.True(t, ok)
+	assert.Len(t, st.Pods, 3, "the flush did not wait for the stuck sampler")
+}
+
+func TestBackToBackResyncsAreSpaced(t *testing.T) {
+	e := newEnv(t, nil, newPod("default", "a"))
+	e.waitFor("the start snapshot", func(st receiver.NodeState) bool { return len(st.Pods) == 1 })
+	// A backend that forgets its state again and again answers 409 to
+	// every batch that is not a snapshot.
+	for range 8 {
+		e.rcv.Reset()
+		e.update("default", "a", func(p *corev1.Pod) { p.Labels["n"] = strconv.Itoa(rand.IntN(1 << 30)) })
+		time.Sleep(100 * time.Millisecond)
+	}
+	during := testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested))
+	t.Logf("requested snapshots during 8 backend resets in 0.8 s: %v", during)
+	assert.GreaterOrEqual(t, during, 1.0)
+	assert.LessOrEqual(t, during, 2.0, "resyncs asked back to back are spaced by a backoff, not sent each time")
+	e.waitFor("state restored once the spaced resync goes out", e.matchesTruth)
 }

@@ -85,6 +85,14 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"bad health addr", map[string]string{"CATOPS_HEALTH_ADDR": "8080"}, nil, "CATOPS_HEALTH_ADDR must be host:port"},
 		{"bad concurrency", map[string]string{"CATOPS_METRICS_API_CONCURRENCY": "0"}, nil, "must be a whole number from 1 to 64"},
 		{"stray argument", nil, []string{"run"}, `unexpected argument "run"`},
+		{"token file missing", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>", "CATOPS_AUTH_TOKEN_FILE": "/nonexistent/token"}, nil, "CATOPS_AUTH_TOKEN_FILE: auth token file \"/nonexistent/token\""},
+		{"blank token flag", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>"}, []string{"--auth-token", "  "}, "no auth token"},
+		{"unparsable url hides its text", map[string]string{"CATOPS_BACKEND_URL": "https://user:pa ss@host"}, nil, "CATOPS_BACKEND_URL is not a valid URL"},
+		{"bare question mark", map[string]string{"CATOPS_BACKEND_URL": "https://backend?"}, nil, "without query or fragment"},
+		{"bad backend port", map[string]string{"CATOPS_BACKEND_URL": "https://backend:99999"}, nil, "port from 1 to 65535"},
+		{"flush delay too long", map[string]string{"CATOPS_FLUSH_DELAY": "1h"}, nil, "CATOPS_FLUSH_DELAY must be at most 10s"},
+		{"insecure not a bool", map[string]string{"CATOPS_ALLOW_INSECURE_HTTP": "yes please"}, nil, "CATOPS_ALLOW_INSECURE_HTTP must be true or false"},
+		{"health port out of range", map[string]string{"CATOPS_HEALTH_ADDR": ":99999"}, nil, "port from 0 to 65535"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +105,7 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NotContains(t, err.Error(), "\n", "one line")
 			assert.NotContains(t, err.Error(), secret, "the token never appears")
+			assert.NotContains(t, err.Error(), "pa ss", "credentials in a URL are never echoed")
 		})
 	}
 }

@@ -129,7 +129,7 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 			} else {
 				raw = *o.flags[s.name]
 			}
-			o.values[s.name] = value{raw: raw, source: "--" + s.name}
+			o.values[s.name] = value{raw: strings.TrimSpace(raw), source: "--" + s.name}
 		case getenv(s.env) != "":
 			o.values[s.name] = value{raw: strings.TrimSpace(getenv(s.env)), source: s.env}
 		default:

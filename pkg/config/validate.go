@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/catops/cli/pkg/token"
 )
 
 // Wire formats and pod metrics sources.
@@ -78,6 +80,11 @@ func (o *Options) Validate() (*Config, error) {
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
 		return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN, or CATOPS_AUTH_TOKEN_FILE to a file holding it (the Helm chart mounts its Secret)")
 	}
+	if c.AuthToken == "" {
+		if _, err := token.NewFile(c.AuthTokenFile); err != nil {
+			return nil, errorf("%s: %v", o.get(AuthTokenFile).source, err)
+		}
+	}
 	if err := o.backend(c); err != nil {
 		return nil, err
 	}
@@ -93,6 +100,9 @@ func (o *Options) Validate() (*Config, error) {
 	}
 	if c.FlushDelay, err = o.duration(FlushDelay, 10*time.Millisecond); err != nil {
 		return nil, err
+	}
+	if c.FlushDelay > 10*time.Second {
+		return nil, errorf("%s must be at most 10s (pod changes should reach the backend within seconds), got %s", o.get(FlushDelay).source, c.FlushDelay)
 	}
 	if c.ShutdownTimeout, err = o.duration(ShutdownTimeout, time.Second); err != nil {
 		return nil, err
@@ -127,17 +137,29 @@ func (o *Options) Validate() (*Config, error) {
 func (o *Options) backend(c *Config) error {
 	v := o.get(BackendURL)
 	u, err := url.Parse(v.raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return errorf("%s must be an absolute http(s) URL such as https://api.catops.io, got %q", v.source, v.raw)
+	if err != nil {
+		// The text may hold credentials: do not echo it.
+		return errorf("%s is not a valid URL: set it to an absolute http(s) URL such as https://api.catops.io", v.source)
 	}
 	if u.User != nil {
 		return errorf("%s must not hold credentials (user:password@); set the token with CATOPS_AUTH_TOKEN", v.source)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errorf("%s must be a base URL without query or fragment, got %q", v.source, v.raw)
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errorf("%s must be an absolute http(s) URL such as https://api.catops.io, got %q", v.source, v.raw)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return errorf("%s must be a base URL without query or fragment, got %s", v.source, u.Redacted())
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return errorf("%s has port %q: use a port from 1 to 65535", v.source, p)
+		}
+	}
+	insecure, err := strconv.ParseBool(o.get(AllowInsecureHTTP).raw)
+	if err != nil {
+		return errorf("%s must be true or false, got %q", o.get(AllowInsecureHTTP).source, o.get(AllowInsecureHTTP).raw)
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		insecure, _ := strconv.ParseBool(o.get(AllowInsecureHTTP).raw)
 		if !insecure {
 			return errorf("%s uses plain http to %q, which would send the token unencrypted: use https, or set CATOPS_ALLOW_INSECURE_HTTP=true", v.source, u.Host)
 		}
@@ -194,8 +216,9 @@ func (o *Options) healthAddr() (string, error) {
 	if v.raw == "" || v.raw == "off" || v.raw == "0" {
 		return "", nil
 	}
-	if _, port, err := net.SplitHostPort(v.raw); err != nil || port == "" {
-		return "", errorf("%s must be host:port or :port (or \"off\"), got %q", v.source, v.raw)
+	_, port, err := net.SplitHostPort(v.raw)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return "", errorf("%s must be host:port or :port with a port from 0 to 65535 (or \"off\"), got %q", v.source, v.raw)
 	}
 	return v.raw, nil
 }

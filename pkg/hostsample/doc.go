@@ -59,7 +59,9 @@
 //
 // Filesystems: storage-backed ones only. Pseudo and virtual types (overlay,
 // tmpfs, proc, sysfs, cgroup, devtmpfs, nsfs, autofs, …) and always-full
-// images (squashfs, erofs, iso9660) are dropped, bind mounts are dropped by
+// images (squashfs, erofs, iso9660) are dropped, and so are network
+// filesystems (nfs, cifs, ceph, fuse.*: not the node's disks, and statfs on a
+// hung server would block), bind mounts are dropped by
 // gopsutil, and each device is measured once, at its first mount in the
 // table. Disks and interfaces: every one not matched by Options.ExcludeDisks
 // / Options.ExcludeInterfaces (defaults DefaultExcludeDisks, which drops

@@ -25,6 +25,18 @@ var pseudoFSTypes = map[string]bool{
 	"squashfs": true, "erofs": true, "iso9660": true,
 }
 
+// networkFSTypes are left out: they are not the node's disks, every pod
+// volume of that kind would be listed, and statfs on a hung server blocks
+// with no timeout, which would stall the collection loop.
+var networkFSTypes = map[string]bool{
+	"nfs": true, "nfs4": true, "cifs": true, "smb3": true, "smbfs": true,
+	"ceph": true, "glusterfs": true, "9p": true, "afs": true, "lustre": true,
+}
+
+func isNetworkFS(fstype string) bool {
+	return networkFSTypes[fstype] || strings.HasPrefix(fstype, "fuse.")
+}
+
 // mount is a filesystem to measure: where the host has it, and the path
 // through which this process reaches it.
 type mount struct {
@@ -40,7 +52,7 @@ func realMounts(parts []disk.PartitionStat, hostRoot, hostDev string) []mount {
 	seen := make(map[string]bool, len(parts))
 	out := make([]mount, 0, len(parts))
 	for _, p := range parts {
-		if pseudoFSTypes[p.Fstype] || p.Device == "" || p.Device == "none" {
+		if pseudoFSTypes[p.Fstype] || isNetworkFS(p.Fstype) || p.Device == "" || p.Device == "none" {
 			continue
 		}
 		p.Device = hostView(hostDev, "/dev", p.Device)

@@ -20,7 +20,7 @@ func TestRealMounts(t *testing.T) {
 		want     []want
 	}{
 		{
-			name: "pseudo filesystems dropped",
+			name: "pseudo and network filesystems dropped",
 			parts: []disk.PartitionStat{
 				part("/dev/sda1", "/", "ext4"),
 				part("overlay", "/var/lib/containerd/o/1/merged", "overlay"),
@@ -35,6 +35,9 @@ func TestRealMounts(t *testing.T) {
 				part("lxcfs", "/var/lib/lxcfs", "fuse.lxcfs"),
 				part("none", "/mnt/none", "ext4"),
 				part("/dev/nvme0n1p1", "/var/lib/kubelet", "xfs"),
+				part("nfs.example:/export", "/var/lib/kubelet/pods/p/volumes/kubernetes.io~nfs/data", "nfs4"),
+				part("//files/share", "/mnt/share", "cifs"),
+				part("s3fs", "/mnt/bucket", "fuse.s3fs"),
 			},
 			hostRoot: "/", hostDev: "/dev",
 			want: []want{

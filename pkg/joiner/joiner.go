@@ -87,6 +87,15 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 		out = append(out, ev)
 	}
 	clear(j.sent)
+	present := make(map[usage.PodKey]struct{}, len(pods))
+	for _, p := range pods {
+		present[usage.PodKey{Namespace: p.Namespace, Name: p.Name}] = struct{}{}
+	}
+	for k := range j.podUsage {
+		if _, ok := present[k]; !ok {
+			delete(j.podUsage, k)
+		}
+	}
 	for _, p := range pods {
 		ev, _, err := j.podEvent(now, p, true)
 		if err != nil {
@@ -121,6 +130,15 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 	for _, key := range keys {
 		p, exists := j.src.Pod(key)
 		if exists {
+			if prev, ok := j.sent[key]; ok && prev.uid != string(p.UID) {
+				// Deleted and re-created under the same name (a StatefulSet
+				// pod) between two wake-ups: the old pod ended too.
+				ev, err := j.deleteEvent(now, key, prev.uid)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, ev)
+			}
 			ev, changed, err := j.podEvent(now, p, false)
 			if err != nil {
 				return nil, err
@@ -130,24 +148,34 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 			}
 			continue
 		}
+		j.forgetUsage(key)
 		prev, wasSent := j.sent[key]
 		if !wasSent {
 			continue // created and deleted between two flushes
 		}
-		ns, name, err := cache.SplitMetaNamespaceKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("split pod key %q: %w", key, err)
-		}
-		ev, err := wire.Encode(wire.Event{Type: wire.EventPodDelete, Time: now,
-			PodRef: &wire.PodRef{Namespace: ns, Name: name, UID: prev.uid}})
+		ev, err := j.deleteEvent(now, key, prev.uid)
 		if err != nil {
 			return nil, err
 		}
 		delete(j.sent, key)
-		delete(j.podUsage, usage.PodKey{Namespace: ns, Name: name})
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+func (j *Joiner) deleteEvent(now time.Time, key, uid string) (wire.EncodedEvent, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return wire.EncodedEvent{}, fmt.Errorf("split pod key %q: %w", key, err)
+	}
+	return wire.Encode(wire.Event{Type: wire.EventPodDelete, Time: now,
+		PodRef: &wire.PodRef{Namespace: ns, Name: name, UID: uid}})
+}
+
+func (j *Joiner) forgetUsage(key string) {
+	if ns, name, err := cache.SplitMetaNamespaceKey(key); err == nil {
+		delete(j.podUsage, usage.PodKey{Namespace: ns, Name: name})
+	}
 }
 
 // podEvent encodes p's record and reports whether it differs from the one
@@ -231,8 +259,12 @@ func (j *Joiner) Observe(host *wire.HostSample, u *wire.Usage) *wire.Usage {
 	kept := *u
 	kept.Pods = nil
 	for _, pu := range u.Pods {
+		key := pu.Namespace + "/" + pu.Name
+		if _, ok := j.src.Pod(key); !ok {
+			continue // gone since the reading was asked for
+		}
 		j.podUsage[usage.PodKey{Namespace: pu.Namespace, Name: pu.Name}] = pu.ResourceUsage
-		if _, ok := j.sent[pu.Namespace+"/"+pu.Name]; ok {
+		if _, ok := j.sent[key]; ok {
 			kept.Pods = append(kept.Pods, pu)
 		}
 	}

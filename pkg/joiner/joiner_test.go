@@ -3,6 +3,7 @@ package joiner
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -271,4 +272,34 @@ func must(evs []wire.EncodedEvent, err error) []wire.EncodedEvent {
 		panic(err)
 	}
 	return evs
+}
+
+func TestRecreatedPodEmitsDeleteOfTheOldUID(t *testing.T) {
+	src := newFakeSource()
+	j := New(src, clock())
+	p := testPod("ns", "web-0", corev1.PodRunning)
+	src.put(p)
+	must(j.Changes())
+	q := testPod("ns", "web-0", corev1.PodPending)
+	q.UID = "uid-web-0-second"
+	src.put(q)
+	evs := decode(t, must(j.Changes()))
+	require.Equal(t, []string{"pod_delete:web-0", "pod_upsert:web-0"}, types_(evs))
+	assert.Equal(t, "uid-web-0", evs[0].PodRef.UID)
+	assert.Equal(t, "uid-web-0-second", evs[1].Pod.UID)
+}
+
+func TestPodUsageStaysBoundedWithShortLivedPods(t *testing.T) {
+	src := newFakeSource()
+	j := New(src, clock())
+	for i := range 500 {
+		name := "job-" + strconv.Itoa(i)
+		src.put(testPod("ns", name, corev1.PodRunning))
+		must(j.Changes())
+		src.del("ns", name)
+		must(j.Changes())
+		// A reading that arrives after the pod left is not kept.
+		must(j.Samples(nil, &wire.Usage{Available: true, Pods: []wire.PodUsage{{Namespace: "ns", Name: name}}}))
+	}
+	assert.Empty(t, j.podUsage)
 }

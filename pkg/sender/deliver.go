@@ -72,6 +72,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 				continue
 			}
 			log.Error("Backend rejected a single event as too large; dropped it", zap.String("type", string(b.items[0].ev.Type)), zap.Int("bytes", len(b.items[0].ev.Data)))
+			s.giveBackSeq(b)
 			s.done(b, b.items, "too_large")
 			return true
 		case conflict:
@@ -92,6 +93,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		case rejected:
 			s.opts.Metrics.BatchesFailed.WithLabelValues("rejected").Inc()
 			log.Error("Backend rejected the batch; dropped it", zap.Error(res.err))
+			s.giveBackSeq(b)
 			s.done(b, b.items, "rejected")
 			if hasLifecycle(b.items) {
 				s.requestResync(wire.ReasonResync)
@@ -133,6 +135,18 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			return true
 		}
 	}
+}
+
+// giveBackSeq returns the sequence number of a batch the backend refused
+// outright (it applied none of it), so the next batch follows on without a
+// gap that would cost a 409 and a resync. Only one batch is numbered at a
+// time, so b holds the latest number.
+func (s *Sender) giveBackSeq(b *batch) {
+	s.mu.Lock()
+	if s.seq == b.seq {
+		s.seq--
+	}
+	s.mu.Unlock()
 }
 
 // noteOutage marks the start of a failure streak; it reports true for the
@@ -256,13 +270,15 @@ func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err
 	for i, it := range b.items {
 		events[i] = it.ev.Data
 	}
-	// One batch is encoded at a time (Run, then Flush), so the buffer and
-	// the compressor are reused; the body is sent before the next encode.
-	s.buf.Reset()
+	// One batch is encoded at a time (Run, then Flush), so the compressor
+	// (~800 KB of state) is reused. The body gets a fresh buffer: the HTTP
+	// transport may still be reading the previous one after Do returned
+	// (a server that answers before reading the whole body).
+	buf := bytes.NewBuffer(make([]byte, 0, s.lastBody))
 	if s.zw == nil {
-		s.zw = gzip.NewWriter(&s.buf)
+		s.zw = gzip.NewWriter(buf)
 	} else {
-		s.zw.Reset(&s.buf)
+		s.zw.Reset(buf)
 	}
 	if err := wire.WriteBatch(s.zw, h, events); err != nil {
 		return nil, "", false, fmt.Errorf("encode batch %d: %w", b.seq, err)
@@ -270,7 +286,8 @@ func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err
 	if err := s.zw.Close(); err != nil {
 		return nil, "", false, fmt.Errorf("compress batch %d: %w", b.seq, err)
 	}
-	return s.buf.Bytes(), wire.ContentTypeDelta, true, nil
+	s.lastBody = buf.Len()
+	return buf.Bytes(), wire.ContentTypeDelta, true, nil
 }
 
 // responseError reads the backend's one-line explanation, if any.

@@ -62,6 +62,7 @@ func (q *queue) take(maxBytes int) []item {
 	}
 	out := make([]item, n)
 	copy(out, q.items[:n])
+	clear(q.items[:n]) // let the sent bytes be collected
 	q.items = q.items[n:]
 	q.bytes -= size
 	return out
@@ -87,6 +88,7 @@ func (q *queue) overflow() (dropped []item, needResync bool) {
 		}
 		keep = append(keep, q.items[i])
 	}
+	clear(q.items[len(keep):])
 	q.items = keep
 	if q.bytes <= q.max {
 		return dropped, false
@@ -96,6 +98,7 @@ func (q *queue) overflow() (dropped []item, needResync bool) {
 		for _, it := range q.items[:begin] {
 			q.bytes -= len(it.ev.Data)
 		}
+		clear(q.items[:begin])
 		q.items = q.items[begin:]
 		if q.bytes <= q.max || q.items[len(q.items)-1].ev.Type == wire.EventSnapshotEnd {
 			return dropped, false
@@ -134,6 +137,7 @@ func (q *queue) dropUntilSnapshot() (dropped []item, found bool) {
 	for i, it := range q.items {
 		if it.ev.Type == wire.EventSnapshotBegin {
 			dropped = append(dropped, q.items[:i]...)
+			clear(q.items[:i])
 			q.items = q.items[i:]
 			found = true
 			break

@@ -4,7 +4,6 @@
 package sender
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"net/http"
@@ -69,6 +68,11 @@ func (o *Options) defaults() {
 	if o.Client == nil {
 		o.Client = &http.Client{}
 	}
+	// Never follow redirects: a redirect would carry the token elsewhere,
+	// possibly over plain http. A 3xx is reported as the backend's answer.
+	client := *o.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &client
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -103,8 +107,8 @@ type Sender struct {
 
 	outageSince time.Time // first failure of the current streak; Run's goroutine only
 
-	buf bytes.Buffer // request body of the batch being delivered
-	zw  *gzip.Writer
+	zw       *gzip.Writer // reused compressor
+	lastBody int          // size of the last body, to size the next buffer
 
 	// pause waits between attempts; tests replace it to record the waits.
 	pause func(ctx context.Context, d time.Duration) bool

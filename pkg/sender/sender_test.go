@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -512,4 +513,29 @@ func TestConflictOnLegacySnapshotDoesNotStallTheQueue(t *testing.T) {
 	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body})
 	eventually(t, func() bool { return len(be.snapshot()) == 2 && be.snapshot()[1].status == http.StatusOK },
 		"the next snapshot is still sent: legacy mode has no snapshot_begin to wait for")
+}
+
+// A batch the backend refused outright gives its sequence number back, so
+// the next batch follows without a gap (no 409, no resync, nothing dropped).
+func TestRejectedBatchLeavesNoSequenceGap(t *testing.T) {
+	r, err := receiver.New(receiver.Options{Token: testToken})
+	require.NoError(t, err)
+	srv := httptest.NewServer(r.Handler())
+	t.Cleanup(srv.Close)
+	h := newSender(t, srv.URL, nil)
+	h.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), markEv(t, wire.EventSnapshotEnd, 1))
+	h.run(t)
+	eventually(t, func() bool { st, ok := r.Node("node-a"); return ok && len(st.Pods) == 1 }, "snapshot applied")
+
+	r.SetFailNext(1, http.StatusBadRequest)
+	h.s.Enqueue(hostEv(t, 1))
+	eventually(t, func() bool { return r.Stats().Injected == 1 }, "the sample batch was refused")
+	h.s.Enqueue(podEv(t, "b"))
+	eventually(t, func() bool { st, _ := r.Node("node-a"); _, ok := st.Pods["ns/b"]; return ok }, "the next change applied")
+	assert.Zero(t, r.Stats().Conflicts, "no gap, so no 409")
+	select {
+	case reason := <-h.s.ResyncRequested():
+		t.Fatalf("a refused sample batch must not ask for a resync (got %q)", reason)
+	default:
+	}
 }
