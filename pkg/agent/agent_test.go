@@ -1,18 +1,12 @@
 package agent
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,65 +43,11 @@ func (h *fakeHost) Sample(context.Context) wire.HostSample {
 	return wire.HostSample{Time: time.Now().UTC(), UptimeSeconds: uint64(h.n), CPU: wire.CPUSample{LogicalCores: 2}}
 }
 
-// tap records the batches the receiver accepted (2xx, not duplicates).
-type tap struct {
-	mu       sync.Mutex
-	accepted []wire.Batch
-	statuses []int
-}
-
-func (tp *tap) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-
-		tp.mu.Lock()
-		defer tp.mu.Unlock()
-		tp.statuses = append(tp.statuses, rec.Code)
-		var resp wire.Response
-		_ = json.Unmarshal(rec.Body.Bytes(), &resp)
-		if rec.Code != http.StatusOK || resp.Duplicate || r.Header.Get("Content-Type") != wire.ContentTypeDelta {
-			return
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return
-		}
-		var b wire.Batch
-		if json.NewDecoder(zr).Decode(&b) == nil {
-			tp.accepted = append(tp.accepted, b)
-		}
-	})
-}
-
-// upserts returns, in order, the values of label key in the accepted
-// upserts of pod name.
-func (tp *tap) upserts(name, key string) []string {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	var out []string
-	for _, b := range tp.accepted {
-		for _, e := range b.Events {
-			if e.Type == wire.EventPodUpsert && e.Pod.Name == name && e.Pod.Labels[key] != "" {
-				out = append(out, e.Pod.Labels[key])
-			}
-		}
-	}
-	return out
-}
-
 type env struct {
 	t       *testing.T
 	client  *fake.Clientset
 	rcv     *receiver.Receiver
-	tap     *tap
+	rec     *receiver.Recorder
 	srv     *httptest.Server
 	metrics *telemetry.Metrics
 	logs    *observer.ObservedLogs
@@ -127,11 +67,11 @@ func testConfig(url string) *config.Config {
 
 func newEnv(t *testing.T, tweak func(*config.Config, *Deps), objs ...runtime.Object) *env {
 	t.Helper()
-	e := &env{t: t, client: fake.NewClientset(objs...), tap: &tap{}}
+	e := &env{t: t, client: fake.NewClientset(objs...), rec: &receiver.Recorder{}}
 	var err error
-	e.rcv, err = receiver.New(receiver.Options{Token: testToken})
+	e.rcv, err = receiver.New(receiver.Options{Token: testToken, OnBatch: e.rec.Record})
 	require.NoError(t, err)
-	e.srv = httptest.NewServer(e.tap.wrap(e.rcv.Handler()))
+	e.srv = httptest.NewServer(e.rcv.Handler())
 	t.Cleanup(e.srv.Close)
 	e.cfg = testConfig(e.srv.URL)
 	core, logs := observer.New(zap.DebugLevel)
@@ -286,7 +226,13 @@ func TestBackendOutageDeliversEveryChangeExactlyOnce(t *testing.T) {
 	for i := 1; i <= steps; i++ {
 		want = append(want, strconv.Itoa(i))
 	}
-	assert.Equal(t, want, e.tap.upserts("api", "step"), "every change made during the outage arrives once, in order")
+	var got []string
+	for _, p := range e.rec.Upserts("default", "api") {
+		if step := p.Labels["step"]; step != "" {
+			got = append(got, step)
+		}
+	}
+	assert.Equal(t, want, got, "every change made during the outage arrives once, in order")
 	assert.Positive(t, testutil.ToFloat64(e.metrics.BatchesFailed.WithLabelValues("status_5xx")))
 }
 

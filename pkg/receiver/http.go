@@ -119,6 +119,9 @@ func (r *Receiver) ingestBatch(w http.ResponseWriter, req *http.Request, body []
 		st.Counters.BytesReceived += uint64(wireBytes)
 		r.stats.BatchesApplied++
 		r.stats.EventsApplied += uint64(len(b.Events))
+		if r.onBatch != nil {
+			r.onBatch(&b)
+		}
 		r.notifyLocked()
 	}
 	r.mu.Unlock()

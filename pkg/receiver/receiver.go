@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/catops/cli/pkg/wire"
 )
 
 // DefaultMaxBodyBytes is the default limit of a decompressed request body.
@@ -53,6 +55,12 @@ type Options struct {
 	// OnApply, when set, is called with the node's name after a delta batch
 	// or legacy snapshot was applied, outside the receiver's lock.
 	OnApply func(node string)
+	// OnBatch, when set, is called with every delta batch that was applied
+	// (not duplicates, not refused ones), in order, under the receiver's
+	// lock and before Wait sees the change: it must be quick and must not
+	// call the receiver. The batch must not be modified. Tests use it to see
+	// exactly what arrived.
+	OnBatch func(b *wire.Batch)
 }
 
 // Stats counts what the receiver did since it was created.
@@ -90,6 +98,7 @@ type Receiver struct {
 	log     *zap.Logger
 	now     func() time.Time
 	onApply func(node string)
+	onBatch func(b *wire.Batch)
 
 	mu      sync.Mutex
 	nodes   map[string]*NodeState
@@ -116,6 +125,7 @@ func New(opts Options) (*Receiver, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		onApply: opts.OnApply,
+		onBatch: opts.OnBatch,
 		nodes:   map[string]*NodeState{},
 		changed: make(chan struct{}),
 	}
