@@ -22,8 +22,9 @@ test: ## unit tests with the race detector
 
 .PHONY: lint
 lint: ## gofmt and go vet
-	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	go vet $(PKGS)
+	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS) ./test/...
+	go vet -tags integration ./test/...
 
 .PHONY: bench
 bench: ## micro-benchmarks of the hot paths (join, encode, compress)
@@ -47,11 +48,11 @@ demo: ## run the real job locally: control plane + kwok nodes, dev receiver, one
 
 .PHONY: demo-down
 demo-down: ## stop what a crashed `make demo` left running
-	-@[ -f .rig/demo/pids ] && xargs -r kill -TERM < .rig/demo/pids 2>/dev/null; true
+	-@[ -f .rig/demo.pids ] && xargs -r kill -TERM < .rig/demo.pids 2>/dev/null; true
 	go run ./test/rig/cmd/rig down --dir .rig/demo
 
 .PHONY: test-integration
-test-integration: tools ## integration tests against the real control plane
+test-integration: tools ## integration tests against a real control plane on loopback (builds the tools first)
 	go test -race -count=1 -tags integration -timeout 30m ./test/...
 
 .PHONY: clean

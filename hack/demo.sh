@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make demo: the connector's real job on this machine. Starts a real control
+# plane on loopback (etcd, kube-apiserver, controller-manager, scheduler and
+# kwok with simulated nodes), the dev receiver, and one connector per node;
+# then changes the workload now and then. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE=$ROOT/.rig/demo
+PIDS=$ROOT/.rig/demo.pids
+LOGS=$ROOT/.rig/demo-logs
+TOKEN=demo-token
+RECEIVER=127.0.0.1:18000
+NODES=${DEMO_NODES:-2}
+
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+cleanup() {
+  trap - EXIT INT TERM
+  say "stopping"
+  [ -f "$PIDS" ] && while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$PIDS"
+  sleep 1
+  go run ./test/rig/cmd/rig down --dir "$STATE" >/dev/null 2>&1 || true
+  say "stopped; nothing left running"
+}
+
+say "building the control-plane binaries (first run: ~20 min on 2 cores; cached after)"
+hack/build-tools.sh
+say "building catops-k8s and catops-receiver"
+mkdir -p bin
+CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes
+go build -o bin/catops-receiver ./cmd/catops-receiver
+
+go run ./test/rig/cmd/rig down --dir "$STATE" >/dev/null 2>&1 || true
+trap cleanup EXIT INT TERM
+say "starting the control plane with $NODES kwok nodes"
+go run ./test/rig/cmd/rig up --nodes "$NODES" --dir "$STATE"
+export KUBECONFIG=$STATE/kubeconfig
+KUBECTL=$ROOT/.cache/bin/kubectl
+: >"$PIDS"
+mkdir -p "$LOGS"
+
+say "starting the dev receiver on $RECEIVER (logs: $LOGS/receiver.log)"
+bin/catops-receiver --addr "$RECEIVER" --token "$TOKEN" --view 2s >"$LOGS/view.txt" 2>"$LOGS/receiver.log" &
+echo $! >>"$PIDS"
+
+port=18080
+for node in $("$KUBECTL" get nodes -o jsonpath='{.items[*].metadata.name}'); do
+  say "starting catops-k8s for $node (logs: $LOGS/agent-$node.log, health :$port)"
+  NODE_NAME=$node NAMESPACE=catops-system CATOPS_AUTH_TOKEN=$TOKEN CATOPS_BACKEND_URL=http://$RECEIVER \
+    COLLECTION_INTERVAL=10 CATOPS_HEALTH_ADDR=127.0.0.1:$port \
+    bin/catops-k8s >"$LOGS/agent-$node.log" 2>&1 &
+  echo $! >>"$PIDS"
+  port=$((port + 1))
+done
+
+say "creating a workload"
+"$KUBECTL" create namespace shop >/dev/null
+"$KUBECTL" -n shop create deployment web --image=example.invalid/web:1 --replicas=3 >/dev/null
+"$KUBECTL" -n shop create deployment api --image=example.invalid/api:1 --replicas=2 >/dev/null
+
+say "live view (refreshed as batches arrive; Ctrl-C to stop)"
+step=0
+while true; do
+  sleep 10
+  step=$((step + 1))
+  case $((step % 4)) in
+    1) "$KUBECTL" -n shop scale deployment web --replicas=5 >/dev/null ;;
+    2) "$KUBECTL" -n shop label pods -l app=api release=v$step --overwrite >/dev/null ;;
+    3) "$KUBECTL" -n shop scale deployment web --replicas=2 >/dev/null ;;
+    0) "$KUBECTL" -n shop delete pod -l app=api --wait=false >/dev/null ;;
+  esac
+  clear 2>/dev/null || true
+  tail -n 40 "$LOGS/view.txt" | awk '/^catops-receiver/{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}'
+done
