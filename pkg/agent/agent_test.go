@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
@@ -18,10 +19,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
 
 	"github.com/catops/cli/pkg/config"
@@ -219,6 +223,8 @@ func TestBackendOutageDeliversEveryChangeExactlyOnce(t *testing.T) {
 		}, 10*time.Second, 5*time.Millisecond, "step %d queued", i)
 		require.Equal(t, before, testutil.ToFloat64(e.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "overflow")))
 	}
+	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.BatchesFailed.WithLabelValues("status_5xx")) > 0 },
+		10*time.Second, 5*time.Millisecond, "the agent hit the outage")
 	e.rcv.SetDown(false)
 	e.waitFor("the last step", func(st receiver.NodeState) bool { return st.Pods["default/api"].Labels["step"] == strconv.Itoa(steps) })
 
@@ -233,7 +239,6 @@ func TestBackendOutageDeliversEveryChangeExactlyOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, got, "every change made during the outage arrives once, in order")
-	assert.Positive(t, testutil.ToFloat64(e.metrics.BatchesFailed.WithLabelValues("status_5xx")))
 }
 
 func TestBackendRestartTriggersResync(t *testing.T) {
@@ -303,7 +308,13 @@ func TestRandomChurnWithOutagesConverges(t *testing.T) {
 }
 
 func TestMetricsAPIMissingKeepsShippingWithUsageUnknown(t *testing.T) {
-	mc := metricsfake.NewSimpleClientset() // no NodeMetrics: the node's read is NotFound
+	// metrics.k8s.io not registered: the API server answers every request
+	// with a plain "404 page not found".
+	mc := metricsfake.NewSimpleClientset()
+	mc.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewGenericServerResponse(http.StatusNotFound, "GET",
+			schema.GroupResource{Group: "metrics.k8s.io", Resource: a.GetResource().Resource}, "", "404 page not found", 0, true)
+	})
 	var col *usage.Collector
 	e := newEnv(t, func(_ *config.Config, d *Deps) {
 		col = usage.NewCollector(usage.NewMetricsAPI(mc, node), d.Logger, usage.CollectorOptions{Interval: time.Hour})

@@ -28,6 +28,7 @@ const (
 	msgNotAccessible = "metrics API is not accessible (is metrics-server installed?)"
 	msgFailed        = "Reading usage failed; usage is unknown until a retry succeeds"
 	msgAccessible    = "Metrics API is accessible again"
+	msgNotScraped    = "Metrics API has no reading for this node yet; usage is unknown until metrics-server scrapes it"
 )
 
 // CollectorOptions configures a Collector. Zero fields take the defaults.
@@ -183,6 +184,12 @@ func (c *Collector) fail(err error, now time.Time) {
 	}
 	c.down = true
 	c.downSince = now
+	if c.reason == reasonNotScraped {
+		// Served, just not scraped yet: normal for a fresh node or a
+		// restarted metrics-server, so not a warning.
+		c.logger.Info(msgNotScraped, zap.Duration("retryIn", delay))
+		return
+	}
 	msg := msgFailed
 	if IsUnavailable(err) {
 		msg = msgNotAccessible

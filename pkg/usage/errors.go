@@ -63,13 +63,17 @@ func isNotServed(err error) bool {
 	return false
 }
 
+// reasonNotScraped: the Metrics API answers, but has no reading for this
+// node (metrics-server has not scraped it since it joined or restarted).
+const reasonNotScraped = "no metrics for this node yet"
+
 // reasonFor is the short wire.Usage.Reason for a failed Fetch.
 func reasonFor(err error) string {
 	switch {
 	case isNotServed(err), isDiscoveryFailure(err):
 		return "metrics API not served"
 	case apierrors.IsNotFound(err):
-		return "no metrics for this node yet"
+		return reasonNotScraped
 	case apierrors.IsServiceUnavailable(err), statusCode(err) == http.StatusServiceUnavailable:
 		return "metrics API unavailable"
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):

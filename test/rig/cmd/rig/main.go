@@ -21,13 +21,14 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catops/cli/test/rig"
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, `usage: rig up [--nodes N] [--no-controllers] [--no-kwok] [--dir DIR]
+	fmt.Fprintf(os.Stderr, `usage: rig up [--nodes N] [--no-controllers] [--no-kwok] [--metrics-server] [--control-plane-node] [--dir DIR]
        rig status [--dir DIR]
        rig down [--dir DIR]
 
@@ -51,6 +52,8 @@ func main() {
 	nodes := fl.Int("nodes", 2, "kwok nodes to create (up)")
 	noControllers := fl.Bool("no-controllers", false, "do not run kube-controller-manager and kube-scheduler (up)")
 	noKwok := fl.Bool("no-kwok", false, "do not run kwok (up; implies --nodes 0)")
+	metricsServer := fl.Bool("metrics-server", false, "also run metrics-server behind the aggregation layer (up; needs kwok)")
+	controlPlane := fl.Bool("control-plane-node", false, "also create kwok-control-plane, a node tainted node-role.kubernetes.io/control-plane:NoSchedule (up)")
 	_ = fl.Parse(os.Args[2:])
 
 	if *dir == "" {
@@ -63,7 +66,7 @@ func main() {
 	var err error
 	switch cmd {
 	case "up":
-		err = up(*dir, *nodes, !*noControllers, !*noKwok)
+		err = up(*dir, *nodes, !*noControllers, !*noKwok, *metricsServer, *controlPlane)
 	case "down":
 		err = down(*dir)
 	case "status":
@@ -84,7 +87,7 @@ func fail(err error) {
 
 func logf(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
-func up(dir string, nodes int, controllers, kwok bool) error {
+func up(dir string, nodes int, controllers, kwok, metricsServer, controlPlane bool) error {
 	if st, err := rig.ReadState(dir); err == nil {
 		for _, p := range st.Processes {
 			if p.Alive() {
@@ -113,6 +116,7 @@ func up(dir string, nodes int, controllers, kwok bool) error {
 		ControllerManager: controllers,
 		Scheduler:         controllers,
 		Kwok:              kwok,
+		MetricsServer:     metricsServer && kwok,
 		Nodes:             nodes,
 		Dir:               dir,
 		KeepDir:           true,
@@ -121,6 +125,19 @@ func up(dir string, nodes int, controllers, kwok bool) error {
 	})
 	if err != nil {
 		return err // logs stay in dir/logs; the next `up` cleans up
+	}
+	if controlPlane && kwok {
+		if _, err := c.CreateNode(ctx, rig.NodeOptions{
+			Name:   "kwok-control-plane",
+			Labels: map[string]string{"node-role.kubernetes.io/control-plane": ""},
+			Taints: []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}},
+		}); err != nil {
+			return err
+		}
+		if err := c.WaitNodeReady(ctx, "kwok-control-plane", time.Minute); err != nil {
+			return err
+		}
+		logf("rig: tainted control-plane node kwok-control-plane Ready")
 	}
 	bin, _ := rig.BinDir()
 	fmt.Printf(`

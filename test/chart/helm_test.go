@@ -1,0 +1,178 @@
+// Package chart tests the Helm chart charts/catops by driving the pinned
+// helm binary (.cache/bin/helm, built by `hack/build-tools.sh helm`): the
+// plain tests render it with `helm template` and check what a user would
+// get; the tests with the build tag integration install it on the rig's
+// real control plane. Helm's Go SDK is deliberately not a dependency of the
+// product's module.
+package chart
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/catops/cli/test/rig"
+)
+
+const (
+	release   = "catops"
+	namespace = "catops-system"
+)
+
+// helmBin returns the pinned helm, or skips the test with how to build it.
+func helmBin(t testing.TB) string {
+	t.Helper()
+	bin, err := rig.Binary(rig.BinHelm)
+	if err != nil {
+		t.Skipf("chart tests need the pinned helm: %v (build only helm with `hack/build-tools.sh helm`)", err)
+	}
+	return bin
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := rig.RepoRoot()
+	require.NoError(t, err)
+	return root
+}
+
+func chartDir(t testing.TB) string { return filepath.Join(repoRoot(t), "charts", "catops") }
+
+// runHelm runs helm with args and returns stdout; err carries stderr.
+func runHelm(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helmBin(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// template renders the chart as release "catops" in "catops-system".
+func template(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	return runHelm(t, append([]string{"template", release, chartDir(t), "--namespace", namespace}, args...)...)
+}
+
+// rendered is the chart's output, decoded strictly into typed objects (an
+// unknown or duplicated field fails the decoding).
+type rendered struct {
+	kinds              []string // "Kind/name", in order
+	daemonSet          *appsv1.DaemonSet
+	serviceAccount     *corev1.ServiceAccount
+	secret             *corev1.Secret
+	clusterRole        *rbacv1.ClusterRole
+	clusterRoleBinding *rbacv1.ClusterRoleBinding
+}
+
+// render renders the chart and decodes it; rendering must succeed.
+func render(t testing.TB, args ...string) *rendered {
+	t.Helper()
+	out, err := template(t, args...)
+	require.NoError(t, err)
+	return decode(t, out)
+}
+
+var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+
+func decode(t testing.TB, out string) *rendered {
+	t.Helper()
+	r := &rendered{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		if js, err := utilyaml.ToJSON(doc); err == nil && string(bytes.TrimSpace(js)) == "null" {
+			continue // only comments
+		}
+		obj, gvk, err := strictDecoder.Decode(doc, nil, nil)
+		require.NoError(t, err, "decoding (strict):\n%s", doc)
+		name := obj.(interface{ GetName() string }).GetName()
+		r.kinds = append(r.kinds, gvk.Kind+"/"+name)
+		switch o := obj.(type) {
+		case *appsv1.DaemonSet:
+			require.Nil(t, r.daemonSet, "two DaemonSets")
+			r.daemonSet = o
+		case *corev1.ServiceAccount:
+			require.Nil(t, r.serviceAccount, "two ServiceAccounts")
+			r.serviceAccount = o
+		case *corev1.Secret:
+			require.Nil(t, r.secret, "two Secrets")
+			r.secret = o
+		case *rbacv1.ClusterRole:
+			require.Nil(t, r.clusterRole, "two ClusterRoles")
+			r.clusterRole = o
+		case *rbacv1.ClusterRoleBinding:
+			require.Nil(t, r.clusterRoleBinding, "two ClusterRoleBindings")
+			r.clusterRoleBinding = o
+		default:
+			t.Fatalf("the chart renders a %s (%s): it should render only a DaemonSet, ServiceAccount, Secret, ClusterRole and ClusterRoleBinding", gvk.Kind, name)
+		}
+	}
+	require.NotNil(t, r.daemonSet, "no DaemonSet rendered")
+	return r
+}
+
+func (r *rendered) pod() *corev1.PodSpec { return &r.daemonSet.Spec.Template.Spec }
+
+func (r *rendered) container(t testing.TB) *corev1.Container {
+	t.Helper()
+	require.Len(t, r.pod().Containers, 1)
+	return &r.pod().Containers[0]
+}
+
+// env returns the container's environment by name (values; valueFrom as
+// "fieldRef:<path>"), failing on duplicates.
+func (r *rendered) env(t testing.TB) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, e := range r.container(t).Env {
+		_, dup := m[e.Name]
+		require.False(t, dup, "env %s set twice", e.Name)
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			m[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+		case e.ValueFrom != nil:
+			m[e.Name] = "valueFrom"
+		default:
+			m[e.Name] = e.Value
+		}
+	}
+	return m
+}
+
+func (r *rendered) mounts(t testing.TB) map[string]corev1.VolumeMount {
+	t.Helper()
+	m := map[string]corev1.VolumeMount{}
+	for _, vm := range r.container(t).VolumeMounts {
+		m[vm.Name] = vm
+	}
+	return m
+}
+
+func (r *rendered) volumes() map[string]corev1.Volume {
+	m := map[string]corev1.Volume{}
+	for _, v := range r.pod().Volumes {
+		m[v.Name] = v
+	}
+	return m
+}

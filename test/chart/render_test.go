@@ -1,0 +1,415 @@
+package chart
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
+)
+
+// yamlFile reads a YAML file of the chart into generic JSON values.
+func yamlFile(t *testing.T, name string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(chartDir(t), name))
+	require.NoError(t, err)
+	js, err := utilyaml.ToJSON(data)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(js, &m))
+	return m
+}
+
+func TestHelmLint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		// helm lint turns `fail` into an INFO line, so the chart lints
+		// without a token too (the install itself fails: TestMissingTokenFails).
+		{"defaults", nil},
+		{"token", []string{"--set", "auth.token=lint-token"}},
+		{"existing Secret, no host mounts, no RBAC", []string{"--set", "auth.existingSecret=catops", "--set", "hostMetrics.enabled=false", "--set", "rbac.create=false", "--set", "serviceAccount.create=false"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runHelm(t, append([]string{"lint", "--strict", chartDir(t)}, tc.args...)...)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "1 chart(s) linted, 0 chart(s) failed")
+		})
+	}
+}
+
+func TestChartMetadata(t *testing.T) {
+	c := yamlFile(t, "Chart.yaml")
+	assert.Equal(t, "v2", c["apiVersion"])
+	assert.Equal(t, "catops", c["name"])
+	assert.Equal(t, "0.1.0", c["version"])
+	assert.Equal(t, "0.1.0", c["appVersion"])
+	assert.Equal(t, ">=1.27.0-0", c["kubeVersion"])
+
+	_, err := template(t, "--set", "auth.token=x", "--kube-version", "1.26.0")
+	require.Error(t, err, "Kubernetes 1.26 is below the chart's kubeVersion")
+	assert.Contains(t, err.Error(), "incompatible with Kubernetes v1.26.0")
+	render(t, "--set", "auth.token=x", "--kube-version", "1.27.0")
+}
+
+func TestDefaults(t *testing.T) {
+	r := render(t, "--set", "auth.token=XXX")
+	appVersion := yamlFile(t, "Chart.yaml")["appVersion"].(string)
+
+	assert.ElementsMatch(t, []string{
+		"ServiceAccount/catops", "Secret/catops", "ClusterRole/catops-catops",
+		"ClusterRoleBinding/catops-catops", "DaemonSet/catops",
+	}, r.kinds, "the names the docs' debugging commands use")
+
+	ds := r.daemonSet
+	assert.Equal(t, namespace, ds.Namespace)
+	assert.Equal(t, namespace, r.serviceAccount.Namespace)
+	assert.Equal(t, namespace, r.secret.Namespace)
+	selector := map[string]string{"app.kubernetes.io/name": "catops", "app.kubernetes.io/instance": release}
+	assert.Equal(t, selector, ds.Spec.Selector.MatchLabels, "selector: name and instance only (immutable, so never the chart version)")
+	podLabels := ds.Spec.Template.Labels
+	assert.Equal(t, "catops", podLabels["app.kubernetes.io/name"], "`kubectl logs -l app.kubernetes.io/name=catops` must find the pods")
+	for k, v := range selector {
+		assert.Equal(t, v, podLabels[k], "pod labels must match the selector")
+	}
+	for _, labels := range []map[string]string{ds.Labels, podLabels, r.serviceAccount.Labels, r.secret.Labels, r.clusterRole.Labels, r.clusterRoleBinding.Labels} {
+		assert.Equal(t, "catops-0.1.0", labels["helm.sh/chart"])
+		assert.Equal(t, "Helm", labels["app.kubernetes.io/managed-by"])
+		assert.Equal(t, "catops", labels["app.kubernetes.io/name"])
+	}
+
+	assert.Equal(t, "RollingUpdate", string(ds.Spec.UpdateStrategy.Type))
+	assert.Equal(t, ptr.To(intstr.FromInt32(1)), ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable)
+
+	pod := r.pod()
+	assert.Equal(t, "catops", pod.ServiceAccountName)
+	assert.Equal(t, ptr.To(true), pod.AutomountServiceAccountToken)
+	assert.Equal(t, []corev1.Toleration{{Operator: corev1.TolerationOpExists}}, pod.Tolerations, "every node, control plane included")
+	assert.Equal(t, map[string]string{"kubernetes.io/os": "linux"}, pod.NodeSelector)
+	assert.Empty(t, pod.PriorityClassName)
+	assert.False(t, pod.HostNetwork || pod.HostPID || pod.HostIPC)
+	assert.Equal(t, &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To[int64](65534),
+		RunAsGroup:     ptr.To[int64](65534),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}, pod.SecurityContext)
+
+	c := r.container(t)
+	assert.Equal(t, "ghcr.io/catops/cli/kubernetes-connector:"+appVersion, c.Image, "the tag defaults to appVersion")
+	assert.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
+	assert.Equal(t, &corev1.SecurityContext{
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}, c.SecurityContext)
+	assert.Equal(t, corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("96Mi")},
+	}, c.Resources)
+
+	assert.Equal(t, []corev1.ContainerPort{{Name: "health", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}, c.Ports)
+	require.NotNil(t, c.LivenessProbe)
+	require.NotNil(t, c.ReadinessProbe)
+	assert.Equal(t, &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("health")}, c.LivenessProbe.HTTPGet)
+	assert.Equal(t, &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("health")}, c.ReadinessProbe.HTTPGet)
+
+	assert.Equal(t, map[string]string{
+		"NODE_NAME":              "fieldRef:spec.nodeName",
+		"NAMESPACE":              "fieldRef:metadata.namespace",
+		"CATOPS_BACKEND_URL":     "https://api.catops.io",
+		"CATOPS_AUTH_TOKEN_FILE": "/var/run/secrets/catops/token",
+		"COLLECTION_INTERVAL":    "60",
+		"CATOPS_LOG_LEVEL":       "info",
+		"CATOPS_WIRE_FORMAT":     "delta",
+		"CATOPS_HEALTH_ADDR":     ":8080",
+		"HOST_PROC":              "/host/proc",
+		"HOST_SYS":               "/host/sys",
+		"HOST_ROOT":              "/host/root",
+	}, r.env(t), "the token only as a file, never in the environment")
+	assert.Empty(t, c.EnvFrom)
+
+	hostToContainer := corev1.MountPropagationHostToContainer
+	assert.Equal(t, map[string]corev1.VolumeMount{
+		"token":     {Name: "token", MountPath: "/var/run/secrets/catops", ReadOnly: true},
+		"host-proc": {Name: "host-proc", MountPath: "/host/proc", ReadOnly: true},
+		"host-sys":  {Name: "host-sys", MountPath: "/host/sys", ReadOnly: true},
+		"host-root": {Name: "host-root", MountPath: "/host/root", ReadOnly: true, MountPropagation: &hostToContainer},
+	}, r.mounts(t), "every mount read-only; the token as a directory (no subPath), so rotation reaches the file")
+	vols := r.volumes()
+	require.Len(t, vols, 4)
+	assert.Equal(t, &corev1.SecretVolumeSource{SecretName: "catops", Items: []corev1.KeyToPath{{Key: "token", Path: "token"}}}, vols["token"].Secret)
+	for name, path := range map[string]string{"host-proc": "/proc", "host-sys": "/sys", "host-root": "/"} {
+		require.NotNil(t, vols[name].HostPath, name)
+		assert.Equal(t, path, vols[name].HostPath.Path)
+	}
+
+	assert.Equal(t, corev1.SecretTypeOpaque, r.secret.Type)
+	assert.Equal(t, map[string][]byte{"token": []byte("XXX")}, r.secret.Data)
+	assert.Regexp(t, `^[0-9a-f]{64}$`, ds.Spec.Template.Annotations["checksum/secret"])
+
+	assert.Equal(t, ptr.To(true), r.serviceAccount.AutomountServiceAccountToken)
+	assert.Equal(t, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list"}},
+	}, r.clusterRole.Rules, "read-only, exactly what the agent calls: no secrets, no namespaces")
+	assert.Equal(t, rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "catops-catops"}, r.clusterRoleBinding.RoleRef)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "catops", Namespace: namespace}}, r.clusterRoleBinding.Subjects)
+}
+
+func TestChangedTokenRollsThePods(t *testing.T) {
+	sum := func(token string) string {
+		return render(t, "--set", "auth.token="+token).daemonSet.Spec.Template.Annotations["checksum/secret"]
+	}
+	a := sum("token-a")
+	assert.Equal(t, a, sum("token-a"), "same token, same pod template: an upgrade without changes rolls nothing")
+	assert.NotEqual(t, a, sum("token-b"), "a new token changes the pod template, so `helm upgrade` rolls the pods")
+}
+
+func TestExistingSecret(t *testing.T) {
+	r := render(t, "--set", "auth.existingSecret=my-catops", "--set", "auth.existingSecretKey=api-token")
+	assert.Nil(t, r.secret, "no Secret: the token never passes through Helm")
+	assert.NotContains(t, r.kinds, "Secret/catops")
+	assert.Equal(t, &corev1.SecretVolumeSource{SecretName: "my-catops", Items: []corev1.KeyToPath{{Key: "api-token", Path: "token"}}}, r.volumes()["token"].Secret)
+	assert.Equal(t, "/var/run/secrets/catops/token", r.env(t)["CATOPS_AUTH_TOKEN_FILE"])
+	assert.NotContains(t, r.daemonSet.Spec.Template.Annotations, "checksum/secret", "the chart does not know the Secret's content")
+
+	r = render(t, "--set", "auth.existingSecret=my-catops")
+	assert.Equal(t, "token", r.volumes()["token"].Secret.Items[0].Key, "existingSecretKey defaults to token")
+}
+
+func TestMissingTokenFails(t *testing.T) {
+	for _, args := range [][]string{nil, {"--set", "auth.token="}} {
+		_, err := template(t, args...)
+		require.Error(t, err, "installing without a token must fail")
+		msg := err.Error()
+		assert.Contains(t, msg, "A CatOps auth token is required")
+		assert.Contains(t, msg, "--set auth.token=YOUR_TOKEN")
+		assert.Contains(t, msg, "kubectl -n catops-system create secret generic catops --from-literal=token=YOUR_TOKEN")
+		assert.Contains(t, msg, "--set auth.existingSecret=catops")
+	}
+}
+
+func TestTokenAndExistingSecretBothFail(t *testing.T) {
+	_, err := template(t, "--set", "auth.token=x", "--set", "auth.existingSecret=y")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "auth.token and auth.existingSecret are both set: use one")
+}
+
+// TestSchemaRejects: a misspelt, mistyped or out-of-range value fails the
+// install with a message that names it.
+func TestSchemaRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"misspelt top-level key", []string{"--set", "colection.interval=5"}, "additional properties 'colection' not allowed"},
+		{"misspelt nested key", []string{"--set", "auth.tokn=x"}, "at '/auth': additional properties 'tokn' not allowed"},
+		{"interval below 10", []string{"--set", "collection.interval=5"}, "at '/collection/interval'"},
+		{"interval not a duration", []string{"--set", "collection.interval=often"}, "at '/collection/interval'"},
+		{"wire format", []string{"--set", "wireFormat=json"}, "at '/wireFormat': value must be one of 'delta', 'snapshot'"},
+		{"log level", []string{"--set", "logLevel=verbose"}, "at '/logLevel'"},
+		{"pull policy", []string{"--set", "image.pullPolicy=Sometimes"}, "at '/image/pullPolicy'"},
+		{"health port", []string{"--set", "health.port=70000"}, "at '/health/port'"},
+		{"host metrics not a boolean", []string{"--set", "hostMetrics.enabled=yes"}, "at '/hostMetrics/enabled'"},
+		{"backend URL without scheme", []string{"--set", "backend.url=api.catops.io"}, "at '/backend/url'"},
+		{"resources typo", []string{"--set", "resources.limit.memory=1Gi"}, "at '/resources': additional properties 'limit' not allowed"},
+		{"toleration typo", []string{"--set-json", `tolerations=[{"operater":"Exists"}]`}, "at '/tolerations/0': additional properties 'operater' not allowed"},
+		{"maxUnavailable", []string{"--set", "updateStrategy.rollingUpdate.maxUnavailable=half"}, "at '/updateStrategy/rollingUpdate/maxUnavailable'"},
+		{"extraEnv without name", []string{"--set-json", `extraEnv=[{"value":"x"}]`}, "at '/extraEnv/0'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := template(t, append([]string{"--set", "auth.token=x"}, tc.args...)...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "values don't meet the specifications of the schema")
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestValuesReachTheAgent(t *testing.T) {
+	r := render(t,
+		"--set", "auth.token=x",
+		"--set", "backend.url=https://backend.example.com",
+		"--set", "collection.interval=30s",
+		"--set", "logLevel=debug",
+		"--set", "wireFormat=snapshot",
+		"--set", "health.port=9090",
+		"--set", "image.repository=registry.example.com/catops",
+		"--set", "image.tag=sha-abc1234",
+		"--set", "image.pullPolicy=Always",
+		"--set-json", `imagePullSecrets=[{"name":"regcred"}]`,
+		"--set", "priorityClassName=system-node-critical",
+		"--set", "updateStrategy.rollingUpdate.maxUnavailable=10%",
+		"--set", "podAnnotations.example\\.com/team=infra",
+		"--set", "podLabels.team=infra",
+		"--set-json", `extraEnv=[{"name":"CATOPS_SNAPSHOT_INTERVAL","value":"5m"}]`,
+		"--set-json", `affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"catops","operator":"NotIn","values":["off"]}]}]}}}`,
+		"--set", "resources.limits.memory=200Mi",
+	)
+	env := r.env(t)
+	assert.Equal(t, "https://backend.example.com", env["CATOPS_BACKEND_URL"])
+	assert.Equal(t, "30s", env["COLLECTION_INTERVAL"])
+	assert.Equal(t, "debug", env["CATOPS_LOG_LEVEL"])
+	assert.Equal(t, "snapshot", env["CATOPS_WIRE_FORMAT"])
+	assert.Equal(t, ":9090", env["CATOPS_HEALTH_ADDR"])
+	assert.Equal(t, "5m", env["CATOPS_SNAPSHOT_INTERVAL"])
+	c := r.container(t)
+	assert.Equal(t, int32(9090), c.Ports[0].ContainerPort, "the probes follow the port by name")
+	assert.Equal(t, "registry.example.com/catops:sha-abc1234", c.Image)
+	assert.Equal(t, corev1.PullAlways, c.ImagePullPolicy)
+	assert.Equal(t, resource.MustParse("200Mi"), c.Resources.Limits[corev1.ResourceMemory])
+	pod := r.pod()
+	assert.Equal(t, []corev1.LocalObjectReference{{Name: "regcred"}}, pod.ImagePullSecrets)
+	assert.Equal(t, "system-node-critical", pod.PriorityClassName)
+	require.NotNil(t, pod.Affinity)
+	require.NotNil(t, pod.Affinity.NodeAffinity)
+	assert.Equal(t, ptr.To(intstr.FromString("10%")), r.daemonSet.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable)
+	assert.Equal(t, "infra", r.daemonSet.Spec.Template.Annotations["example.com/team"])
+	assert.Contains(t, r.daemonSet.Spec.Template.Annotations, "checksum/secret", "podAnnotations add to the checksum")
+	assert.Equal(t, "infra", r.daemonSet.Spec.Template.Labels["team"])
+	assert.NotContains(t, r.daemonSet.Spec.Selector.MatchLabels, "team", "podLabels stay out of the immutable selector")
+
+	// A number given as a string works too, as the agent takes both.
+	r = render(t, "--set", "auth.token=x", "--set-string", "collection.interval=45")
+	assert.Equal(t, "45", r.env(t)["COLLECTION_INTERVAL"])
+}
+
+func TestCustomTolerationsReplaceTheDefault(t *testing.T) {
+	r := render(t, "--set", "auth.token=x", "--set-json",
+		`tolerations=[{"key":"dedicated","operator":"Equal","value":"monitoring","effect":"NoSchedule"}]`)
+	assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "monitoring", Effect: corev1.TaintEffectNoSchedule}},
+		r.pod().Tolerations, "the list replaces the default, not adds to it")
+
+	r = render(t, "--set", "auth.token=x", "--set-json", "tolerations=[]")
+	assert.Empty(t, r.pod().Tolerations, "an empty list: no tolerations at all")
+}
+
+func TestRBACCreateFalse(t *testing.T) {
+	r := render(t, "--set", "auth.token=x", "--set", "rbac.create=false")
+	assert.Nil(t, r.clusterRole)
+	assert.Nil(t, r.clusterRoleBinding)
+	assert.NotNil(t, r.serviceAccount, "the ServiceAccount is still created")
+	assert.ElementsMatch(t, []string{"ServiceAccount/catops", "Secret/catops", "DaemonSet/catops"}, r.kinds)
+}
+
+func TestServiceAccountCreateFalse(t *testing.T) {
+	r := render(t, "--set", "auth.token=x", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=platform-agents")
+	assert.Nil(t, r.serviceAccount)
+	assert.Equal(t, "platform-agents", r.pod().ServiceAccountName)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "platform-agents", Namespace: namespace}}, r.clusterRoleBinding.Subjects,
+		"the ClusterRole is bound to the account the pods run as")
+
+	r = render(t, "--set", "auth.token=x", "--set", "serviceAccount.create=false")
+	assert.Equal(t, "default", r.pod().ServiceAccountName)
+
+	r = render(t, "--set", "auth.token=x", "--set", "serviceAccount.name=custom", "--set", "serviceAccount.annotations.example\\.com/role=agent")
+	assert.Equal(t, "custom", r.serviceAccount.Name)
+	assert.Equal(t, map[string]string{"example.com/role": "agent"}, r.serviceAccount.Annotations)
+	assert.Equal(t, "custom", r.pod().ServiceAccountName)
+}
+
+func TestHostMetricsDisabled(t *testing.T) {
+	r := render(t, "--set", "auth.token=x", "--set", "hostMetrics.enabled=false")
+	env := r.env(t)
+	for _, k := range []string{"HOST_PROC", "HOST_SYS", "HOST_ROOT"} {
+		assert.NotContains(t, env, k)
+	}
+	assert.Equal(t, []string{"token"}, slices.Sorted(maps.Keys(r.mounts(t))))
+	for _, v := range r.pod().Volumes {
+		assert.Nil(t, v.HostPath, "no hostPath volume: %s", v.Name)
+	}
+}
+
+func TestOtherReleaseName(t *testing.T) {
+	out, err := runHelm(t, "template", "monitoring", chartDir(t), "--namespace", "ops", "--set", "auth.token=x")
+	require.NoError(t, err)
+	r := decode(t, out)
+	assert.ElementsMatch(t, []string{
+		"ServiceAccount/monitoring-catops", "Secret/monitoring-catops", "ClusterRole/monitoring-catops",
+		"ClusterRoleBinding/monitoring-catops", "DaemonSet/monitoring-catops",
+	}, r.kinds)
+	assert.Equal(t, "monitoring", r.daemonSet.Spec.Selector.MatchLabels["app.kubernetes.io/instance"])
+	assert.Equal(t, "monitoring-catops", r.volumes()["token"].Secret.SecretName)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "monitoring-catops", Namespace: "ops"}}, r.clusterRoleBinding.Subjects)
+
+	// The longest release name Helm takes (53) plus a long nameOverride:
+	// names are cut to Kubernetes' 63 characters.
+	long := strings.Repeat("x", 53)
+	out, err = runHelm(t, "template", long, chartDir(t), "--set", "auth.token=x", "--set", "nameOverride=catops-node-connector")
+	require.NoError(t, err)
+	for _, k := range decode(t, out).kinds {
+		name := k[strings.Index(k, "/")+1:]
+		assert.LessOrEqual(t, len(name), 63, k)
+	}
+}
+
+// TestReadmeDocumentsEveryValue: every value of values.yaml has a row in the
+// README's table, and every row names a value that exists.
+func TestReadmeDocumentsEveryValue(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "README.md"))
+	require.NoError(t, err)
+	_, section, found := strings.Cut(string(data), "\n## Values\n")
+	require.True(t, found, "no '## Values' section in the chart README")
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string]bool{}
+	row := regexp.MustCompile("(?m)^\\| `([A-Za-z0-9_.]+)` \\|")
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		documented[m[1]] = true
+	}
+	require.NotEmpty(t, documented, "no values table in the chart README")
+
+	var leaves, all []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if prefix != "" {
+			all = append(all, prefix)
+		}
+		if m, ok := v.(map[string]any); ok && len(m) > 0 {
+			for k, sub := range m {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, sub)
+			}
+			return
+		}
+		leaves = append(leaves, prefix)
+	}
+	walk("", yamlFile(t, "values.yaml"))
+	sort.Strings(leaves)
+	for _, leaf := range leaves {
+		ok := false
+		for p := leaf; p != ""; {
+			if documented[p] {
+				ok = true
+				break
+			}
+			i := strings.LastIndex(p, ".")
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+		assert.True(t, ok, "value %s is not in the README's table", leaf)
+	}
+	for key := range documented {
+		assert.Contains(t, all, key, "the README documents %s, which values.yaml does not have", key)
+	}
+}
