@@ -71,7 +71,11 @@ func render(w io.Writer, rcv *receiver.Receiver, now time.Time) {
 					last = "last: " + c.LastTermination.Reason
 				}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\tcpu %s\tmem %s\t%s\n", k, p.Phase, p.RestartCount, cpu, mem, last)
+			changed := ""
+			if at, ok := n.PodChangedAt[k]; ok {
+				changed = "changed " + now.Sub(at).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\tcpu %s\tmem %s\t%s\t%s\n", k, p.Phase, p.RestartCount, cpu, mem, changed, last)
 		}
 	}
 	_ = tw.Flush()

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/catops/cli/pkg/wire"
 )
@@ -83,6 +84,7 @@ func applyEvent(st *NodeState, e *wire.Event) {
 		for key := range st.Pods {
 			if !st.Snapshot.Confirmed[key] {
 				delete(st.Pods, key)
+				delete(st.PodChangedAt, key)
 			}
 		}
 		for key := range st.Usage.Pods {
@@ -94,6 +96,9 @@ func applyEvent(st *NodeState, e *wire.Event) {
 		st.Counters.SnapshotsCompleted++
 	case wire.EventPodUpsert:
 		key := PodKey(e.Pod.Namespace, e.Pod.Name)
+		if prev, ok := st.Pods[key]; !ok || !reflect.DeepEqual(prev, *e.Pod) {
+			st.PodChangedAt[key] = e.Time // a snapshot's unchanged copy keeps the old time
+		}
 		st.Pods[key] = *e.Pod
 		if st.Snapshot != nil {
 			st.Snapshot.Confirmed[key] = true
@@ -101,6 +106,7 @@ func applyEvent(st *NodeState, e *wire.Event) {
 	case wire.EventPodDelete:
 		key := PodKey(e.PodRef.Namespace, e.PodRef.Name)
 		delete(st.Pods, key)
+		delete(st.PodChangedAt, key)
 		delete(st.Usage.Pods, key)
 		if st.Snapshot != nil {
 			// A pod deleted after its upsert in this snapshot is not

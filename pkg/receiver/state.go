@@ -24,6 +24,9 @@ type NodeState struct {
 
 	// Pods are keyed "namespace/name" (PodKey).
 	Pods map[string]wire.Pod `json:"pods"`
+	// PodChangedAt is, per pod, the agent's time of the last upsert that
+	// changed its record.
+	PodChangedAt map[string]time.Time `json:"pod_changed_at"`
 	// Node is the latest node record, nil until a node event arrives.
 	Node *wire.Node `json:"node,omitempty"`
 	// Host is the latest host sample, nil until a host event arrives.
@@ -92,9 +95,10 @@ func PodKey(namespace, name string) string {
 
 func newNodeState(name string) *NodeState {
 	return &NodeState{
-		Name:  name,
-		Pods:  map[string]wire.Pod{},
-		Usage: UsageState{Pods: map[string]wire.ResourceUsage{}},
+		Name:         name,
+		Pods:         map[string]wire.Pod{},
+		PodChangedAt: map[string]time.Time{},
+		Usage:        UsageState{Pods: map[string]wire.ResourceUsage{}},
 	}
 }
 
