@@ -8,6 +8,9 @@
 # the package path, the ldflags and the Go version. Delete .cache/bin to force
 # a full rebuild (the Go build cache still makes that quick).
 #
+# A cold build of everything takes ~30 min on 2 cores (measured: 1792 s,
+# 34 CPU-min); with nothing changed it takes 0.1 s.
+#
 # Usage: hack/build-tools.sh [--list] [TOOL...]     (default: all tools)
 # Needs only Go (and network access to the module proxy on a cold machine).
 set -euo pipefail
@@ -29,16 +32,16 @@ HELM_LDFLAGS=" -X helm.sh/helm/v3/internal/version.version=v3.22.0 -X helm.sh/he
 HELM_LDFLAGS+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
 KWOK_LDFLAGS=" -X sigs.k8s.io/kwok/pkg/consts.Version=0.8.0"
 
-# name | module folder under hack/tools | package | extra ldflags | rough cold build time on 2 cores
+# name | module folder under hack/tools | package | extra ldflags | measured cold build time on 2 cores
 TOOLS=(
-  "etcd|etcd|go.etcd.io/etcd/server/v3||~2 min"
-  "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|$KUBE_LDFLAGS|~6 min"
-  "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|$KUBE_LDFLAGS|~2 min after kube-apiserver"
-  "kube-scheduler|kube|k8s.io/kubernetes/cmd/kube-scheduler|$KUBE_LDFLAGS|~1 min after kube-apiserver"
+  "etcd|etcd|go.etcd.io/etcd/server/v3||~3 min"
+  "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|$KUBE_LDFLAGS|~10 min"
+  "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|$KUBE_LDFLAGS|~4.5 min after kube-apiserver"
+  "kube-scheduler|kube|k8s.io/kubernetes/cmd/kube-scheduler|$KUBE_LDFLAGS|~20 s after kube-controller-manager"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|$KUBE_LDFLAGS|~1 min after kube-apiserver"
-  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|$KWOK_LDFLAGS|~2 min"
-  "metrics-server|metrics-server|sigs.k8s.io/metrics-server/cmd/metrics-server|$METRICS_SERVER_LDFLAGS|~1 min"
-  "helm|helm|helm.sh/helm/v3/cmd/helm|$HELM_LDFLAGS|~2 min"
+  "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|$KWOK_LDFLAGS|~2-4 min"
+  "metrics-server|metrics-server|sigs.k8s.io/metrics-server/cmd/metrics-server|$METRICS_SERVER_LDFLAGS|~7 min"
+  "helm|helm|helm.sh/helm/v3/cmd/helm|$HELM_LDFLAGS|~3 min"
 )
 
 die() { printf '\nbuild-tools: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -26,7 +26,7 @@ cleanup() {
   say "stopped; nothing left running"
 }
 
-say "building the control-plane binaries (first run: ~20 min on 2 cores; cached after)"
+say "building the control-plane binaries (first run: ~30 min on 2 cores; cached after)"
 hack/build-tools.sh
 say "building catops-k8s and catops-receiver"
 mkdir -p bin
