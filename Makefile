@@ -42,6 +42,22 @@ cluster-up: tools ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfi
 cluster-down: ## stop everything cluster-up started
 	go run ./test/rig/cmd/rig down
 
+.PHONY: helm-lint
+helm-lint: ## lint the chart with the pinned helm
+	hack/build-tools.sh helm
+	.cache/bin/helm lint --strict charts/catops
+	.cache/bin/helm lint --strict charts/catops --set auth.token=lint
+
+.PHONY: test-chart
+test-chart: ## render the chart with the pinned helm and check it (no cluster needed)
+	hack/build-tools.sh helm
+	go test -race -count=1 ./test/chart/
+
+.PHONY: manifests
+manifests: ## regenerate deploy/catops.yaml from charts/catops
+	hack/build-tools.sh helm
+	hack/manifests.sh > deploy/catops.yaml.tmp && mv deploy/catops.yaml.tmp deploy/catops.yaml
+
 .PHONY: demo
 demo: ## run the real job locally: control plane + kwok nodes, dev receiver, one connector per node
 	hack/demo.sh
