@@ -21,10 +21,22 @@ test: ## unit tests with the race detector
 	go test -race -count=1 $(PKGS)
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, golangci-lint, actionlint
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS) ./test/...
 	go vet -tags integration ./test/...
+	hack/build-tools.sh golangci-lint actionlint
+	.cache/bin/golangci-lint run ./cmd/... ./pkg/... ./test/...
+	.cache/bin/golangci-lint run --build-tags integration ./cmd/... ./pkg/... ./test/...
+	.cache/bin/actionlint
+
+.PHONY: vuln
+vuln: ## govulncheck against the pinned offline database (golang.org/x/vulndb)
+	hack/vuln.sh
+
+.PHONY: check-image
+check-image: ## check Dockerfile.k8s without an engine; build linux/amd64+arm64 as it would
+	hack/check-image.sh
 
 .PHONY: bench
 bench: ## micro-benchmarks of the hot paths (join, encode, compress)

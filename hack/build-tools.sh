@@ -31,6 +31,10 @@ METRICS_SERVER_LDFLAGS=" -X k8s.io/client-go/pkg/version.gitVersion=v0.8.0 -X k8
 HELM_LDFLAGS=" -X helm.sh/helm/v3/internal/version.version=v3.22.0 -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 HELM_LDFLAGS+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37"
 KWOK_LDFLAGS=" -X sigs.k8s.io/kwok/pkg/consts.Version=0.8.0"
+# golangci-lint prints main.version; a non-empty main.date stops it from overriding
+# that with the build info's "(devel)" of the wrapper module.
+GOLANGCI_LINT_LDFLAGS=" -X main.version=2.15.0 -X main.commit=v2.15.0 -X main.date=1970-01-01T00:00:00Z"
+ACTIONLINT_LDFLAGS=" -X github.com/rhysd/actionlint.version=v1.7.12"
 
 # name | module folder under hack/tools | package | extra ldflags | measured cold build time on 2 cores
 TOOLS=(
@@ -42,6 +46,10 @@ TOOLS=(
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|$KWOK_LDFLAGS|~2-4 min"
   "metrics-server|metrics-server|sigs.k8s.io/metrics-server/cmd/metrics-server|$METRICS_SERVER_LDFLAGS|~7 min"
   "helm|helm|helm.sh/helm/v3/cmd/helm|$HELM_LDFLAGS|~3 min"
+  "golangci-lint|golangci-lint|github.com/golangci/golangci-lint/v2/cmd/golangci-lint|$GOLANGCI_LINT_LDFLAGS|~2 min"
+  "actionlint|actionlint|github.com/rhysd/actionlint/cmd/actionlint|$ACTIONLINT_LDFLAGS|~10 s"
+  "govulncheck|vuln|golang.org/x/vuln/cmd/govulncheck||~5 s after golangci-lint (shared golang.org/x/tools)"
+  "indexdb|vuln|golang.org/x/vulndb/cmd/indexdb||~35 s"
 )
 
 die() { printf '\nbuild-tools: ERROR: %s\n' "$*" >&2; exit 1; }

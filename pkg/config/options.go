@@ -17,7 +17,7 @@ import (
 const (
 	BackendURL         = "backend-url"
 	AuthToken          = "auth-token"
-	AuthTokenFile      = "auth-token-file"
+	AuthTokenFile      = "auth-token-file" //nolint:gosec // G101: a flag name, not a credential
 	NodeName           = "node-name"
 	Namespace          = "namespace"
 	CollectionInterval = "collection-interval"

@@ -16,7 +16,7 @@ import (
 // namespaced in a pod, so host.Uptime (sysinfo(2)) gives the same figure;
 // it is the fallback when the file cannot be read.
 func readUptime(ctx context.Context, hostProc string) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(hostProc, "uptime"))
+	b, err := os.ReadFile(filepath.Join(hostProc, "uptime")) //nolint:gosec // G304: reading the configured host procfs is the job
 	if err != nil {
 		return host.UptimeWithContext(ctx)
 	}

@@ -95,12 +95,6 @@ func (s *metricsServer) requests() []request {
 	return append([]request(nil), s.reqs...)
 }
 
-func (s *metricsServer) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = nil
-}
-
 func (s *metricsServer) setNode(name string, ts time.Time, cpu, mem string) {
 	s.t.Helper()
 	nm := &metricsv1beta1.NodeMetrics{

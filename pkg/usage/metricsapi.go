@@ -87,8 +87,9 @@ func (m *MetricsAPI) Name() string { return MetricsAPIName }
 // Fetch implements Source. pods are the pods on this node; pods of other
 // nodes that a namespace LIST returns are dropped. A pod without PodMetrics
 // (not scraped yet) is absent from the Reading. Fetch fails only when the
-// node's reading cannot be had or the Metrics API stops being served
-// mid-fetch (IsUnavailable tells these apart from other failures); any other
+// node's reading cannot be had, the Metrics API stops being served
+// mid-fetch (IsUnavailable tells these apart from other failures) or ctx
+// ends before every namespace has been read; any other
 // failure of one namespace is logged, counted in Reading.Errors, and the
 // other namespaces are kept. Reading.Requests is set on failure too.
 func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
@@ -121,8 +122,12 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 		names := byNS[ns]
 		g.Go(func() error {
 			if gctx.Err() != nil {
-				// Another namespace found the API gone; do not ask again.
-				return nil
+				// Another namespace found the API gone, or the caller's
+				// deadline passed: do not ask again. Returning the context's
+				// error (errgroup keeps the first one) means a deadline that
+				// strikes between two namespaces fails the whole reading
+				// instead of passing off a partial one as complete.
+				return gctx.Err()
 			}
 			requests.Add(1)
 			items, err := m.fetchNamespace(gctx, ns, names)

@@ -252,6 +252,29 @@ func TestFetchAPIGoneMidway(t *testing.T) {
 	assert.Equal(t, 2, r.Requests)
 }
 
+// The caller's context ending between two namespace requests fails the
+// whole fetch: the namespaces not yet asked must not vanish from a reading
+// that looks complete.
+func TestFetchCancelledBetweenNamespacesFails(t *testing.T) {
+	s := newMetricsServer(t)
+	s.setNode(testNode, t0, "1", "1Gi")
+	s.setPod("a", "p", t0, [2]string{"1", "1Gi"})
+	s.setPod("b", "p", t0, [2]string{"1", "1Gi"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.setFail(func(q request) error {
+		if q.Resource == "pods" && q.Namespace == "a" {
+			cancel() // the deadline strikes while namespace a is answered
+		}
+		return nil
+	})
+
+	r, err := NewMetricsAPI(s.cs, testNode, WithConcurrency(1)).Fetch(ctx, []PodKey{{"a", "p"}, {"b", "p"}})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, r.Pods)
+	assert.Equal(t, 2, r.Requests, "namespace b is not asked")
+}
+
 func TestFetchBoundsConcurrency(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -356,8 +356,11 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		_, checks["ClusterRole catops-catops"] = k.cs.RbacV1().ClusterRoles().Get(ctx, "catops-catops", metav1.GetOptions{})
 		_, checks["ClusterRoleBinding catops-catops"] = k.cs.RbacV1().ClusterRoleBindings().Get(ctx, "catops-catops", metav1.GetOptions{})
 		for what, err := range checks {
-			if !apierrors.IsNotFound(err) {
-				return fmt.Errorf("%s still there (%v)", what, err)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%s still there", what)
+			case !apierrors.IsNotFound(err):
+				return fmt.Errorf("check %s: %w", what, err)
 			}
 		}
 		pods, err := k.cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=catops"})

@@ -89,7 +89,7 @@ func (p *process) start() error {
 	p.done = done
 	if p.detach {
 		// The shell entry exits right after start; the orphan is reaped by init.
-		cmd.Process.Release()
+		_ = cmd.Process.Release() // only frees the handle; the process runs on
 		logf.Close()
 		return nil
 	}

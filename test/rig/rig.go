@@ -463,7 +463,11 @@ func (c *Cluster) waitReady(ctx context.Context, name string, timeout time.Durat
 			c.mu.Lock()
 			p := c.procs[name]
 			c.mu.Unlock()
-			return fmt.Errorf("%w: %s exited (%v); see %s", errStop, name, p.exitError(), c.LogPath(name))
+			exit := p.exitError()
+			if exit == nil {
+				exit = errors.New("exit status 0")
+			}
+			return fmt.Errorf("%w: %s exited (%w); see %s", errStop, name, exit, c.LogPath(name))
 		}
 		return ready(ctx)
 	})
@@ -491,7 +495,7 @@ func (c *Cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("rig: waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+			return fmt.Errorf("rig: waiting for %s: %w (last error: %w)", what, ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

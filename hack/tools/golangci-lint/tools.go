@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools records the command built from this module so that
+// `go mod tidy` keeps its dependencies.
+package tools
+
+import _ "github.com/golangci/golangci-lint/v2/cmd/golangci-lint"
