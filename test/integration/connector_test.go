@@ -104,11 +104,7 @@ func TestNoPolling(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	ns := "polling"
-	ensureNamespace(t, cs, ns)
-	for i := range 5 {
-		_, err = cs.CoreV1().Pods(ns).Create(ctx, newPod(ns, fmt.Sprintf("p%d", i), node1), metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, cs, ns, "p", 5)
 	start := time.Now()
 	a := startAgent(t, c.RESTConfig(), node1, nil) // 1 s collection interval
 	a.waitFor("the start snapshot", 30*time.Second, func(st receiver.NodeState) bool { return len(st.Pods) >= 5 })
@@ -155,11 +151,7 @@ func TestWatchLossAfterAPIServerRestartAndCompaction(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	ns := "watchloss"
-	ensureNamespace(t, cs, ns)
-	for i := range 6 {
-		_, err = cs.CoreV1().Pods(ns).Create(ctx, newPod(ns, fmt.Sprintf("old-%d", i), node1), metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
+	createPods(t, cs, ns, "old-", 6)
 	a := startAgent(t, c.RESTConfig(), node1, nil)
 	a.waitFor("the start snapshot", 30*time.Second, equalsTruth(t, cs, node1))
 

@@ -212,6 +212,17 @@ func newPod(ns, name, node string) *corev1.Pod {
 	}
 }
 
+// createPods creates the namespace and n pods named prefix0..prefix(n-1)
+// on node1.
+func createPods(t *testing.T, cs kubernetes.Interface, ns, prefix string, n int) {
+	t.Helper()
+	ensureNamespace(t, cs, ns)
+	for i := range n {
+		_, err := cs.CoreV1().Pods(ns).Create(context.Background(), newPod(ns, fmt.Sprintf("%s%d", prefix, i), node1), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+}
+
 func ensureNamespace(t *testing.T, cs kubernetes.Interface, ns string) {
 	t.Helper()
 	_, err := cs.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})

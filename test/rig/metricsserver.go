@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -92,23 +91,15 @@ const CompMetricsServer = "metrics-server"
 const MetricsAPIService = "v1beta1.metrics.k8s.io"
 
 func (c *Cluster) metricsServerArgs() []string {
-	p := c.PKI
-	return []string{
-		"--kubeconfig=" + c.Kubeconfig,
-		"--authentication-kubeconfig=" + c.Kubeconfig,
-		"--authorization-kubeconfig=" + c.Kubeconfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(c.ports["metrics-server"]),
-		"--cert-dir=" + filepath.Join(c.Dir, "pki"),
-		"--tls-cert-file=" + p.ServingCert,
-		"--tls-private-key-file=" + p.ServingKey,
+	return append(c.componentArgs(c.ports["metrics-server"]),
+		"--cert-dir="+filepath.Join(c.Dir, "pki"),
 		"--kubelet-insecure-tls",
 		"--kubelet-use-node-status-port",
 		"--kubelet-preferred-address-types=InternalIP",
 		"--metric-resolution=10s", // its minimum
 		// Must stay below the resolution or metrics-server refuses to start.
 		"--kubelet-request-timeout=4s",
-	}
+	)
 }
 
 // MetricsServerPort is metrics-server's HTTPS port (0 if not running).

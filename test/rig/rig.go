@@ -567,38 +567,36 @@ func (c *Cluster) apiServerArgs() []string {
 	return append(args, c.opts.APIServerArgs...)
 }
 
-func (c *Cluster) controllerManagerArgs() []string {
-	p := c.PKI
+// componentArgs are the flags the controller-manager, the scheduler and
+// metrics-server share: admin kubeconfig for the API and for delegated
+// authn/authz, and HTTPS on 127.0.0.1:port with the rig's serving cert.
+func (c *Cluster) componentArgs(port int) []string {
 	return []string{
 		"--kubeconfig=" + c.Kubeconfig,
 		"--authentication-kubeconfig=" + c.Kubeconfig,
 		"--authorization-kubeconfig=" + c.Kubeconfig,
 		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(c.ports["controller-manager"]),
-		"--tls-cert-file=" + p.ServingCert,
-		"--tls-private-key-file=" + p.ServingKey,
-		"--leader-elect=false",
-		"--cluster-name=catops-rig",
-		"--service-account-private-key-file=" + p.ServiceAccountKey,
-		"--root-ca-file=" + p.CACert,
-		"--cluster-signing-cert-file=" + p.CACert,
-		"--cluster-signing-key-file=" + p.CAKey,
-		"--use-service-account-credentials=false",
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + c.PKI.ServingCert,
+		"--tls-private-key-file=" + c.PKI.ServingKey,
 	}
 }
 
-func (c *Cluster) schedulerArgs() []string {
+func (c *Cluster) controllerManagerArgs() []string {
 	p := c.PKI
-	return []string{
-		"--kubeconfig=" + c.Kubeconfig,
-		"--authentication-kubeconfig=" + c.Kubeconfig,
-		"--authorization-kubeconfig=" + c.Kubeconfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(c.ports["scheduler"]),
-		"--tls-cert-file=" + p.ServingCert,
-		"--tls-private-key-file=" + p.ServingKey,
+	return append(c.componentArgs(c.ports["controller-manager"]),
 		"--leader-elect=false",
-	}
+		"--cluster-name=catops-rig",
+		"--service-account-private-key-file="+p.ServiceAccountKey,
+		"--root-ca-file="+p.CACert,
+		"--cluster-signing-cert-file="+p.CACert,
+		"--cluster-signing-key-file="+p.CAKey,
+		"--use-service-account-credentials=false",
+	)
+}
+
+func (c *Cluster) schedulerArgs() []string {
+	return append(c.componentArgs(c.ports["scheduler"]), "--leader-elect=false")
 }
 
 func (c *Cluster) kwokArgs() ([]string, error) {
