@@ -50,26 +50,33 @@ func serial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 }
 
-func newCA(cn string) (*keyPair, []byte, error) {
-	key, err := newKey()
+// sign makes a fresh key and a certificate for tmpl, signed by parent, or
+// self-signed when parent is nil. It fills the serial number and validity.
+func sign(tmpl *x509.Certificate, parent *keyPair) (der []byte, key *ecdsa.PrivateKey, err error) {
+	key, err = newKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	sn, err := serial()
-	if err != nil {
+	if tmpl.SerialNumber, err = serial(); err != nil {
 		return nil, nil, err
 	}
 	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(certValidity)
+	signer, signerCert := crypto.Signer(key), tmpl
+	if parent != nil {
+		signer, signerCert = parent.key, parent.cert
+	}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signer)
+	return der, key, err
+}
+
+func newCA(cn string) (*keyPair, []byte, error) {
+	der, key, err := sign(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"catops test rig"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,23 +97,11 @@ type certSpec struct {
 }
 
 func (ca *keyPair) issue(spec certSpec) (der []byte, key *ecdsa.PrivateKey, err error) {
-	key, err = newKey()
-	if err != nil {
-		return nil, nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		DNSNames:     spec.dns,
-		IPAddresses:  spec.ips,
+		Subject:     pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		DNSNames:    spec.dns,
+		IPAddresses: spec.ips,
 	}
 	if spec.server {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
@@ -114,8 +109,7 @@ func (ca *keyPair) issue(spec certSpec) (der []byte, key *ecdsa.PrivateKey, err 
 	if spec.client {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	}
-	der, err = x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	return der, key, err
+	return sign(tmpl, ca)
 }
 
 func writeCertPEM(path string, der []byte) error {

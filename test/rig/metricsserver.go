@@ -225,21 +225,9 @@ func (c *Cluster) KubeletResourceMetrics(ctx context.Context, node string) (Samp
 	if c.KwokURL == "" {
 		return nil, errors.New("rig: kwok is not running")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.KwokURL+"/metrics/nodes/"+node+"/metrics/resource", nil)
+	body, err := httpGet(ctx, insecureLoopback, c.KwokURL, "/metrics/nodes/"+node+"/metrics/resource")
 	if err != nil {
-		return nil, err
-	}
-	resp, err := insecureLoopback.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("kwok %s: HTTP %d: %s", req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
+		return nil, fmt.Errorf("kwok: %w", err)
 	}
 	return ParseMetrics(string(body))
 }

@@ -710,11 +710,16 @@ func (c *Cluster) HTTPClient() *http.Client { return c.httpc }
 
 // get fetches an API server path as admin; non-2xx is an error.
 func (c *Cluster) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.APIServerURL+path, nil)
+	return httpGet(ctx, c.httpc, c.APIServerURL, path)
+}
+
+// httpGet GETs base+path; a non-2xx answer is an *HTTPError carrying the body.
+func httpGet(ctx context.Context, client *http.Client, base, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.httpc.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
