@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# The Go toolchain of go.mod's toolchain line (fetched from the module proxy
+# once); hack/go-env.sh does the same for the scripts.
+export GOTOOLCHAIN := $(shell sed -n 's/^toolchain //p' go.mod)
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The exact flags of the image build (Dockerfile.k8s runs `make build`).
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -39,8 +43,25 @@ check-image: ## check Dockerfile.k8s without an engine; build linux/amd64+arm64 
 	hack/check-image.sh
 
 .PHONY: bench
-bench: ## micro-benchmarks of the hot paths (join, encode, compress)
-	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/joiner/ ./pkg/sender/
+bench: bench-micro bench-load ## every figure of docs/benchmarks.md: micro-benchmarks, then the load harness (~15 min)
+
+.PHONY: bench-micro
+bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, compress)
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/
+
+# BENCH_ARGS are passed to the harness, e.g. BENCH_ARGS="-scenarios requests,latency -window 20s".
+.PHONY: bench-load
+bench-load: ## the connector vs a polling baseline on a local control plane; report in .rig/bench/
+	hack/build-tools.sh etcd kube-apiserver kwok metrics-server
+	$(GO_BUILD) -o bin/catops-k8s ./cmd/kubernetes
+	go run ./test/bench/cmd/bench -agent bin/catops-k8s -out .rig/bench $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: ## the load harness at a small size (~3 min), so CI keeps it working; figures are not for the docs
+	hack/build-tools.sh etcd kube-apiserver kwok metrics-server
+	$(GO_BUILD) -o bin/catops-k8s ./cmd/kubernetes
+	go run ./test/bench/cmd/bench -agent bin/catops-k8s -out .rig/bench-smoke -timeout 10m \
+	  -scenarios requests,latency,many -window 10s -pods 20 -namespaces 4 -events 40 -many-nodes 5 -many-pods 10
 
 .PHONY: tools
 tools: ## build the pinned control-plane binaries into .cache/bin (slow the first time)

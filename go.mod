@@ -2,6 +2,10 @@ module github.com/catops/cli
 
 go 1.26.8
 
+// Builds, tests and the image use this patched toolchain: the Makefile and
+// hack/*.sh export GOTOOLCHAIN from this line (see hack/go-env.sh).
+toolchain go1.27.3
+
 require (
 	github.com/go-logr/zapr v1.3.0
 	github.com/prometheus/client_golang v1.25.0

@@ -16,6 +16,7 @@
 #
 # Usage: hack/check-image.sh [--parse-only]     (DOCKERFILE=path to check another file)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -55,6 +56,9 @@ echo "$DOCKERFILE: $stages stages; build stage '$build_stage' from: $build_from;
 check "multi-stage (got $stages stages)" test "$stages" -ge 2
 check "build stage runs on the build platform (FROM --platform=\$BUILDPLATFORM)" \
   grep -q -- '--platform=\$BUILDPLATFORM' <<<"$build_from"
+want_go="$(sed -n 's/^toolchain go//p' go.mod)"
+check "build stage uses go.mod's toolchain (golang:$want_go)" \
+  grep -qE "golang:${want_go//./\\.}( |$)" <<<"$build_from"
 check "build stage declares ARG TARGETOS and ARG TARGETARCH" \
   bash -c '[[ "$(grep -cxE "TARGETOS|TARGETARCH" <<<"$1")" == 2 ]]' _ "$(ins 1 ARG)"
 l_copy_mod=$(line_of COPY '^go\.mod go\.sum ')

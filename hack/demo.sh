@@ -6,6 +6,7 @@
 # with the ServiceAccount identity of deploy/catops.yaml; then changes the
 # workload now and then. Ctrl-C stops everything it started.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 STATE=$ROOT/.rig/demo

@@ -4,6 +4,7 @@
 # (spread over 10 namespaces), COLLECTION_INTERVAL=10, no Metrics API.
 #   PODS=110 SECS=120 hack/footprint.sh
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 cd "$(dirname "$0")/.."
 PODS=${PODS:-110}
 SECS=${SECS:-120}

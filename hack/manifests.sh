@@ -10,6 +10,7 @@
 # Uses the pinned helm in .cache/bin (build it alone with
 # `hack/build-tools.sh helm`), or $HELM.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 helm=${HELM:-$root/.cache/bin/helm}

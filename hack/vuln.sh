@@ -12,6 +12,7 @@
 #
 # Usage: hack/vuln.sh [govulncheck args...]    (default: ./...)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

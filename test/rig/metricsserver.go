@@ -231,3 +231,19 @@ func (c *Cluster) KubeletResourceMetrics(ctx context.Context, node string) (Samp
 	}
 	return ParseMetrics(string(body))
 }
+
+// MetricsServerMetrics returns metrics-server's own /metrics, read as the
+// admin. metrics-server is an API server of its own behind the aggregation
+// layer: its apiserver_request_total counts the metrics.k8s.io requests
+// that kube-apiserver proxied to it (kube-apiserver's own counter does not).
+func (c *Cluster) MetricsServerMetrics(ctx context.Context) (Samples, error) {
+	port := c.MetricsServerPort()
+	if port == 0 {
+		return nil, errors.New("rig: metrics-server is not running")
+	}
+	body, err := httpGet(ctx, c.httpc, fmt.Sprintf("https://127.0.0.1:%d", port), "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("metrics-server: %w", err)
+	}
+	return ParseMetrics(string(body))
+}

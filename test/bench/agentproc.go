@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// AgentOptions start one catops-k8s process.
+type AgentOptions struct {
+	Binary     string
+	Kubeconfig string
+	Node       string
+	BackendURL string
+	Token      string
+	Interval   time.Duration
+	// Source is CATOPS_POD_METRICS_SOURCE (metrics-api, kubelet or none).
+	Source string
+	// Format is CATOPS_WIRE_FORMAT (delta or snapshot).
+	Format string
+	// LogDir receives <name>.log with the agent's JSON log.
+	LogDir string
+	Name   string
+	// Env is added last.
+	Env []string
+}
+
+// Agent is a running catops-k8s process.
+type Agent struct {
+	Name       string
+	cmd        *exec.Cmd
+	healthAddr string
+	done       chan error
+	log        *os.File
+}
+
+// StartAgent starts the agent and waits until its /readyz answers 200
+// (caches synced) or timeout passes.
+func StartAgent(ctx context.Context, o AgentOptions, timeout time.Duration) (*Agent, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{Name: o.Name, healthAddr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan error, 1)}
+	a.log, err = os.Create(filepath.Join(o.LogDir, o.Name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	a.cmd = exec.Command(o.Binary)
+	a.cmd.Env = append(os.Environ(),
+		"KUBECONFIG="+o.Kubeconfig,
+		"NODE_NAME="+o.Node,
+		"NAMESPACE=catops-system",
+		"CATOPS_BACKEND_URL="+o.BackendURL,
+		"CATOPS_AUTH_TOKEN="+o.Token,
+		"COLLECTION_INTERVAL="+o.Interval.String(),
+		"CATOPS_POD_METRICS_SOURCE="+o.Source,
+		"CATOPS_WIRE_FORMAT="+o.Format,
+		"CATOPS_HEALTH_ADDR="+a.healthAddr,
+		"CATOPS_LOG_LEVEL=info",
+	)
+	a.cmd.Env = append(a.cmd.Env, o.Env...)
+	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+	if err := a.cmd.Start(); err != nil {
+		a.log.Close()
+		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
+	}
+	go func() { a.done <- a.cmd.Wait() }()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get("http://" + a.healthAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return a, nil
+			}
+		}
+		select {
+		case err := <-a.done:
+			a.log.Close()
+			return nil, fmt.Errorf("agent %s exited before it was ready: %w (log: %s)", o.Name, err, a.log.Name())
+		case <-ctx.Done():
+			a.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			a.Stop()
+			return nil, fmt.Errorf("agent %s not ready after %s (log: %s)", o.Name, timeout, a.log.Name())
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for the agent to flush and exit.
+func (a *Agent) Stop() {
+	if a.cmd.Process == nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	// The exit status is not a finding: the agent's log says how it ended.
+	select {
+	case err := <-a.done:
+		_ = err
+	case <-time.After(15 * time.Second):
+		_ = a.cmd.Process.Kill()
+		err := <-a.done
+		_ = err
+	}
+	a.log.Close()
+}
+
+// Proc is what /proc says about a process.
+type Proc struct {
+	CPUSeconds float64 // utime + stime
+	RSSBytes   int64
+	HWMBytes   int64 // peak RSS
+}
+
+// ReadProc reads /proc/<pid>/stat and /proc/<pid>/status.
+func ReadProc(pid int) (Proc, error) {
+	var p Proc
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return p, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	s := string(stat)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return p, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	p.CPUSeconds = (ut + st) / clockTicks
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return p, err
+	}
+	defer status.Close()
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			p.RSSBytes = kb << 10
+		case "VmHWM":
+			p.HWMBytes = kb << 10
+		}
+	}
+	return p, sc.Err()
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// Proc reads the agent's /proc figures.
+func (a *Agent) Proc() (Proc, error) { return ReadProc(a.cmd.Process.Pid) }
+
+// Metric reads one unlabelled sample from the agent's /metrics.
+func (a *Agent) Metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + a.healthAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("agent %s: no sample %s on /metrics", a.Name, name)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

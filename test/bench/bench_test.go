@@ -1,0 +1,48 @@
+package bench
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCounts(t *testing.T) {
+	after := Counts{"LIST pods": 10, "GET pods.metrics.k8s.io": 5, "WATCH nodes": 1}
+	before := Counts{"LIST pods": 4, "WATCH nodes": 2}
+	d := after.Sub(before)
+	assert.Equal(t, Counts{"LIST pods": 6, "GET pods.metrics.k8s.io": 5}, d, "a key that went down is dropped, not negative")
+	assert.InDelta(t, 11.0, d.Total(), 1e-9)
+	assert.Equal(t, Counts{"LIST pods": 12, "GET pods.metrics.k8s.io": 10}, d.Scale(2))
+	assert.Equal(t, "GET pods.metrics.k8s.io 5, LIST pods 6", d.String())
+	assert.Equal(t, "none", Counts{"LIST pods": 0.2}.String(), "counts that round to zero are not listed")
+}
+
+func TestPercentile(t *testing.T) {
+	s := make([]float64, 200)
+	for i := range s {
+		s[i] = float64(i + 1)
+	}
+	assert.InDelta(t, 100.0, percentile(s, .5), 1e-9)
+	assert.InDelta(t, 198.0, percentile(s, .99), 1e-9)
+	assert.InDelta(t, 0.0, percentile(nil, .99), 1e-9)
+	assert.InDelta(t, 7.0, percentile([]float64{7}, .99), 1e-9)
+}
+
+func TestReadProc(t *testing.T) {
+	p, err := ReadProc(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, p.RSSBytes)
+	assert.GreaterOrEqual(t, p.HWMBytes, p.RSSBytes)
+	_, err = ReadProc(1 << 30)
+	assert.Error(t, err)
+}
+
+func TestFormat(t *testing.T) {
+	assert.Equal(t, "40,673", num(40673))
+	assert.Equal(t, "10.3×", ratio(40673, 3960))
+	assert.Equal(t, "∞ (ours: 0)", ratio(5, 0))
+	assert.Equal(t, "+10.0%", pct(110, 100))
+	assert.Equal(t, "1,234 KiB", kib(1234*1024))
+}
