@@ -62,12 +62,14 @@ c1=$(cpu)
 tck=$(getconf CLK_TCK)
 rss=$(awk '/^VmRSS/{print $2}' "/proc/$agent/status")
 hwm=$(awk '/^VmHWM/{print $2}' "/proc/$agent/status")
+anon=$(awk '/^RssAnon/{print $2}' "/proc/$agent/status")  # heap, stacks, runtime
+file=$(awk '/^RssFile/{print $2}' "/proc/$agent/status")  # the binary's mapped pages
 heap=$(curl -s 127.0.0.1:18180/metrics 2>/dev/null | awk '/^go_memstats_heap_inuse_bytes /{print $2}' || true)
 cached=$(curl -s 127.0.0.1:18180/metrics 2>/dev/null | awk '/^catops_cached_pods /{print $2}' || true)
-awk -v p="$PODS" -v cached="$cached" -v s="$SECS" -v c0="$c0" -v c1="$c1" -v t="$tck" -v rss="$rss" -v hwm="$hwm" -v heap="$heap" 'BEGIN {
+awk -v p="$PODS" -v cached="$cached" -v s="$SECS" -v c0="$c0" -v c1="$c1" -v t="$tck" -v rss="$rss" -v hwm="$hwm" -v anon="$anon" -v file="$file" -v heap="$heap" 'BEGIN {
   cpus = (c1 - c0) / t
   printf "pods on the node: %d (cached %s)\n", p, cached
-  printf "RSS: %.1f MiB (peak %.1f MiB)\n", rss / 1024, hwm / 1024
+  printf "RSS: %.1f MiB (peak %.1f MiB): anonymous %.1f MiB, file-backed %.1f MiB\n", rss / 1024, hwm / 1024, anon / 1024, file / 1024
   if (heap != "") printf "Go heap in use: %.1f MiB\n", heap / 1048576
   printf "CPU: %.2f s over %d s = %.2f millicores = %.1f CPU-s/hour\n", cpus, s, cpus / s * 1000, cpus / s * 3600
 }'

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -20,7 +21,18 @@ import (
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
 
+// defaultGCPercent is the agent's GOGC unless the GOGC variable sets one:
+// between collections the heap grows by half of what is live instead of all
+// of it. The agent allocates little once its caches are filled, so the extra
+// collections cost next to no CPU; at 1,000 pods they keep ≈ 2 MiB less
+// resident (docs/benchmarks.md, "Memory reductions"). GOMEMLIMIT, if set,
+// applies as usual.
+const defaultGCPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/health"
@@ -46,7 +45,7 @@ type UsageCollector interface {
 
 // Deps are the agent's connections to the outside, built by main (or a test).
 type Deps struct {
-	Kube     kubernetes.Interface
+	Kube     podcache.Client
 	Host     HostSampler
 	Usage    UsageCollector // nil: no pod usage source
 	Logger   *zap.Logger
@@ -77,7 +76,11 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if d.Metrics == nil {
 		d.Metrics = telemetry.New(d.Registry)
 		if s, ok := d.Usage.(interface{ Stats() usage.Stats }); ok {
-			telemetry.RegisterUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.Requests, st.Errors })
+			if cfg.PodMetricsSource == config.SourceKubelet {
+				telemetry.RegisterKubeletUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.KubeletRequests, st.Errors })
+			} else {
+				telemetry.RegisterUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.Requests, st.Errors })
+			}
 		}
 	}
 	log := d.Logger.With(zap.String("node", cfg.NodeName))
@@ -102,6 +105,10 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	})
 	if err != nil {
 		return err
+	}
+	// The kubelet usage source finds its kubelet through the cached Node.
+	if u, ok := d.Usage.(interface{ UseNode(usage.NodeFunc) }); ok {
+		u.UseNode(pc.Node)
 	}
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopInformers(); pc.Shutdown() }()

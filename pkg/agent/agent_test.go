@@ -19,16 +19,14 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
-	metricsfake "k8s.io/metrics/pkg/client/clientset/versioned/fake"
+	"k8s.io/client-go/rest"
 
 	"github.com/catops/cli/pkg/config"
+	"github.com/catops/cli/pkg/podcache/podcachetest"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/usage"
@@ -82,7 +80,7 @@ func newEnv(t *testing.T, tweak func(*config.Config, *Deps), objs ...runtime.Obj
 	e.logs = logs
 	e.metrics = telemetry.New(prometheus.NewRegistry())
 	ready := make(chan struct{})
-	d := Deps{Kube: e.client, Host: &fakeHost{}, Logger: zap.New(core), Metrics: e.metrics,
+	d := Deps{Kube: podcachetest.Clientset{Interface: e.client}, Host: &fakeHost{}, Logger: zap.New(core), Metrics: e.metrics,
 		Client: e.srv.Client(), Version: "test", Ready: func() { close(ready) }}
 	if tweak != nil {
 		tweak(e.cfg, &d)
@@ -310,11 +308,10 @@ func TestRandomChurnWithOutagesConverges(t *testing.T) {
 func TestMetricsAPIMissingKeepsShippingWithUsageUnknown(t *testing.T) {
 	// metrics.k8s.io not registered: the API server answers every request
 	// with a plain "404 page not found".
-	mc := metricsfake.NewSimpleClientset()
-	mc.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewGenericServerResponse(http.StatusNotFound, "GET",
-			schema.GroupResource{Group: "metrics.k8s.io", Resource: a.GetResource().Resource}, "", "404 page not found", 0, true)
-	})
+	apiServer := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(apiServer.Close)
+	mc, err := usage.NewMetricsClient(&rest.Config{Host: apiServer.URL})
+	require.NoError(t, err)
 	var col *usage.Collector
 	e := newEnv(t, func(_ *config.Config, d *Deps) {
 		col = usage.NewCollector(usage.NewMetricsAPI(mc, node), d.Logger, usage.CollectorOptions{Interval: time.Hour})
@@ -323,7 +320,7 @@ func TestMetricsAPIMissingKeepsShippingWithUsageUnknown(t *testing.T) {
 	e.waitFor("pods shipped with usage unknown", func(st receiver.NodeState) bool {
 		return len(st.Pods) == 1 && !st.Usage.Available && st.Usage.Reason != "" && st.Host != nil
 	})
-	_, err := e.client.CoreV1().Pods("default").Create(context.Background(), newPod("default", "later"), metav1.CreateOptions{})
+	_, err = e.client.CoreV1().Pods("default").Create(context.Background(), newPod("default", "later"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	e.waitFor("changes still shipped", func(st receiver.NodeState) bool { return len(st.Pods) == 2 })
 	st, _ := e.rcv.Node(node)

@@ -7,22 +7,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/hostsample"
+	"github.com/catops/cli/pkg/podcache"
 	"github.com/catops/cli/pkg/usage"
 )
 
 // NewDeps builds the real dependencies from cfg: Kubernetes and Metrics API
-// clients on restCfg, the host sampler on the host paths, a registry with
+// (or kubelet) clients on restCfg, the host sampler on the host paths, a registry with
 // Go and process metrics.
 func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, version string) (Deps, error) {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "catops-k8s/" + version
-	kube, err := kubernetes.NewForConfig(restCfg)
+	kube, err := podcache.NewClient(restCfg)
 	if err != nil {
 		return Deps{}, fmt.Errorf("build the Kubernetes client: %w", err)
 	}
@@ -47,11 +46,26 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 		Version:  version,
 	}
 	if cfg.PodMetricsSource == config.SourceMetricsAPI {
-		mc, err := metricsclientset.NewForConfig(restCfg)
+		mc, err := usage.NewMetricsClient(restCfg)
 		if err != nil {
 			return Deps{}, fmt.Errorf("build the Metrics API client: %w", err)
 		}
 		src := usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
+		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
+	}
+	if cfg.PodMetricsSource == config.SourceKubelet {
+		// The API server's credentials and (unless told otherwise) its CA;
+		// the URL comes from the cached Node unless it is set.
+		src, err := usage.NewKubelet(restCfg, usage.KubeletOptions{
+			URL:                cfg.KubeletURL,
+			HostIP:             cfg.HostIP,
+			CAFile:             cfg.KubeletCAFile,
+			InsecureSkipVerify: cfg.KubeletInsecureSkipVerify,
+			Logger:             logger.Named("usage"),
+		})
+		if err != nil {
+			return Deps{}, err
+		}
 		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
 	}
 	return d, nil

@@ -1,6 +1,13 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,7 +84,16 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"flag named in error", nil, []string{"--collection-interval=1s"}, "--collection-interval must be at least 10s"},
 		{"snapshot shorter than interval", map[string]string{"COLLECTION_INTERVAL": "120", "CATOPS_SNAPSHOT_INTERVAL": "1m"}, nil, "must not be shorter than COLLECTION_INTERVAL"},
 		{"bad wire format", map[string]string{"CATOPS_WIRE_FORMAT": "xml"}, nil, "CATOPS_WIRE_FORMAT must be one of delta, snapshot"},
-		{"bad source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet"}, nil, "CATOPS_POD_METRICS_SOURCE must be one of metrics-api, none"},
+		{"bad source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "cadvisor"}, nil, "CATOPS_POD_METRICS_SOURCE must be one of metrics-api, kubelet, none"},
+		{"kubelet url over http", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_URL": "http://10.0.0.5:10255/metrics/resource"}, nil, `CATOPS_KUBELET_URL must be an absolute https URL without credentials such as https://10.0.0.5:10250/metrics/resource, got "http://10.0.0.5:10255/metrics/resource"`},
+		{"kubelet url with credentials", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_URL": "https://user:pa ss@10.0.0.5:10250/"}, nil, "CATOPS_KUBELET_URL must be an absolute https URL without credentials"},
+		{"kubelet url without kubelet source", map[string]string{"CATOPS_KUBELET_URL": "https://10.0.0.5:10250/metrics/resource"}, nil, "CATOPS_KUBELET_URL is set but CATOPS_POD_METRICS_SOURCE is metrics-api: set CATOPS_POD_METRICS_SOURCE=kubelet"},
+		{"kubelet skip-verify without kubelet source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "none", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "true"}, nil, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY is set but CATOPS_POD_METRICS_SOURCE is none"},
+		{"kubelet skip-verify not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "maybe"}, nil, `CATOPS_KUBELET_INSECURE_SKIP_VERIFY must be true or false, got "maybe"`},
+		{"kubelet CA file missing", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "/nonexistent/ca.crt"}, nil, `CATOPS_KUBELET_CA_FILE: cannot read "/nonexistent/ca.crt": no such file or directory`},
+		{"kubelet CA file not PEM", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "config_test.go"}, nil, `CATOPS_KUBELET_CA_FILE: "config_test.go" holds no PEM certificate`},
+		{"kubelet CA file and skip-verify", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "config_test.go", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "true"}, nil, "CATOPS_KUBELET_CA_FILE and CATOPS_KUBELET_INSECURE_SKIP_VERIFY are both set"},
+		{"host IP not an IP", map[string]string{"HOST_IP": "node-a"}, nil, `HOST_IP must be an IP address (the downward API field status.hostIP), got "node-a"`},
 		{"bad level", map[string]string{"CATOPS_LOG_LEVEL": "loud"}, nil, "CATOPS_LOG_LEVEL must be debug, info, warn or error"},
 		{"bad queue", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "lots"}, nil, "CATOPS_QUEUE_MAX_BYTES must be a number of bytes"},
 		{"queue too small", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "1000"}, nil, "must be at least 1048576 bytes"},
@@ -108,6 +124,42 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 			assert.NotContains(t, err.Error(), "pa ss", "credentials in a URL are never echoed")
 		})
 	}
+}
+
+func TestKubeletSource(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "kubelet-ca.crt")
+	require.NoError(t, os.WriteFile(ca, selfSignedPEM(t), 0o600))
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--kubelet-ca-file=" + ca}, env(with(map[string]string{
+		"CATOPS_POD_METRICS_SOURCE": "kubelet", "HOST_IP": "10.0.0.5",
+		"CATOPS_KUBELET_URL": "https://10.0.0.5:10250/metrics/resource"}))))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, SourceKubelet, c.PodMetricsSource)
+	assert.Equal(t, "https://10.0.0.5:10250/metrics/resource", c.KubeletURL)
+	assert.Equal(t, ca, c.KubeletCAFile)
+	assert.False(t, c.KubeletInsecureSkipVerify)
+	assert.Equal(t, "10.0.0.5", c.HostIP)
+
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(with(map[string]string{
+		"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "true"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.True(t, c.KubeletInsecureSkipVerify)
+	assert.Empty(t, c.KubeletURL, "empty: derived from the Node")
+	assert.Empty(t, c.KubeletCAFile, "empty: the API server's CA")
+}
+
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubelet-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 func TestInsecureHTTPOptIn(t *testing.T) {

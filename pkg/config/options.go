@@ -28,6 +28,10 @@ const (
 	WireFormat         = "wire-format"
 	PodMetricsSource   = "pod-metrics-source"
 	MetricsConcurrency = "metrics-api-concurrency"
+	KubeletURL         = "kubelet-url"
+	KubeletCAFile      = "kubelet-ca-file"
+	KubeletInsecure    = "kubelet-insecure-skip-verify"
+	HostIP             = "host-ip"
 	QueueMaxBytes      = "queue-max-bytes"
 	BatchMaxBytes      = "batch-max-bytes"
 	FlushDelay         = "flush-delay"
@@ -57,8 +61,12 @@ var settings = []setting{
 	{LogLevel, "CATOPS_LOG_LEVEL", "info", "log level: debug, info, warn or error", false},
 	{HealthAddr, "CATOPS_HEALTH_ADDR", ":8080", "address of /healthz, /readyz and /metrics; \"off\" turns the server off", false},
 	{WireFormat, "CATOPS_WIRE_FORMAT", "delta", "wire format: delta (catops.k8s/v1 batches) or snapshot (the full node every interval, legacy shape)", false},
-	{PodMetricsSource, "CATOPS_POD_METRICS_SOURCE", "metrics-api", "where pod CPU/memory usage comes from: metrics-api or none", false},
+	{PodMetricsSource, "CATOPS_POD_METRICS_SOURCE", "metrics-api", "where pod CPU/memory usage comes from: metrics-api (metrics-server, through the API server), kubelet (this node's kubelet /metrics/resource directly: no API server request; needs RBAC get on nodes/metrics) or none", false},
 	{MetricsConcurrency, "CATOPS_METRICS_API_CONCURRENCY", "4", "most Metrics API requests in flight at once", false},
+	{KubeletURL, "CATOPS_KUBELET_URL", "", "kubelet resource metrics URL (source kubelet); empty: https://<Node InternalIP, else HOST_IP>:<Node's kubelet port>/<Node's metrics.k8s.io/resource-metrics-path annotation, else metrics/resource>", false},
+	{KubeletCAFile, "CATOPS_KUBELET_CA_FILE", "", "CA bundle that verifies the kubelet's serving certificate (source kubelet); empty: the API server's CA (in a pod: the ServiceAccount's ca.crt)", false},
+	{KubeletInsecure, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "false", "do not verify the kubelet's serving certificate (source kubelet; for self-signed kubelet certificates, like metrics-server's --kubelet-insecure-tls)", true},
+	{HostIP, "HOST_IP", "", "this node's IP (downward API status.hostIP); the kubelet's address when the Node has no InternalIP (source kubelet)", false},
 	{QueueMaxBytes, "CATOPS_QUEUE_MAX_BYTES", "8388608", "bound of the send queue in bytes (minimum 1048576); samples are dropped first when full", false},
 	{BatchMaxBytes, "CATOPS_BATCH_MAX_BYTES", "524288", "most uncompressed event bytes in one batch (minimum 4096)", false},
 	{FlushDelay, "CATOPS_FLUSH_DELAY", "1s", "longest a change waits to be batched with others", false},

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +23,7 @@ const (
 	FormatSnapshot = "snapshot"
 
 	SourceMetricsAPI = "metrics-api"
+	SourceKubelet    = "kubelet"
 	SourceNone       = "none"
 
 	// MinInterval is the shortest collection interval: shorter ones would
@@ -42,14 +46,21 @@ type Config struct {
 	WireFormat         string
 	PodMetricsSource   string
 	MetricsConcurrency int
-	QueueMaxBytes      int
-	BatchMaxBytes      int
-	FlushDelay         time.Duration
-	ShutdownTimeout    time.Duration
-	HostProc           string
-	HostSys            string
-	HostRoot           string
-	HostDev            string
+	// KubeletURL overrides the kubelet resource metrics URL (empty: from
+	// the Node); KubeletCAFile and KubeletInsecureSkipVerify choose how
+	// its certificate is checked; HostIP is the address fallback.
+	KubeletURL                string
+	KubeletCAFile             string
+	KubeletInsecureSkipVerify bool
+	HostIP                    string
+	QueueMaxBytes             int
+	BatchMaxBytes             int
+	FlushDelay                time.Duration
+	ShutdownTimeout           time.Duration
+	HostProc                  string
+	HostSys                   string
+	HostRoot                  string
+	HostDev                   string
 }
 
 // Error is a configuration mistake: one line that names the setting and
@@ -125,7 +136,10 @@ func (o *Options) Validate() (*Config, error) {
 	if c.WireFormat, err = o.oneOf(WireFormat, FormatDelta, FormatSnapshot); err != nil {
 		return nil, err
 	}
-	if c.PodMetricsSource, err = o.oneOf(PodMetricsSource, SourceMetricsAPI, SourceNone); err != nil {
+	if c.PodMetricsSource, err = o.oneOf(PodMetricsSource, SourceMetricsAPI, SourceKubelet, SourceNone); err != nil {
+		return nil, err
+	}
+	if err := o.kubelet(c); err != nil {
 		return nil, err
 	}
 	if c.HealthAddr, err = o.healthAddr(); err != nil {
@@ -165,6 +179,59 @@ func (o *Options) backend(c *Config) error {
 		}
 	}
 	c.BackendURL = strings.TrimRight(u.String(), "/")
+	return nil
+}
+
+// kubelet checks the settings of the kubelet source.
+func (o *Options) kubelet(c *Config) error {
+	var err error
+	insecure := o.get(KubeletInsecure)
+	if c.KubeletInsecureSkipVerify, err = strconv.ParseBool(insecure.raw); err != nil {
+		return errorf("%s must be true or false, got %q", insecure.source, insecure.raw)
+	}
+	if v := o.get(HostIP); v.raw != "" {
+		if net.ParseIP(v.raw) == nil {
+			return errorf("%s must be an IP address (the downward API field status.hostIP), got %q", v.source, v.raw)
+		}
+		c.HostIP = v.raw
+	}
+	u, ca := o.get(KubeletURL), o.get(KubeletCAFile)
+	if c.PodMetricsSource != SourceKubelet {
+		for _, v := range []value{u, ca} {
+			if v.raw != "" {
+				return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", v.source, o.get(PodMetricsSource).source, c.PodMetricsSource, o.get(PodMetricsSource).source)
+			}
+		}
+		if c.KubeletInsecureSkipVerify {
+			return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", insecure.source, o.get(PodMetricsSource).source, c.PodMetricsSource, o.get(PodMetricsSource).source)
+		}
+		return nil
+	}
+	if u.raw != "" {
+		parsed, err := url.Parse(u.raw)
+		if err != nil || parsed.Scheme != "https" || parsed.Host == "" || parsed.User != nil {
+			// The text may hold credentials: echo it only when it parsed without.
+			shown := ""
+			if err == nil && parsed.User == nil {
+				shown = fmt.Sprintf(", got %q", u.raw)
+			}
+			return errorf("%s must be an absolute https URL without credentials such as https://10.0.0.5:10250/metrics/resource%s", u.source, shown)
+		}
+		c.KubeletURL = u.raw
+	}
+	if ca.raw != "" {
+		if c.KubeletInsecureSkipVerify {
+			return errorf("%s and %s are both set: verify with the CA file, or skip verification, not both", ca.source, insecure.source)
+		}
+		data, err := os.ReadFile(ca.raw)
+		if err != nil {
+			return errorf("%s: cannot read %q: %v", ca.source, ca.raw, errors.Unwrap(err))
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(data) {
+			return errorf("%s: %q holds no PEM certificate: set it to the CA bundle that signed the kubelet's serving certificate", ca.source, ca.raw)
+		}
+		c.KubeletCAFile = ca.raw
+	}
 	return nil
 }
 

@@ -16,8 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -34,11 +33,11 @@ type Cache struct {
 	nodeName string
 	logger   *zap.Logger
 
-	podFactory  informers.SharedInformerFactory
-	nodeFactory informers.SharedInformerFactory
-	pods        listersv1.PodLister
-	nodes       listersv1.NodeLister
-	synced      []cache.InformerSynced
+	informers []cache.SharedIndexInformer // pods, node
+	running   sync.WaitGroup
+	pods      listersv1.PodLister
+	nodes     listersv1.NodeLister
+	synced    []cache.InformerSynced
 
 	mu        sync.Mutex
 	dirtyPods map[string]struct{}
@@ -47,45 +46,33 @@ type Cache struct {
 }
 
 // New builds the informers; nothing talks to the API server until Start.
-func New(client kubernetes.Interface, nodeName string, logger *zap.Logger, hooks Hooks) (*Cache, error) {
+func New(client Client, nodeName string, logger *zap.Logger, hooks Hooks) (*Cache, error) {
 	c := &Cache{
 		nodeName:  nodeName,
 		logger:    logger,
 		dirtyPods: make(map[string]struct{}),
 		notify:    make(chan struct{}, 1),
 	}
-	// Resync is 0: a periodic resync replays the cache to the handlers,
-	// which would only mark every pod dirty to find nothing changed. The
-	// watch already delivers every change.
-	c.podFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
-		}),
-		informers.WithTransform(slim))
-	c.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
-		}),
-		informers.WithTransform(slim))
+	podInf := newInformer(client, "pods", &corev1.Pod{}, "spec.nodeName", nodeName,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	nodeInf := newInformer(client, "nodes", &corev1.Node{}, "metadata.name", nodeName, nil)
+	c.informers = []cache.SharedIndexInformer{podInf, nodeInf}
+	c.pods, c.nodes = listersv1.NewPodLister(podInf.GetIndexer()), listersv1.NewNodeLister(nodeInf.GetIndexer())
+	c.synced = []cache.InformerSynced{podInf.HasSynced, nodeInf.HasSynced}
 
-	podInf := c.podFactory.Core().V1().Pods()
-	nodeInf := c.nodeFactory.Core().V1().Nodes()
-	c.pods, c.nodes = podInf.Lister(), nodeInf.Lister()
-	c.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
-
-	for resource, inf := range map[string]cache.SharedIndexInformer{"pods": podInf.Informer(), "nodes": nodeInf.Informer()} {
+	for resource, inf := range map[string]cache.SharedIndexInformer{"pods": podInf, "nodes": nodeInf} {
 		if err := c.setWatchErrorHandler(inf, resource, hooks); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.markPod,
 		UpdateFunc: func(_, obj any) { c.markPod(obj) },
 		DeleteFunc: c.markPod,
 	}); err != nil {
 		return nil, fmt.Errorf("add pod event handler: %w", err)
 	}
-	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.markNode() },
 		UpdateFunc: func(_, _ any) { c.markNode() },
 		DeleteFunc: func(any) { c.markNode() },
@@ -93,6 +80,21 @@ func New(client kubernetes.Interface, nodeName string, logger *zap.Logger, hooks
 		return nil, fmt.Errorf("add node event handler: %w", err)
 	}
 	return c, nil
+}
+
+// newInformer returns an informer of resource whose every request selects
+// field=value, slimming each object as it enters the store. Resync is 0: a
+// periodic resync replays the cache to the handlers, which would only mark
+// every pod dirty to find nothing changed. The watch already delivers every
+// change.
+func newInformer(client Client, resource string, obj runtime.Object, field, value string, indexers cache.Indexers) cache.SharedIndexInformer {
+	lw := client.ListWatch(resource, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector(field, value).String()
+	})
+	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
+	// Cannot fail: the informer has not started.
+	_ = inf.SetTransform(slim)
+	return inf
 }
 
 func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource string, hooks Hooks) error {
@@ -104,17 +106,15 @@ func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource str
 	})
 }
 
-// Start runs the informers until ctx ends.
+// Start runs the informers until ctx ends. Call it once.
 func (c *Cache) Start(ctx context.Context) {
-	c.podFactory.Start(ctx.Done())
-	c.nodeFactory.Start(ctx.Done())
+	for _, inf := range c.informers {
+		c.running.Go(func() { inf.RunWithContext(ctx) })
+	}
 }
 
 // Shutdown waits for the informers' goroutines after ctx has ended.
-func (c *Cache) Shutdown() {
-	c.podFactory.Shutdown()
-	c.nodeFactory.Shutdown()
-}
+func (c *Cache) Shutdown() { c.running.Wait() }
 
 // WaitForSync blocks until both caches hold the initial list, or ctx ends.
 func (c *Cache) WaitForSync(ctx context.Context) bool {

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/catops/cli/pkg/podcache/podcachetest"
 )
 
 func pod(name, node string) *corev1.Pod {
@@ -60,7 +62,7 @@ func startCache(t *testing.T, objs ...runtime.Object) (*Cache, *fake.Clientset, 
 		_, _, _ = record(a)
 		return false, nil, nil
 	})
-	c, err := New(client, "node-a", zap.NewNop(), Hooks{})
+	c, err := New(podcachetest.Clientset{Interface: client}, "node-a", zap.NewNop(), Hooks{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); c.Shutdown() })
@@ -166,4 +168,18 @@ func TestSlimNodeDropsHeartbeats(t *testing.T) {
 	assert.True(t, out.Status.Conditions[0].LastHeartbeatTime.IsZero())
 	assert.Empty(t, out.Status.Conditions[0].Message)
 	assert.Nil(t, out.Status.Images)
+}
+
+// TestSlimNodeKeepsTheKubeletEndpoint: the kubelet usage source builds its
+// URL from what the cached Node keeps.
+func TestSlimNodeKeepsTheKubeletEndpoint(t *testing.T) {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Annotations: map[string]string{
+		"metrics.k8s.io/resource-metrics-path": "/metrics/nodes/node-a/metrics/resource",
+	}}}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.7"}}
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = 10250
+	out := slimNode(n)
+	assert.Equal(t, n.Status.Addresses, out.Status.Addresses)
+	assert.Equal(t, int32(10250), out.Status.DaemonEndpoints.KubeletEndpoint.Port)
+	assert.Equal(t, "/metrics/nodes/node-a/metrics/resource", out.Annotations["metrics.k8s.io/resource-metrics-path"])
 }

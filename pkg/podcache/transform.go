@@ -117,6 +117,10 @@ func slimNode(n *corev1.Node) *corev1.Node {
 			Allocatable: n.Status.Allocatable,
 			Addresses:   n.Status.Addresses,
 			NodeInfo:    n.Status.NodeInfo,
+			// The kubelet usage source derives its URL from the addresses,
+			// this port and the metrics.k8s.io/resource-metrics-path
+			// annotation (small, so kept below).
+			DaemonEndpoints: n.Status.DaemonEndpoints,
 		},
 	}
 	out.ManagedFields = nil

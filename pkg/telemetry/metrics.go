@@ -69,12 +69,25 @@ func Discard() *Metrics { return New(prometheus.NewRegistry()) }
 // UsageStats are the usage collector's running totals.
 type UsageStats func() (requests, errors uint64)
 
-// RegisterUsage exposes the usage collector's totals as counters.
+// RegisterUsage exposes the Metrics API usage collector's totals as
+// counters.
 func RegisterUsage(reg prometheus.Registerer, stats UsageStats) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_requests_total",
 			Help: "Requests made to the Metrics API."}, func() float64 { r, _ := stats(); return float64(r) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_errors_total",
 			Help: "Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}, func() float64 { _, e := stats(); return float64(e) }),
+	)
+}
+
+// RegisterKubeletUsage exposes the kubelet usage collector's totals as
+// counters. That source makes no API server request, so it has no
+// metrics_api_* counters: its requests go to the node's kubelet.
+func RegisterKubeletUsage(reg prometheus.Registerer, stats UsageStats) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kubelet_requests_total",
+			Help: "Requests made to this node's kubelet /metrics/resource (none go through the API server)."}, func() float64 { r, _ := stats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kubelet_errors_total",
+			Help: "Failed kubelet usage reads."}, func() float64 { _, e := stats(); return float64(e) }),
 	)
 }

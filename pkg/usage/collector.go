@@ -28,6 +28,7 @@ const (
 	msgNotAccessible = "metrics API is not accessible (is metrics-server installed?)"
 	msgFailed        = "Reading usage failed; usage is unknown until a retry succeeds"
 	msgAccessible    = "Metrics API is accessible again"
+	msgKubeletBack   = "Kubelet is accessible again"
 	msgNotScraped    = "Metrics API has no reading for this node yet; usage is unknown until metrics-server scrapes it"
 )
 
@@ -47,8 +48,10 @@ type CollectorOptions struct {
 // Stats are running totals for metrics (Prometheus counters and a gauge).
 // Stats is safe to call from any goroutine.
 type Stats struct {
-	// Requests is how many API requests the source made.
+	// Requests is how many API server requests the source made.
 	Requests uint64
+	// KubeletRequests is how many requests it made to the node's kubelet.
+	KubeletRequests uint64
 	// Errors counts failed fetches plus requests that failed within a
 	// fetch that still succeeded (one namespace).
 	Errors uint64
@@ -78,6 +81,7 @@ type Collector struct {
 	lastPods  map[PodKey]time.Time // Timestamp of the last reading sent per pod
 
 	requests  atomic.Uint64
+	kubelet   atomic.Uint64
 	errors    atomic.Uint64
 	skipped   atomic.Uint64
 	available atomic.Bool
@@ -114,10 +118,20 @@ func NewCollector(src Source, logger *zap.Logger, opts CollectorOptions) *Collec
 // Stats returns the running totals.
 func (c *Collector) Stats() Stats {
 	return Stats{
-		Requests:  c.requests.Load(),
-		Errors:    c.errors.Load(),
-		Skipped:   c.skipped.Load(),
-		Available: c.available.Load(),
+		Requests:        c.requests.Load(),
+		KubeletRequests: c.kubelet.Load(),
+		Errors:          c.errors.Load(),
+		Skipped:         c.skipped.Load(),
+		Available:       c.available.Load(),
+	}
+}
+
+// UseNode hands the cached Node object to a source that derives its
+// endpoint from it (the kubelet source); other sources ignore it. Call it
+// before the first Collect.
+func (c *Collector) UseNode(f NodeFunc) {
+	if s, ok := c.src.(interface{ UseNode(NodeFunc) }); ok {
+		s.UseNode(f)
 	}
 }
 
@@ -146,6 +160,7 @@ func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) w
 	r, err := c.src.Fetch(fctx, pods)
 	cancel()
 	c.requests.Add(uint64(max(r.Requests, 0)))
+	c.kubelet.Add(uint64(max(r.KubeletRequests, 0)))
 	c.errors.Add(uint64(max(r.Errors, 0)))
 
 	if err != nil {
@@ -159,7 +174,11 @@ func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) w
 	}
 
 	if c.down {
-		c.logger.Info(msgAccessible, zap.Duration("downFor", now.Sub(c.downSince)))
+		msg := msgAccessible
+		if c.src.Name() == KubeletName {
+			msg = msgKubeletBack
+		}
+		c.logger.Info(msg, zap.Duration("downFor", now.Sub(c.downSince)))
 		c.down = false
 		c.reason = ""
 		c.bo = c.backoff

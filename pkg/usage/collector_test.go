@@ -51,7 +51,7 @@ func newCollectorFixture(t *testing.T, opts CollectorOptions) *collectorFixture 
 	})
 	logger, logs := observedLogger()
 	f.logs = logs
-	f.c = NewCollector(NewMetricsAPI(f.s.cs, testNode), logger, opts)
+	f.c = NewCollector(NewMetricsAPI(f.s.client(), testNode), logger, opts)
 	return f
 }
 

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
 )
 
 // IsUnavailable reports whether err, returned by a Source's Fetch, means the
@@ -22,7 +21,7 @@ import (
 //     has none of its pods either;
 //   - 503 ServiceUnavailable: the APIService exists but its backend is down;
 //   - 401/403: this agent may not read metrics.k8s.io (RBAC);
-//   - discovery and no-match errors for the group.
+//   - a no-match (REST mapping) error for the group.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -31,7 +30,7 @@ func IsUnavailable(err error) bool {
 	case apierrors.IsNotFound(err),
 		apierrors.IsServiceUnavailable(err), statusCode(err) == http.StatusServiceUnavailable,
 		apierrors.IsForbidden(err), apierrors.IsUnauthorized(err),
-		isDiscoveryFailure(err):
+		isNoMatch(err):
 		return true
 	}
 	return false
@@ -67,10 +66,15 @@ func isNotServed(err error) bool {
 // node (metrics-server has not scraped it since it joined or restarted).
 const reasonNotScraped = "no metrics for this node yet"
 
-// reasonFor is the short wire.Usage.Reason for a failed Fetch.
+// reasonFor is the short wire.Usage.Reason for a failed Fetch. An error
+// that knows its reason (the kubelet source's) says it itself.
 func reasonFor(err error) string {
+	var own interface{ UsageReason() string }
+	if errors.As(err, &own) {
+		return own.UsageReason()
+	}
 	switch {
-	case isNotServed(err), isDiscoveryFailure(err):
+	case isNotServed(err), isNoMatch(err):
 		return "metrics API not served"
 	case apierrors.IsNotFound(err):
 		return reasonNotScraped
@@ -92,8 +96,10 @@ func statusCode(err error) int32 {
 	return 0
 }
 
-// isDiscoveryFailure reports discovery errors for the group, wrapped or not.
-func isDiscoveryFailure(err error) bool {
-	_, failed := discovery.GroupDiscoveryFailedErrorGroups(err)
-	return failed || meta.IsNoMatchError(err)
+// isNoMatch reports a REST mapping that found no match for the group,
+// wrapped or not. (client-go's discovery errors are not checked: the agent
+// makes no discovery call, and importing k8s.io/client-go/discovery would
+// link and register every built-in API group.)
+func isNoMatch(err error) bool {
+	return meta.IsNoMatchError(err)
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
@@ -27,8 +25,6 @@ func TestIsUnavailable(t *testing.T) {
 		{"wrapped", fmt.Errorf("get node metrics: %w", notServed("nodes", testNode)), true, true},
 		{"no metrics for the object", apierrors.NewNotFound(metricsv1beta1.Resource("pods"), "ns/a"), true, false},
 		{"backend down", backendDown("pods", ""), true, false},
-		{"discovery failed", &discovery.ErrGroupDiscoveryFailed{Groups: map[schema.GroupVersion]error{gv: errors.New("503")}}, true, false},
-		{"discovery failed, wrapped", fmt.Errorf("discover: %w", &discovery.ErrGroupDiscoveryFailed{Groups: map[schema.GroupVersion]error{gv: errors.New("503")}}), true, false},
 		{"no match", &meta.NoResourceMatchError{PartialResource: gv.WithResource("pods")}, true, false},
 		{"internal error", apierrors.NewInternalError(errors.New("boom")), false, false},
 		{"too many requests", apierrors.NewTooManyRequests("later", 1), false, false},

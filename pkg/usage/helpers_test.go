@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8stesting "k8s.io/client-go/testing"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
-	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/metrics/pkg/client/clientset/versioned/fake"
 	metricstyped "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 )
@@ -167,18 +166,34 @@ func observedLogger() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
-// countingClient wraps a metrics clientset to measure how many PodMetrics
+// client is the fake as a MetricsAPI source reads it.
+func (s *metricsServer) client() MetricsClient { return typedClient{s.cs.MetricsV1beta1()} }
+
+// typedClient reads through a generated typed client (here the fake's).
+type typedClient struct {
+	c metricstyped.MetricsV1beta1Interface
+}
+
+func (t typedClient) NodeMetrics(ctx context.Context, node string) (*metricsv1beta1.NodeMetrics, error) {
+	return t.c.NodeMetricses().Get(ctx, node, metav1.GetOptions{})
+}
+
+func (t typedClient) PodMetrics(ctx context.Context, ns, name string) (*metricsv1beta1.PodMetrics, error) {
+	return t.c.PodMetricses(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (t typedClient) PodMetricsList(ctx context.Context, ns string) (*metricsv1beta1.PodMetricsList, error) {
+	return t.c.PodMetricses(ns).List(ctx, metav1.ListOptions{})
+}
+
+// countingClient wraps a MetricsClient to measure how many PodMetrics
 // requests are in flight at once. It sits in front of the fake, whose
 // Invokes holds a lock for the whole reaction and so can never see two
 // requests at a time.
 type countingClient struct {
-	metricsclientset.Interface
+	MetricsClient
 	delay               time.Duration
 	inFlight, maxFlight atomic.Int64
-}
-
-func (c *countingClient) MetricsV1beta1() metricstyped.MetricsV1beta1Interface {
-	return countingV1beta1{MetricsV1beta1Interface: c.Interface.MetricsV1beta1(), c: c}
 }
 
 func (c *countingClient) enter() {
@@ -194,28 +209,14 @@ func (c *countingClient) enter() {
 
 func (c *countingClient) leave() { c.inFlight.Add(-1) }
 
-type countingV1beta1 struct {
-	metricstyped.MetricsV1beta1Interface
-	c *countingClient
+func (c *countingClient) PodMetrics(ctx context.Context, ns, name string) (*metricsv1beta1.PodMetrics, error) {
+	c.enter()
+	defer c.leave()
+	return c.MetricsClient.PodMetrics(ctx, ns, name)
 }
 
-func (v countingV1beta1) PodMetricses(ns string) metricstyped.PodMetricsInterface {
-	return countingPods{PodMetricsInterface: v.MetricsV1beta1Interface.PodMetricses(ns), c: v.c}
-}
-
-type countingPods struct {
-	metricstyped.PodMetricsInterface
-	c *countingClient
-}
-
-func (p countingPods) Get(ctx context.Context, name string, opts metav1.GetOptions) (*metricsv1beta1.PodMetrics, error) {
-	p.c.enter()
-	defer p.c.leave()
-	return p.PodMetricsInterface.Get(ctx, name, opts)
-}
-
-func (p countingPods) List(ctx context.Context, opts metav1.ListOptions) (*metricsv1beta1.PodMetricsList, error) {
-	p.c.enter()
-	defer p.c.leave()
-	return p.PodMetricsInterface.List(ctx, opts)
+func (c *countingClient) PodMetricsList(ctx context.Context, ns string) (*metricsv1beta1.PodMetricsList, error) {
+	c.enter()
+	defer c.leave()
+	return c.MetricsClient.PodMetricsList(ctx, ns)
 }

@@ -13,9 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
-	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/catops/cli/pkg/wire"
 )
@@ -37,7 +35,7 @@ const DefaultConcurrency = 4
 // namespace's PodMetrics and keeps this node's pods. PodMetrics cannot be
 // selected by node, so it never lists PodMetrics cluster-wide. See COST.md.
 type MetricsAPI struct {
-	client      metricsclientset.Interface
+	client      MetricsClient
 	node        string
 	concurrency int
 	logger      *zap.Logger
@@ -68,7 +66,7 @@ func WithLogger(l *zap.Logger) MetricsAPIOption {
 
 // NewMetricsAPI returns a Source that reads the usage of node nodeName and
 // of its pods through client.
-func NewMetricsAPI(client metricsclientset.Interface, nodeName string, opts ...MetricsAPIOption) *MetricsAPI {
+func NewMetricsAPI(client MetricsClient, nodeName string, opts ...MetricsAPIOption) *MetricsAPI {
 	m := &MetricsAPI{
 		client:      client,
 		node:        nodeName,
@@ -93,10 +91,8 @@ func (m *MetricsAPI) Name() string { return MetricsAPIName }
 // failure of one namespace is logged, counted in Reading.Errors, and the
 // other namespaces are kept. Reading.Requests is set on failure too.
 func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
-	api := m.client.MetricsV1beta1()
-
 	r := Reading{Requests: 1}
-	nm, err := api.NodeMetricses().Get(ctx, m.node, metav1.GetOptions{})
+	nm, err := m.client.NodeMetrics(ctx, m.node)
 	if err != nil {
 		return r, fmt.Errorf("get node metrics for node %q: %w", m.node, err)
 	}
@@ -164,14 +160,13 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 // fetchNamespace reads the PodMetrics of the named pods of namespace ns with
 // one request: a GET for a single pod, a LIST of the namespace otherwise.
 func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[string]struct{}) (map[PodKey]wire.ResourceUsage, error) {
-	client := m.client.MetricsV1beta1().PodMetricses(ns)
 	out := make(map[PodKey]wire.ResourceUsage, len(names))
 	if len(names) == 1 {
 		var name string
 		for n := range names {
 			name = n
 		}
-		pm, err := client.Get(ctx, name, metav1.GetOptions{})
+		pm, err := m.client.PodMetrics(ctx, ns, name)
 		switch {
 		case err == nil:
 			out[PodKey{Namespace: ns, Name: name}] = podUsage(pm)
@@ -183,7 +178,7 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 			return nil, fmt.Errorf("get pod metrics %s/%s: %w", ns, name, err)
 		}
 	}
-	list, err := client.List(ctx, metav1.ListOptions{})
+	list, err := m.client.PodMetricsList(ctx, ns)
 	if err != nil {
 		return nil, fmt.Errorf("list pod metrics in namespace %q: %w", ns, err)
 	}

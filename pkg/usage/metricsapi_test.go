@@ -52,7 +52,7 @@ func TestFetchCostsOneRequestPerNamespacePlusNode(t *testing.T) {
 	}
 	s.setPod("other-ns", "unrelated", t0, [2]string{"1", "1Gi"})
 
-	r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), pods)
+	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	reqs := s.requests()
@@ -102,7 +102,7 @@ func TestFetchGetsSingletonsAndListsTheRest(t *testing.T) {
 		{Namespace: "multi", Name: "b"},
 		{Namespace: "multi", Name: "c"},
 	}
-	r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), pods)
+	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.ElementsMatch(t, []request{
@@ -125,7 +125,7 @@ func TestFetchWithoutPodsReadsOnlyTheNode(t *testing.T) {
 	s := newMetricsServer(t)
 	s.setNode(testNode, t0, "1", "1Gi")
 
-	r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), nil)
+	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, []request{{Verb: "get", Resource: "nodes", Name: testNode}}, s.requests())
 	assert.NotNil(t, r.Node)
@@ -142,7 +142,7 @@ func TestFetchPodWithoutMetricsIsAbsent(t *testing.T) {
 	// "multi/new" is not in the list.
 
 	pods := []PodKey{{"solo", "new"}, {"multi", "old"}, {"multi", "new"}}
-	r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), pods)
+	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.Contains(t, s.requests(), request{Verb: "get", Resource: "pods", Namespace: "solo", Name: "new"})
@@ -175,7 +175,7 @@ func TestFetchKeepsOtherNamespacesWhenOneFails(t *testing.T) {
 	logger, logs := observedLogger()
 
 	pods := []PodKey{{"good", "a"}, {"good", "b"}, {"bad", "a"}, {"bad", "b"}, {"lonely", "x"}}
-	r, err := NewMetricsAPI(s.cs, testNode, WithLogger(logger)).Fetch(context.Background(), pods)
+	r, err := NewMetricsAPI(s.client(), testNode, WithLogger(logger)).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.Equal(t, 4, r.Requests)
@@ -221,7 +221,7 @@ func TestFetchNodeFailure(t *testing.T) {
 				return nil
 			})
 
-			r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
+			r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.unavailable, IsUnavailable(err))
@@ -245,7 +245,7 @@ func TestFetchAPIGoneMidway(t *testing.T) {
 		return nil
 	})
 
-	r, err := NewMetricsAPI(s.cs, testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
+	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
 	require.Error(t, err)
 	assert.True(t, IsUnavailable(err))
 	assert.Equal(t, "metrics API not served", reasonFor(err))
@@ -269,7 +269,7 @@ func TestFetchCancelledBetweenNamespacesFails(t *testing.T) {
 		return nil
 	})
 
-	r, err := NewMetricsAPI(s.cs, testNode, WithConcurrency(1)).Fetch(ctx, []PodKey{{"a", "p"}, {"b", "p"}})
+	r, err := NewMetricsAPI(s.client(), testNode, WithConcurrency(1)).Fetch(ctx, []PodKey{{"a", "p"}, {"b", "p"}})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, r.Pods)
 	assert.Equal(t, 2, r.Requests, "namespace b is not asked")
@@ -298,7 +298,7 @@ func TestFetchBoundsConcurrency(t *testing.T) {
 					pods = append(pods, PodKey{ns, name})
 				}
 			}
-			client := &countingClient{Interface: s.cs, delay: 20 * time.Millisecond}
+			client := &countingClient{MetricsClient: s.client(), delay: 20 * time.Millisecond}
 
 			r, err := NewMetricsAPI(client, testNode, tc.opts...).Fetch(context.Background(), pods)
 			require.NoError(t, err)

@@ -1,7 +1,7 @@
 // Package usage reads CPU and memory usage of this node and of the pods on
-// it (Metrics API today; a kubelet /metrics/resource reader can be another
-// Source) and turns the readings into wire.Usage events, degrading to
-// "unknown" when no source answers.
+// it (from the Metrics API, or from this node's kubelet /metrics/resource)
+// and turns the readings into wire.Usage events, degrading to "unknown"
+// when no source answers.
 package usage
 
 import (
@@ -21,8 +21,12 @@ type PodKey struct {
 type Reading struct {
 	Node *wire.ResourceUsage
 	Pods map[PodKey]wire.ResourceUsage
-	// Requests is how many API requests the fetch made; set on failure too.
+	// Requests is how many API server requests the fetch made; set on
+	// failure too.
 	Requests int
+	// KubeletRequests is how many requests the fetch made to the node's
+	// kubelet (not through the API server); set on failure too.
+	KubeletRequests int
 	// Errors is how many of those requests failed without failing the
 	// fetch (the source logged them; their pods have no reading).
 	Errors int
@@ -31,10 +35,10 @@ type Reading struct {
 // Source reads usage for this node and for the given pods, which are the
 // pods the informer has on this node.
 type Source interface {
-	// Name is reported as wire.Usage.Source ("metrics-api").
+	// Name is reported as wire.Usage.Source ("metrics-api", "kubelet").
 	Name() string
 	// Fetch reads the node and the given pods. An error means there is no
 	// usage this time; IsUnavailable(err) says the API as a whole is not
-	// accessible. Reading.Requests and Reading.Errors are set either way.
+	// accessible. Reading's request counts and Errors are set either way.
 	Fetch(ctx context.Context, pods []PodKey) (Reading, error)
 }

@@ -65,10 +65,14 @@ func (b *Baseline) Run(ctx context.Context) {
 	}
 }
 
-func (b *Baseline) count(err error) bool {
+// count counts a request and, unless it failed because the run ended, its
+// error.
+func (b *Baseline) count(ctx context.Context, err error) bool {
 	b.requests.Add(1)
 	if err != nil {
-		b.errors.Add(1)
+		if ctx.Err() == nil {
+			b.errors.Add(1)
+		}
 		return false
 	}
 	return true
@@ -79,7 +83,7 @@ func (b *Baseline) poll(ctx context.Context) {
 	at := time.Now()
 	// The node's pods, straight from etcd (no resourceVersion).
 	pods, err := b.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + b.Node})
-	if !b.count(err) {
+	if !b.count(ctx, err) {
 		return
 	}
 	if b.OnSeen != nil {
@@ -89,16 +93,16 @@ func (b *Baseline) poll(ctx context.Context) {
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		_, err := b.metrics.MetricsV1beta1().PodMetricses(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-		b.count(err)
+		b.count(ctx, err)
 		if ctx.Err() != nil {
 			return
 		}
 	}
 	// Cluster-wide lists, from every node.
 	_, err = b.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	b.count(err)
+	b.count(ctx, err)
 	_, err = b.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	b.count(err)
+	b.count(ctx, err)
 }
 
 func (b *Baseline) diff(items []corev1.Pod, at time.Time) {

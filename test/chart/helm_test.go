@@ -141,7 +141,8 @@ func (r *rendered) container(t testing.TB) *corev1.Container {
 }
 
 // env returns the container's environment by name (values; valueFrom as
-// "fieldRef:<path>"), failing on duplicates.
+// "fieldRef:<path>" or "resourceFieldRef:<resource>"), failing on
+// duplicates.
 func (r *rendered) env(t testing.TB) map[string]string {
 	t.Helper()
 	m := map[string]string{}
@@ -151,6 +152,8 @@ func (r *rendered) env(t testing.TB) map[string]string {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
 			m[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+		case e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil:
+			m[e.Name] = "resourceFieldRef:" + e.ValueFrom.ResourceFieldRef.Resource
 		case e.ValueFrom != nil:
 			m[e.Name] = "valueFrom"
 		default:

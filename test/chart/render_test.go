@@ -42,6 +42,7 @@ func TestHelmLint(t *testing.T) {
 		// without a token too (the install itself fails: TestMissingTokenFails).
 		{"defaults", nil},
 		{"token", []string{"--set", "auth.token=lint-token"}},
+		{"kubelet usage source with its CA", []string{"--set", "auth.token=lint-token", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.caConfigMap=kubelet-ca"}},
 		{"existing Secret, no host mounts, no RBAC", []string{"--set", "auth.existingSecret=catops", "--set", "hostMetrics.enabled=false", "--set", "rbac.create=false", "--set", "serviceAccount.create=false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,17 +130,19 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromString("health")}, c.ReadinessProbe.HTTPGet)
 
 	assert.Equal(t, map[string]string{
-		"NODE_NAME":              "fieldRef:spec.nodeName",
-		"NAMESPACE":              "fieldRef:metadata.namespace",
-		"CATOPS_BACKEND_URL":     "https://api.catops.io",
-		"CATOPS_AUTH_TOKEN_FILE": "/var/run/secrets/catops/token",
-		"COLLECTION_INTERVAL":    "60",
-		"CATOPS_LOG_LEVEL":       "info",
-		"CATOPS_WIRE_FORMAT":     "delta",
-		"CATOPS_HEALTH_ADDR":     ":8080",
-		"HOST_PROC":              "/host/proc",
-		"HOST_SYS":               "/host/sys",
-		"HOST_ROOT":              "/host/root",
+		"NODE_NAME":                 "fieldRef:spec.nodeName",
+		"NAMESPACE":                 "fieldRef:metadata.namespace",
+		"CATOPS_BACKEND_URL":        "https://api.catops.io",
+		"CATOPS_AUTH_TOKEN_FILE":    "/var/run/secrets/catops/token",
+		"COLLECTION_INTERVAL":       "60",
+		"CATOPS_LOG_LEVEL":          "info",
+		"CATOPS_WIRE_FORMAT":        "delta",
+		"CATOPS_HEALTH_ADDR":        ":8080",
+		"CATOPS_POD_METRICS_SOURCE": "metrics-api",
+		"HOST_PROC":                 "/host/proc",
+		"HOST_SYS":                  "/host/sys",
+		"HOST_ROOT":                 "/host/root",
+		"GOMEMLIMIT":                "resourceFieldRef:limits.memory",
 	}, r.env(t), "the token only as a file, never in the environment")
 	assert.Empty(t, c.EnvFrom)
 
@@ -232,6 +235,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"toleration typo", []string{"--set-json", `tolerations=[{"operater":"Exists"}]`}, "at '/tolerations/0': additional properties 'operater' not allowed"},
 		{"maxUnavailable", []string{"--set", "updateStrategy.rollingUpdate.maxUnavailable=half"}, "at '/updateStrategy/rollingUpdate/maxUnavailable'"},
 		{"extraEnv without name", []string{"--set-json", `extraEnv=[{"value":"x"}]`}, "at '/extraEnv/0'"},
+		{"pod metrics source", []string{"--set", "podMetrics.source=cadvisor"}, "at '/podMetrics/source': value must be one of 'metrics-api', 'kubelet', 'none'"},
+		{"kubelet skip-verify not a boolean", []string{"--set", "podMetrics.kubelet.insecureSkipVerify=yes"}, "at '/podMetrics/kubelet/insecureSkipVerify'"},
+		{"kubelet typo", []string{"--set", "podMetrics.kubelet.caFile=/ca.crt"}, "at '/podMetrics/kubelet': additional properties 'caFile' not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := template(t, append([]string{"--set", "auth.token=x"}, tc.args...)...)
@@ -288,6 +294,66 @@ func TestValuesReachTheAgent(t *testing.T) {
 	// A number given as a string works too, as the agent takes both.
 	r = render(t, "--set", "auth.token=x", "--set-string", "collection.interval=45")
 	assert.Equal(t, "45", r.env(t)["COLLECTION_INTERVAL"])
+}
+
+// TestPodMetricsSources: each usage source gets exactly the RBAC rule it
+// needs (least privilege) and the settings it reads.
+func TestPodMetricsSources(t *testing.T) {
+	core := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list", "watch"}}
+	metricsAPI := rbacv1.PolicyRule{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list"}}
+	nodeMetrics := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}
+	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY"}
+
+	for _, tc := range []struct {
+		source string
+		rules  []rbacv1.PolicyRule
+	}{
+		{"metrics-api", []rbacv1.PolicyRule{core, metricsAPI}},
+		{"kubelet", []rbacv1.PolicyRule{core, nodeMetrics}},
+		{"none", []rbacv1.PolicyRule{core}},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source="+tc.source)
+			assert.Equal(t, tc.rules, r.clusterRole.Rules, "no nodes/proxy, ever; nodes/metrics only for the kubelet source")
+			env := r.env(t)
+			assert.Equal(t, tc.source, env["CATOPS_POD_METRICS_SOURCE"])
+			if tc.source == "kubelet" {
+				assert.Equal(t, "fieldRef:status.hostIP", env["HOST_IP"], "the address fallback when the Node has no InternalIP")
+				assert.NotContains(t, env, "CATOPS_KUBELET_CA_FILE", "default: the cluster CA")
+				assert.NotContains(t, env, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY")
+				return
+			}
+			for _, k := range kubeletEnv {
+				assert.NotContains(t, env, k)
+			}
+		})
+	}
+
+	// The kubelets' CA from a ConfigMap, mounted read-only.
+	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",
+		"--set", "podMetrics.kubelet.caConfigMap=kubelet-ca", "--set", "podMetrics.kubelet.caConfigMapKey=bundle.pem")
+	assert.Equal(t, "/etc/catops/kubelet-ca/ca.crt", r.env(t)["CATOPS_KUBELET_CA_FILE"])
+	assert.Equal(t, corev1.VolumeMount{Name: "kubelet-ca", MountPath: "/etc/catops/kubelet-ca", ReadOnly: true}, r.mounts(t)["kubelet-ca"])
+	assert.Equal(t, &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "kubelet-ca"},
+		Items: []corev1.KeyToPath{{Key: "bundle.pem", Path: "ca.crt"}}}, r.volumes()["kubelet-ca"].ConfigMap)
+
+	// Skip-verify.
+	r = render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.insecureSkipVerify=true")
+	assert.Equal(t, "true", r.env(t)["CATOPS_KUBELET_INSECURE_SKIP_VERIFY"])
+	assert.NotContains(t, r.volumes(), "kubelet-ca")
+
+	// Kubelet values do nothing for the other sources (the agent would
+	// refuse them).
+	r = render(t, "--set", "auth.token=x", "--set", "podMetrics.kubelet.caConfigMap=kubelet-ca", "--set", "podMetrics.kubelet.insecureSkipVerify=true")
+	for _, k := range kubeletEnv {
+		assert.NotContains(t, r.env(t), k)
+	}
+	assert.NotContains(t, r.volumes(), "kubelet-ca")
+
+	_, err := template(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",
+		"--set", "podMetrics.kubelet.caConfigMap=kubelet-ca", "--set", "podMetrics.kubelet.insecureSkipVerify=true")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "podMetrics.kubelet.caConfigMap and podMetrics.kubelet.insecureSkipVerify are both set")
 }
 
 func TestCustomTolerationsReplaceTheDefault(t *testing.T) {
@@ -412,4 +478,14 @@ func TestReadmeDocumentsEveryValue(t *testing.T) {
 	for key := range documented {
 		assert.Contains(t, all, key, "the README documents %s, which values.yaml does not have", key)
 	}
+}
+
+// TestGoMemLimitFollowsTheMemoryLimit: GOMEMLIMIT comes from the container's
+// memory limit (the Go runtime collects harder before the kernel would kill
+// it), and is not set when there is no limit.
+func TestGoMemLimitFollowsTheMemoryLimit(t *testing.T) {
+	env := render(t, "--set", "auth.token=x").env(t)
+	assert.Equal(t, "resourceFieldRef:limits.memory", env["GOMEMLIMIT"])
+	env = render(t, "--set", "auth.token=x", "--set", "resources.limits=null").env(t)
+	assert.NotContains(t, env, "GOMEMLIMIT", "no limit, no GOMEMLIMIT")
 }

@@ -259,6 +259,8 @@ func TestLeastPrivilege(t *testing.T) {
 		{Verb: "patch", Resource: "pods", Namespace: ns}, {Verb: "update", Resource: "nodes"}, {Verb: "delete", Resource: "nodes"},
 		{Verb: "list", Resource: "configmaps"}, {Verb: "create", Resource: "pods", Subresource: "exec", Namespace: ns},
 		{Verb: "get", Resource: "nodes", Subresource: "proxy"}, {Verb: "watch", Group: "metrics.k8s.io", Resource: "pods"},
+		// Only a chart installed with podMetrics.source=kubelet grants it.
+		{Verb: "get", Resource: "nodes", Subresource: "metrics"},
 	}
 	for _, ra := range allowed {
 		assert.True(t, canI(t, cs, sa, ra), "%s must be allowed: %+v", sa, ra)

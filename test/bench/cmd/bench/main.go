@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/catops/cli/test/bench"
 	"github.com/catops/cli/test/rig"
 )
@@ -72,6 +74,10 @@ func run() error {
 	ctx, cancelT := context.WithTimeout(ctx, *timeout)
 	defer cancelT()
 	defer rig.StopAll()
+	// client-go's own logs (e.g. reads cut short when a run ends) would
+	// drown the report; the figures carry the errors that matter.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 
 	r := bench.NewReport(io.MultiWriter(os.Stdout, mdFile))
 	r.Printf("## Benchmark run %s\n", start.UTC().Format(time.RFC3339))

@@ -1,0 +1,225 @@
+package usage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+)
+
+// KubeletName is the Name of the kubelet source, reported as
+// wire.Usage.Source.
+const KubeletName = "kubelet"
+
+// The kubelet endpoint when the Node does not say otherwise.
+const (
+	DefaultKubeletPort = 10250
+	DefaultKubeletPath = "/metrics/resource"
+	// ResourceMetricsPathAnnotation on a Node overrides the path of its
+	// resource metrics, as metrics-server v0.8 honours it (kwok serves
+	// every node's metrics on one server, each under its own path).
+	ResourceMetricsPathAnnotation = "metrics.k8s.io/resource-metrics-path"
+)
+
+// maxKubeletBody bounds what one scrape reads: /metrics/resource is about
+// 1 KiB per container, so this is far above any real node.
+const maxKubeletBody = 32 << 20
+
+// NodeFunc returns this node's cached Node object; ok is false while the
+// cache does not hold it.
+type NodeFunc func() (*corev1.Node, bool)
+
+// KubeletOptions configures a Kubelet source.
+type KubeletOptions struct {
+	// URL, when set, is the whole resource metrics URL; otherwise it is
+	// derived from the Node (see KubeletURL).
+	URL string
+	// HostIP is this node's IP (downward API status.hostIP), used when the
+	// Node has no InternalIP address.
+	HostIP string
+	// CAFile verifies the kubelet's serving certificate; empty: the CA of
+	// the rest.Config (in a pod, the ServiceAccount's ca.crt).
+	CAFile string
+	// InsecureSkipVerify turns off verification of the kubelet's serving
+	// certificate.
+	InsecureSkipVerify bool
+	// Logger logs the endpoint when it changes (default: no logging).
+	Logger *zap.Logger
+	// Now is the scrape time of samples the kubelet writes without a
+	// timestamp (default time.Now).
+	Now func() time.Time
+}
+
+// Kubelet reads usage from this node's kubelet resource metrics endpoint
+// (Prometheus text), so reading usage makes no API server request at all.
+// CPU is a counter there: a reading needs two scrapes, so the first Fetch
+// returns no readings (not even memory) and they start with the second.
+//
+// Fetch must be called from one goroutine (the Collector's).
+type Kubelet struct {
+	client *http.Client
+	opts   KubeletOptions
+	logger *zap.Logger
+	node   atomic.Pointer[NodeFunc]
+
+	lastURL string
+	rates   rates
+}
+
+// NewKubelet returns a Source reading the kubelet with restCfg's
+// credentials: its bearer token (a token file is re-read as client-go
+// does) or client certificate, verified against opts.CAFile or restCfg's
+// CA. It logs a warning when verification is off.
+func NewKubelet(restCfg *rest.Config, opts KubeletOptions) (*Kubelet, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg := rest.CopyConfig(restCfg)
+	// The transport ignores Host; a kubelet does not honour impersonation,
+	// and the API server's TLS server name is not the kubelet's.
+	cfg.Host = ""
+	cfg.Impersonate = rest.ImpersonationConfig{}
+	tlsCfg := &cfg.TLSClientConfig
+	tlsCfg.ServerName = ""
+	inherited := tlsCfg.Insecure
+	switch {
+	case opts.InsecureSkipVerify:
+		tlsCfg.Insecure, tlsCfg.CAFile, tlsCfg.CAData = true, "", nil
+		opts.Logger.Warn("TLS verification of the kubelet is off (CATOPS_KUBELET_INSECURE_SKIP_VERIFY=true): usage readings could come from anyone on the path to the kubelet; set CATOPS_KUBELET_CA_FILE instead where you can")
+	case opts.CAFile != "":
+		tlsCfg.Insecure, tlsCfg.CAFile, tlsCfg.CAData = false, opts.CAFile, nil
+	case inherited:
+		opts.Logger.Warn("TLS verification of the kubelet is off because the API server connection skips it (insecure-skip-tls-verify in the kubeconfig); set CATOPS_KUBELET_CA_FILE to verify the kubelet")
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build the kubelet client: %w", err)
+	}
+	client := *hc // HTTPClientFor may return http.DefaultClient: never modify that
+	// A redirect would carry the token elsewhere.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Kubelet{client: &client, opts: opts, logger: opts.Logger, rates: newRates()}, nil
+}
+
+// UseNode sets where the Node object comes from (the pod cache's node
+// informer), read at every Fetch unless KubeletOptions.URL is set.
+func (k *Kubelet) UseNode(f NodeFunc) { k.node.Store(&f) }
+
+// Name implements Source.
+func (k *Kubelet) Name() string { return KubeletName }
+
+// Fetch implements Source with one GET of the kubelet's resource metrics.
+// Reading.Requests (API server requests) is always 0; KubeletRequests is
+// 1 once the request was sent. Only the given pods are reported, and only
+// those with two successive samples of every CPU counter they need: a pod
+// just started, or whose counter went down (container restarted), has no
+// reading this time.
+func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
+	var r Reading
+	u, err := k.endpoint()
+	if err != nil {
+		return r, err
+	}
+	if u != k.lastURL {
+		k.logger.Info("Reading usage from the kubelet", zap.String("url", u))
+		k.lastURL = u
+	}
+	r.KubeletRequests = 1
+	body, scraped, err := k.get(ctx, u)
+	if err != nil {
+		return r, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		return r, &kubeletError{reason: "kubelet answer not understood",
+			msg: fmt.Sprintf("parse the resource metrics of the kubelet at %s: %v", u, oneLine(err))}
+	}
+	want := make(map[PodKey]struct{}, len(pods))
+	for _, p := range pods {
+		want[p] = struct{}{}
+	}
+	r.Node, r.Pods = k.rates.readings(parseScrape(fams, scraped), want)
+	return r, nil
+}
+
+// endpoint is the URL to scrape now.
+func (k *Kubelet) endpoint() (string, error) {
+	if k.opts.URL != "" {
+		return k.opts.URL, nil
+	}
+	var node *corev1.Node
+	if f := k.node.Load(); f != nil {
+		node, _ = (*f)()
+	}
+	return KubeletURL(node, k.opts.HostIP)
+}
+
+// KubeletURL is the resource metrics URL of node's kubelet:
+// https://<InternalIP, else hostIP>:<status.daemonEndpoints.kubeletEndpoint
+// port, else 10250><the metrics.k8s.io/resource-metrics-path annotation,
+// else /metrics/resource>. node may be nil (not cached yet).
+func KubeletURL(node *corev1.Node, hostIP string) (string, error) {
+	host, port, path := hostIP, DefaultKubeletPort, DefaultKubeletPath
+	if node != nil {
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && a.Address != "" {
+				host = a.Address
+				break
+			}
+		}
+		if p := node.Status.DaemonEndpoints.KubeletEndpoint.Port; p > 0 {
+			port = int(p)
+		}
+		if p := node.Annotations[ResourceMetricsPathAnnotation]; p != "" {
+			path = "/" + strings.TrimLeft(p, "/")
+		}
+	}
+	if host == "" {
+		return "", &kubeletError{reason: "kubelet address unknown",
+			msg: "no address for the kubelet: the Node has no InternalIP address and HOST_IP is not set; set HOST_IP from the downward API (status.hostIP) or CATOPS_KUBELET_URL"}
+	}
+	u := url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: path}
+	return u.String(), nil
+}
+
+// get reads the body of u and when it arrived.
+func (k *Kubelet) get(ctx context.Context, u string) ([]byte, time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, time.Time{}, &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", u, err)}
+	}
+	// The text format, and anything as a last resort: a server that routes
+	// by Accept (go-restful, as in kwok) answers 406 to text/plain alone.
+	req.Header.Set("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, time.Time{}, transportError(u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, time.Time{}, statusError(u, resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxKubeletBody))
+	if err != nil {
+		return nil, time.Time{}, transportError(u, err)
+	}
+	return data, k.opts.Now(), nil
+}

@@ -1,0 +1,91 @@
+package usage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+)
+
+// TestMetricsClientRequests runs the REST client against a server that
+// answers like the API server with metrics-server behind it: the same
+// paths as the generated client, decoded objects, and 404s told apart.
+func TestMetricsClientRequests(t *testing.T) {
+	const prefix = "/apis/metrics.k8s.io/v1beta1"
+	objects := map[string]any{
+		prefix + "/nodes/" + testNode: metricsv1beta1.NodeMetrics{ObjectMeta: metav1.ObjectMeta{Name: testNode},
+			Timestamp: metav1.NewTime(t0), Usage: usageList("1", "1Gi")},
+		prefix + "/namespaces/ns/pods/a": metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"},
+			Timestamp: metav1.NewTime(t0), Containers: []metricsv1beta1.ContainerMetrics{{Name: "c", Usage: usageList("250m", "64Mi")}}},
+		prefix + "/namespaces/ns/pods": metricsv1beta1.PodMetricsList{Items: []metricsv1beta1.PodMetrics{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}, {ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}}}},
+		// metrics-server's own 404: a Status naming the object.
+		prefix + "/namespaces/ns/pods/gone": metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status: metav1.StatusFailure, Reason: metav1.StatusReasonNotFound, Code: http.StatusNotFound,
+			Details: &metav1.StatusDetails{Name: "gone", Group: "metrics.k8s.io", Kind: "pods"}},
+	}
+	var (
+		mu    sync.Mutex
+		paths []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.String())
+		mu.Unlock()
+		obj, ok := objects[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r) // the API server's "404 page not found"
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if st, ok := obj.(metav1.Status); ok {
+			w.WriteHeader(int(st.Code))
+		}
+		require.NoError(t, json.NewEncoder(w).Encode(obj))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewMetricsClient(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	nm, err := c.NodeMetrics(ctx, testNode)
+	require.NoError(t, err)
+	assert.Equal(t, testNode, nm.Name)
+	assert.Equal(t, "1Gi", nm.Usage.Memory().String())
+
+	pm, err := c.PodMetrics(ctx, "ns", "a")
+	require.NoError(t, err)
+	require.Len(t, pm.Containers, 1)
+	assert.Equal(t, "250m", pm.Containers[0].Usage.Cpu().String())
+
+	list, err := c.PodMetricsList(ctx, "ns")
+	require.NoError(t, err)
+	assert.Len(t, list.Items, 2)
+
+	_, err = c.PodMetrics(ctx, "ns", "gone")
+	assert.True(t, apierrors.IsNotFound(err), "%v", err)
+	assert.False(t, isNotServed(err), "metrics-server's 404 for one pod is not the API gone")
+
+	_, err = c.NodeMetrics(ctx, "other-node")
+	assert.True(t, isNotServed(err), "a plain 404 page is the group not served: %v", err)
+	assert.True(t, IsUnavailable(err))
+
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{
+		"GET " + prefix + "/nodes/" + testNode,
+		"GET " + prefix + "/namespaces/ns/pods/a",
+		"GET " + prefix + "/namespaces/ns/pods",
+		"GET " + prefix + "/namespaces/ns/pods/gone",
+		"GET " + prefix + "/nodes/other-node",
+	}, paths)
+}
