@@ -47,7 +47,7 @@ bench: bench-micro bench-load ## every figure of docs/benchmarks.md: micro-bench
 
 .PHONY: bench-micro
 bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, compress)
-	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/
 
 # BENCH_ARGS are passed to the harness, e.g. BENCH_ARGS="-scenarios requests,latency -window 20s".
 .PHONY: bench-load

@@ -182,8 +182,18 @@ func (t typedClient) PodMetrics(ctx context.Context, ns, name string) (*metricsv
 	return t.c.PodMetricses(ns).Get(ctx, name, metav1.GetOptions{})
 }
 
-func (t typedClient) PodMetricsList(ctx context.Context, ns string) (*metricsv1beta1.PodMetricsList, error) {
-	return t.c.PodMetricses(ns).List(ctx, metav1.ListOptions{})
+func (t typedClient) PodMetricsList(ctx context.Context, ns string, keep func(string) bool) ([]metricsv1beta1.PodMetrics, error) {
+	list, err := t.c.PodMetricses(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []metricsv1beta1.PodMetrics
+	for _, pm := range list.Items {
+		if keep(pm.Name) {
+			out = append(out, pm)
+		}
+	}
+	return out, nil
 }
 
 // countingClient wraps a MetricsClient to measure how many PodMetrics
@@ -215,8 +225,8 @@ func (c *countingClient) PodMetrics(ctx context.Context, ns, name string) (*metr
 	return c.MetricsClient.PodMetrics(ctx, ns, name)
 }
 
-func (c *countingClient) PodMetricsList(ctx context.Context, ns string) (*metricsv1beta1.PodMetricsList, error) {
+func (c *countingClient) PodMetricsList(ctx context.Context, ns string, keep func(string) bool) ([]metricsv1beta1.PodMetrics, error) {
 	c.enter()
 	defer c.leave()
-	return c.MetricsClient.PodMetricsList(ctx, ns)
+	return c.MetricsClient.PodMetricsList(ctx, ns, keep)
 }

@@ -178,16 +178,15 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 			return nil, fmt.Errorf("get pod metrics %s/%s: %w", ns, name, err)
 		}
 	}
-	list, err := m.client.PodMetricsList(ctx, ns)
+	items, err := m.client.PodMetricsList(ctx, ns, func(name string) bool {
+		_, ok := names[name] // else a pod of another node
+		return ok
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list pod metrics in namespace %q: %w", ns, err)
 	}
-	for i := range list.Items {
-		pm := &list.Items[i]
-		if _, ok := names[pm.Name]; !ok {
-			continue // a pod of another node
-		}
-		out[PodKey{Namespace: ns, Name: pm.Name}] = podUsage(pm)
+	for i := range items {
+		out[PodKey{Namespace: ns, Name: items[i].Name}] = podUsage(&items[i])
 	}
 	return out, nil
 }

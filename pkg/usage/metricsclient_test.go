@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -26,8 +27,14 @@ func TestMetricsClientRequests(t *testing.T) {
 			Timestamp: metav1.NewTime(t0), Usage: usageList("1", "1Gi")},
 		prefix + "/namespaces/ns/pods/a": metricsv1beta1.PodMetrics{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"},
 			Timestamp: metav1.NewTime(t0), Containers: []metricsv1beta1.ContainerMetrics{{Name: "c", Usage: usageList("250m", "64Mi")}}},
-		prefix + "/namespaces/ns/pods": metricsv1beta1.PodMetricsList{Items: []metricsv1beta1.PodMetrics{
-			{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a"}}, {ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}}}},
+		prefix + "/namespaces/ns/pods": metricsv1beta1.PodMetricsList{
+			TypeMeta: metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: "metrics.k8s.io/v1beta1"},
+			ListMeta: metav1.ListMeta{ResourceVersion: "1"},
+			Items: []metricsv1beta1.PodMetrics{
+				{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "a", Labels: map[string]string{"app": "a"}},
+					Timestamp: metav1.NewTime(t0), Containers: []metricsv1beta1.ContainerMetrics{{Name: "c", Usage: usageList("100m", "1Mi")}}},
+				{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b"}},
+			}},
 		// metrics-server's own 404: a Status naming the object.
 		prefix + "/namespaces/ns/pods/gone": metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
 			Status: metav1.StatusFailure, Reason: metav1.StatusReasonNotFound, Code: http.StatusNotFound,
@@ -67,9 +74,18 @@ func TestMetricsClientRequests(t *testing.T) {
 	require.Len(t, pm.Containers, 1)
 	assert.Equal(t, "250m", pm.Containers[0].Usage.Cpu().String())
 
-	list, err := c.PodMetricsList(ctx, "ns")
+	var asked []string
+	items, err := c.PodMetricsList(ctx, "ns", func(name string) bool {
+		asked = append(asked, name)
+		return name == "a"
+	})
 	require.NoError(t, err)
-	assert.Len(t, list.Items, 2)
+	assert.Equal(t, []string{"a", "b"}, asked, "every item's name is offered to keep")
+	require.Len(t, items, 1, "only the kept pod is returned")
+	assert.Equal(t, "a", items[0].Name)
+	assert.Equal(t, t0, items[0].Timestamp.UTC())
+	require.Len(t, items[0].Containers, 1)
+	assert.Equal(t, "100m", items[0].Containers[0].Usage.Cpu().String())
 
 	_, err = c.PodMetrics(ctx, "ns", "gone")
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)
@@ -88,4 +104,23 @@ func TestMetricsClientRequests(t *testing.T) {
 		"GET " + prefix + "/namespaces/ns/pods/gone",
 		"GET " + prefix + "/nodes/other-node",
 	}, paths)
+}
+
+// TestDecodePodMetricsListRejectsMalformedBodies: a truncated or foreign
+// body is an error, not an empty reading.
+func TestDecodePodMetricsListRejectsMalformedBodies(t *testing.T) {
+	keepAll := func(string) bool { return true }
+	for name, body := range map[string]string{
+		"truncated":      `{"kind":"PodMetricsList","items":[{"metadata":{"name":"a"}}`,
+		"not an object":  `[1,2]`,
+		"items not list": `{"items":{"a":1}}`,
+		"bad item":       `{"items":[{"metadata":{"name":1}}]}`,
+		"empty":          ``,
+	} {
+		_, err := decodePodMetricsList(strings.NewReader(body), keepAll)
+		assert.Error(t, err, name)
+	}
+	items, err := decodePodMetricsList(strings.NewReader(`{"kind":"PodMetricsList","metadata":{},"items":[]}`), keepAll)
+	require.NoError(t, err)
+	assert.Empty(t, items)
 }

@@ -26,6 +26,7 @@ type Baseline struct {
 
 	requests atomic.Int64
 	errors   atomic.Int64
+	polls    atomic.Int64
 
 	// OnSeen, when set, is called with "namespace/name" and the time of the
 	// poll in which a pod was first seen on the node or first missing from
@@ -50,6 +51,10 @@ func (b *Baseline) Requests() int64 { return b.requests.Load() }
 
 // Errors is how many of the baseline's requests failed.
 func (b *Baseline) Errors() int64 { return b.errors.Load() }
+
+// Polls is how many polls the baseline completed. A poll that takes longer
+// than the interval delays the next one (as in a polling connector).
+func (b *Baseline) Polls() int64 { return b.polls.Load() }
 
 // Run polls every interval until ctx ends.
 func (b *Baseline) Run(ctx context.Context) {
@@ -103,6 +108,9 @@ func (b *Baseline) poll(ctx context.Context) {
 	b.count(ctx, err)
 	_, err = b.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	b.count(ctx, err)
+	if ctx.Err() == nil {
+		b.polls.Add(1)
+	}
 }
 
 func (b *Baseline) diff(items []corev1.Pod, at time.Time) {
@@ -128,8 +136,8 @@ func (b *Baseline) diff(items []corev1.Pod, at time.Time) {
 }
 
 // RunBaselines runs one baseline per node until ctx ends and returns the
-// total of their requests and errors.
-func RunBaselines(ctx context.Context, bs []*Baseline) (requests, errs int64) {
+// total of their requests, errors and polls.
+func RunBaselines(ctx context.Context, bs []*Baseline) (requests, errs, polls int64) {
 	var wg sync.WaitGroup
 	for _, b := range bs {
 		wg.Go(func() { b.Run(ctx) })
@@ -138,6 +146,7 @@ func RunBaselines(ctx context.Context, bs []*Baseline) (requests, errs int64) {
 	for _, b := range bs {
 		requests += b.Requests()
 		errs += b.Errors()
+		polls += b.Polls()
 	}
-	return requests, errs
+	return requests, errs, polls
 }

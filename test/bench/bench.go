@@ -59,9 +59,9 @@ type Runner struct {
 	pop *Populator
 	req RequestCounter
 
-	idle    Counts // read requests per second with no agent running
-	kubelet bool   // the agent binary has the kubelet usage source
-	small   smallFigures
+	idle    Counts                  // read requests per second with no agent running
+	kubelet bool                    // the agent binary has the kubelet usage source
+	small   map[string]smallFigures // by usage source
 }
 
 // smallFigures are the 110-pod figures the scale scenario compares with.
@@ -70,7 +70,17 @@ type smallFigures struct {
 }
 
 // New returns a runner writing to r.
-func New(cfg Config, r *Report) *Runner { return &Runner{cfg: cfg, r: r} }
+func New(cfg Config, r *Report) *Runner {
+	return &Runner{cfg: cfg, r: r, small: map[string]smallFigures{}}
+}
+
+// sources are the usage sources the agent binary has.
+func (b *Runner) sources() []string {
+	if b.kubelet {
+		return []string{"metrics-api", "kubelet"}
+	}
+	return []string{"metrics-api"}
+}
 
 func (b *Runner) logf(format string, args ...any) {
 	if b.cfg.Logf != nil {

@@ -35,13 +35,14 @@ func (b *Runner) requests(ctx context.Context) error {
 		return err
 	}
 	cols = append(cols, col{"ours, Metrics API source", ours.start, ours.steady, ours.watches, ours.window})
-	b.small = smallFigures{rss: ours.rss, heap: ours.heap, perHour: perHour(ours.steady.Total(), ours.window)}
+	b.small["metrics-api"] = smallFigures{rss: ours.rss, heap: ours.heap, perHour: perHour(ours.steady.Total(), ours.window)}
 	if b.kubelet {
 		kub, err := b.runAgent(ctx, "requests-kubelet", "kubelet", "delta", sink)
 		if err != nil {
 			return err
 		}
 		cols = append(cols, col{"ours, kubelet source", kub.start, kub.steady, kub.watches, kub.window})
+		b.small["kubelet"] = smallFigures{rss: kub.rss, heap: kub.heap, perHour: perHour(kub.steady.Total(), kub.window)}
 	}
 	base, err := b.runBaseline(ctx)
 	if err != nil {
@@ -354,7 +355,7 @@ func (b *Runner) memory(ctx context.Context) error {
 	}
 	b.r.Printf("### 3. Memory with %d pods on the node\n", b.cfg.BigPods)
 	b.r.Table([]string{"pods", "RSS", "Go heap in use", "millicores"}, [][]string{
-		{fmt.Sprint(b.cfg.Pods), mib(b.small.rss), mib(b.small.heap), "(above)"},
+		{fmt.Sprint(b.cfg.Pods), mib(b.small["metrics-api"].rss), mib(b.small["metrics-api"].heap), "(above)"},
 		{fmt.Sprint(b.cfg.BigPods), mib(m.rss), mib(m.heap), fmt.Sprintf("%.2f", m.cpu/m.window.Seconds()*1000)},
 	})
 	b.r.Set("rss_bytes.1000", m.rss)
@@ -393,9 +394,13 @@ func (b *Runner) scale(ctx context.Context) error {
 		return err
 	}
 	defer sink.Close()
-	m, err := b.runAgent(ctx, "scale", "metrics-api", "delta", sink)
-	if err != nil {
-		return err
+	runs := map[string]agentRun{}
+	for _, source := range b.sources() {
+		m, err := b.runAgent(ctx, "scale-"+source, source, "delta", sink)
+		if err != nil {
+			return err
+		}
+		runs[source] = m
 	}
 	list, err := b.pop.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 	if err != nil {
@@ -411,17 +416,21 @@ func (b *Runner) scale(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h := perHour(m.steady.Total(), m.window)
 	b.r.Printf("### 2. Node scoping at cluster scale\n")
-	b.r.Printf("The same agent (%d pods on its node) while the cluster holds %d pods (%d of them Running when measured) on %d kwok nodes.", b.cfg.Pods, len(list.Items), running, len(nodes.Items))
-	b.r.Table([]string{"cluster", "RSS", "Go heap in use", "requests per hour", "start-up requests"}, [][]string{
-		{fmt.Sprintf("1 node, %d pods", b.cfg.Pods), mib(b.small.rss), mib(b.small.heap), num(b.small.perHour), "(above)"},
-		{fmt.Sprintf("%d nodes, %d pods", len(nodes.Items), len(list.Items)), mib(m.rss), mib(m.heap), num(h), m.start.String()},
-		{"change", pct(m.rss, b.small.rss), pct(m.heap, b.small.heap), pct(h, b.small.perHour), ""},
-	})
-	b.r.Set("scale.rss_bytes", m.rss)
-	b.r.Set("scale.heap_bytes", m.heap)
-	b.r.Set("scale.requests_per_hour", h)
+	b.r.Printf("The same agent (%d pods on its node, over the same %d namespaces) while the cluster holds %d pods (%d of them Running when measured) on %d kwok nodes; the other pods share the node's namespaces.", b.cfg.Pods, b.cfg.Namespaces, len(list.Items), running, len(nodes.Items))
+	var rows [][]string
+	for _, source := range b.sources() {
+		m, small := runs[source], b.small[source]
+		h := perHour(m.steady.Total(), m.window)
+		rows = append(rows,
+			[]string{source, fmt.Sprintf("1 node, %d pods", b.cfg.Pods), mib(small.rss), mib(small.heap), num(small.perHour)},
+			[]string{source, fmt.Sprintf("%d nodes, %d pods", len(nodes.Items), len(list.Items)), mib(m.rss), mib(m.heap), num(h)},
+			[]string{source, "change", pct(m.rss, small.rss), pct(m.heap, small.heap), pct(h, small.perHour)})
+		b.r.Set("scale."+source+".rss_bytes", m.rss)
+		b.r.Set("scale."+source+".heap_bytes", m.heap)
+		b.r.Set("scale."+source+".requests_per_hour", h)
+	}
+	b.r.Table([]string{"usage source", "cluster", "RSS", "Go heap in use", "requests per hour"}, rows)
 	return nil
 }
 
@@ -551,12 +560,15 @@ func (b *Runner) many(ctx context.Context) error {
 	}
 	bctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	var bReq, bErr int64
-	go func() { bReq, bErr = RunBaselines(bctx, bls); close(done) }()
+	var bReq, bErr, bPolls int64
+	b0 := time.Now()
+	go func() { bReq, bErr, bPolls = RunBaselines(bctx, bls); close(done) }()
 	sleep(ctx, b.cfg.Interval)
 	base, err := measure()
 	cancel()
 	<-done
+	// Polls each baseline would have made on time over the run.
+	onTime := float64(len(bls)) * (1 + time.Since(b0).Seconds()/b.cfg.Interval.Seconds())
 	if err != nil {
 		return err
 	}
@@ -565,7 +577,7 @@ func (b *Runner) many(ctx context.Context) error {
 	b.r.Printf("%d agents (separate processes, one node each) against one API server with %d kwok nodes × %d pods (%d namespaces), windows of %s; the rig's own load (kwok's heartbeats, metrics-server's scrapes) is the idle row. Requests: kube-apiserver's `apiserver_request_total` plus metrics-server's for the metrics.k8s.io requests proxied to it.",
 		b.cfg.ManyNodes, b.cfg.ManyNodes, b.cfg.ManyPods, namespaces, b.cfg.Window)
 	row := func(name string, l load) []string {
-		return []string{name, fmt.Sprintf("%.1f", l.rate), fmt.Sprintf("%.2f", l.rate-idle.rate),
+		return []string{name, fmt.Sprintf("%.1f", l.rate), fmt.Sprintf("%.2f", max(0, l.rate-idle.rate)),
 			fmt.Sprintf("%.0f", l.apiCPU*1000), fmt.Sprintf("%.0f", l.msCPU*1000)}
 	}
 	rows := [][]string{row("idle (rig only)", idle)}
@@ -581,7 +593,8 @@ func (b *Runner) many(ctx context.Context) error {
 		b.r.Set("many.ours."+r.source+".apiserver_millicores", r.l.apiCPU*1000)
 	}
 	b.r.Printf("- Baseline, requests in the window minus idle: %s.", base.byKey.Sub(idle.byKey.Scale(base.window.Seconds()/idle.window.Seconds())))
-	b.r.Printf("- Baseline client-side: %d requests, %d failed, over the whole run.\n", bReq, bErr)
+	b.r.Printf("- Baseline client-side: %d requests, %d failed; %d polls completed of the %.0f a %s interval asks for (%.0f%%): where it falls short, the API server could not keep up.\n",
+		bReq, bErr, bPolls, onTime, b.cfg.Interval, float64(bPolls)/onTime*100)
 	b.r.Set("many.baseline.requests_per_second", base.rate-idle.rate)
 	b.r.Set("many.baseline.apiserver_millicores", base.apiCPU*1000)
 	b.r.Set("many.idle.apiserver_millicores", idle.apiCPU*1000)
