@@ -488,4 +488,9 @@ func TestGoMemLimitFollowsTheMemoryLimit(t *testing.T) {
 	assert.Equal(t, "resourceFieldRef:limits.memory", env["GOMEMLIMIT"])
 	env = render(t, "--set", "auth.token=x", "--set", "resources.limits=null").env(t)
 	assert.NotContains(t, env, "GOMEMLIMIT", "no limit, no GOMEMLIMIT")
+	// extraEnv wins, without a duplicate name (env() fails on duplicates;
+	// server-side apply refuses them).
+	env = render(t, "--set", "auth.token=x", "--set-json", `extraEnv=[{"name":"GOMEMLIMIT","value":"100MiB"},{"name":"CATOPS_POD_METRICS_SOURCE","value":"none"}]`).env(t)
+	assert.Equal(t, "100MiB", env["GOMEMLIMIT"])
+	assert.Equal(t, "none", env["CATOPS_POD_METRICS_SOURCE"])
 }
