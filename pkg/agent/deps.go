@@ -15,9 +15,9 @@ import (
 	"github.com/catops/cli/pkg/usage"
 )
 
-// NewDeps builds the real dependencies from cfg: Kubernetes and Metrics API
-// (or kubelet) clients on restCfg, the host sampler on the host paths, a registry with
-// Go and process metrics.
+// NewDeps builds the real dependencies from cfg: the Kubernetes client and
+// the usage source's (Metrics API or kubelet) on restCfg, the host sampler
+// on the host paths, a registry with Go and process metrics.
 func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, version string) (Deps, error) {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "catops-k8s/" + version
@@ -45,18 +45,18 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 		Client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		Version:  version,
 	}
-	if cfg.PodMetricsSource == config.SourceMetricsAPI {
+	var src usage.Source // none for config.SourceNone
+	switch cfg.PodMetricsSource {
+	case config.SourceMetricsAPI:
 		mc, err := usage.NewMetricsClient(restCfg)
 		if err != nil {
 			return Deps{}, fmt.Errorf("build the Metrics API client: %w", err)
 		}
-		src := usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
-		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
-	}
-	if cfg.PodMetricsSource == config.SourceKubelet {
+		src = usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
+	case config.SourceKubelet:
 		// The API server's credentials and (unless told otherwise) its CA;
 		// the URL comes from the cached Node unless it is set.
-		src, err := usage.NewKubelet(restCfg, usage.KubeletOptions{
+		k, err := usage.NewKubelet(restCfg, usage.KubeletOptions{
 			URL:                cfg.KubeletURL,
 			HostIP:             cfg.HostIP,
 			CAFile:             cfg.KubeletCAFile,
@@ -66,6 +66,9 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 		if err != nil {
 			return Deps{}, err
 		}
+		src = k
+	}
+	if src != nil {
 		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
 	}
 	return d, nil
