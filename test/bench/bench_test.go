@@ -46,3 +46,8 @@ func TestFormat(t *testing.T) {
 	assert.Equal(t, "+10.0%", pct(110, 100))
 	assert.Equal(t, "1,234 KiB", kib(1234*1024))
 }
+
+func TestLatencyRow(t *testing.T) {
+	assert.Equal(t, []string{"x", "0 of 40", "–", "–", "–"}, latencyRow("x", nil, 40), "no event seen: no made-up zero latency")
+	assert.Equal(t, []string{"x", "3 of 4", "0.20 s", "0.30 s", "0.30 s"}, latencyRow("x", []float64{0.1, 0.2, 0.3}, 4))
+}
