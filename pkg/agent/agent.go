@@ -76,11 +76,11 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if d.Metrics == nil {
 		d.Metrics = telemetry.New(d.Registry)
 		if s, ok := d.Usage.(interface{ Stats() usage.Stats }); ok {
+			target, requests := telemetry.MetricsAPI, func(st usage.Stats) uint64 { return st.Requests }
 			if cfg.PodMetricsSource == config.SourceKubelet {
-				telemetry.RegisterKubeletUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.KubeletRequests, st.Errors })
-			} else {
-				telemetry.RegisterUsage(d.Registry, func() (uint64, uint64) { st := s.Stats(); return st.Requests, st.Errors })
+				target, requests = telemetry.Kubelet, func(st usage.Stats) uint64 { return st.KubeletRequests }
 			}
+			telemetry.RegisterUsage(d.Registry, target, func() (uint64, uint64) { st := s.Stats(); return requests(st), st.Errors })
 		}
 	}
 	log := d.Logger.With(zap.String("node", cfg.NodeName))

@@ -69,25 +69,30 @@ func Discard() *Metrics { return New(prometheus.NewRegistry()) }
 // UsageStats are the usage collector's running totals.
 type UsageStats func() (requests, errors uint64)
 
-// RegisterUsage exposes the Metrics API usage collector's totals as
-// counters.
-func RegisterUsage(reg prometheus.Registerer, stats UsageStats) {
-	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_requests_total",
-			Help: "Requests made to the Metrics API."}, func() float64 { r, _ := stats(); return float64(r) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "metrics_api_errors_total",
-			Help: "Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}, func() float64 { _, e := stats(); return float64(e) }),
-	)
+// UsageTarget is where a usage source sends its requests; it names the
+// source's request and error counters.
+type UsageTarget struct {
+	name, requestsHelp, errorsHelp string
 }
 
-// RegisterKubeletUsage exposes the kubelet usage collector's totals as
-// counters. That source makes no API server request, so it has no
-// metrics_api_* counters: its requests go to the node's kubelet.
-func RegisterKubeletUsage(reg prometheus.Registerer, stats UsageStats) {
+// The usage sources' targets.
+var (
+	// MetricsAPI: catops_metrics_api_{requests,errors}_total.
+	MetricsAPI = UsageTarget{"metrics_api", "Requests made to the Metrics API.",
+		"Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}
+	// Kubelet: catops_kubelet_{requests,errors}_total. That source makes no
+	// API server request, so it has no metrics_api_* counters.
+	Kubelet = UsageTarget{"kubelet", "Requests made to this node's kubelet /metrics/resource (none go through the API server).",
+		"Failed kubelet usage reads."}
+)
+
+// RegisterUsage exposes the usage collector's totals as the counters of
+// its target.
+func RegisterUsage(reg prometheus.Registerer, t UsageTarget, stats UsageStats) {
 	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kubelet_requests_total",
-			Help: "Requests made to this node's kubelet /metrics/resource (none go through the API server)."}, func() float64 { r, _ := stats(); return float64(r) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "kubelet_errors_total",
-			Help: "Failed kubelet usage reads."}, func() float64 { _, e := stats(); return float64(e) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: t.name + "_requests_total", Help: t.requestsHelp},
+			func() float64 { r, _ := stats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: t.name + "_errors_total", Help: t.errorsHelp},
+			func() float64 { _, e := stats(); return float64(e) }),
 	)
 }
