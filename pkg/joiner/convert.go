@@ -32,15 +32,63 @@ func podRecord(p *corev1.Pod) *wire.Pod {
 	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
 		out.Owner = &wire.Owner{Kind: ref.Kind, Name: ref.Name}
 	}
+	out.Ready = podConditionTrue(p, corev1.PodReady)
+	out.RestartCount = podRestarts(p)
+	return out
+}
+
+// podRestarts is the pod's restart count as kubectl's RESTARTS column shows
+// it. While the pod is still initializing (an init container is waiting,
+// running or failed and the Initialized condition is not True), it is the
+// sum of the init containers' restarts up to and including the one that
+// holds the pod up. Once initialized, it is the restarts of the native
+// sidecars (init containers with restartPolicy Always, which keep running
+// beside the app) plus those of the app containers; finished run-once init
+// containers no longer count.
+func podRestarts(p *corev1.Pod) int32 {
+	sidecars := make(map[string]bool, len(p.Spec.InitContainers))
+	for _, c := range p.Spec.InitContainers {
+		sidecars[c.Name] = isSidecar(c)
+	}
+	var initRestarts, sidecarRestarts int32
+	initializing := false
+	for _, st := range p.Status.InitContainerStatuses {
+		initRestarts += st.RestartCount
+		if sidecars[st.Name] {
+			sidecarRestarts += st.RestartCount
+		}
+		if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
+			continue // a run-once init container that finished
+		}
+		if sidecars[st.Name] && st.Started != nil && *st.Started {
+			continue // a sidecar that is up
+		}
+		initializing = true
+		break
+	}
+	if initializing && !podConditionTrue(p, corev1.PodInitialized) {
+		return initRestarts
+	}
+	restarts := sidecarRestarts
+	for _, st := range p.Status.ContainerStatuses {
+		restarts += st.RestartCount
+	}
+	return restarts
+}
+
+// isSidecar reports whether an init container is a native sidecar
+// (restartPolicy Always).
+func isSidecar(c corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func podConditionTrue(p *corev1.Pod, t corev1.PodConditionType) bool {
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			out.Ready = c.Status == corev1.ConditionTrue
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue
 		}
 	}
-	for _, c := range out.Containers {
-		out.RestartCount += c.RestartCount
-	}
-	return out
+	return false
 }
 
 func containers(spec []corev1.Container, statuses []corev1.ContainerStatus) []wire.Container {
@@ -59,6 +107,7 @@ func containers(spec []corev1.Container, statuses []corev1.ContainerStatus) []wi
 			State:    wire.StateUnknown,
 			Requests: resources(c.Resources.Requests),
 			Limits:   resources(c.Resources.Limits),
+			Sidecar:  isSidecar(c),
 		}
 		if st, ok := byName[c.Name]; ok {
 			fillStatus(&wc, st)

@@ -20,17 +20,13 @@ func (j *Joiner) Legacy(nodeName, namespace string) wire.Snapshot {
 	present := make(map[usage.PodKey]struct{}, len(pods))
 	for _, p := range pods {
 		present[usage.PodKey{Namespace: p.Namespace, Name: p.Name}] = struct{}{}
-		var restarts int32
-		for _, c := range p.Status.ContainerStatuses {
-			restarts += c.RestartCount
-		}
 		sp := wire.SnapshotPod{
 			Name:           p.Name,
 			Namespace:      p.Namespace,
 			PodIP:          p.Status.PodIP,
 			HostIP:         p.Status.HostIP,
 			Phase:          string(p.Status.Phase),
-			RestartCount:   restarts,
+			RestartCount:   podRestarts(p),
 			ContainerCount: len(p.Spec.Containers),
 		}
 		if u, ok := j.podUsage[usage.PodKey{Namespace: p.Namespace, Name: p.Name}]; ok {

@@ -183,3 +183,25 @@ func TestSlimNodeKeepsTheKubeletEndpoint(t *testing.T) {
 	assert.Equal(t, int32(10250), out.Status.DaemonEndpoints.KubeletEndpoint.Port)
 	assert.Equal(t, "/metrics/nodes/node-a/metrics/resource", out.Annotations["metrics.k8s.io/resource-metrics-path"])
 }
+
+// TestSlimPodKeepsWhatRestartsNeed: the pod's restart count follows
+// kubectl's rule, which needs each init container's restart policy (native
+// sidecars) and the Initialized condition.
+func TestSlimPodKeepsWhatRestartsNeed(t *testing.T) {
+	p := pod("x", "node-a")
+	always := corev1.ContainerRestartPolicyAlways
+	p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: &always, Command: []string{"big"}}}
+	p.Status.Conditions = []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Message: "dropped"},
+		{Type: corev1.PodInitialized, Status: corev1.ConditionFalse, Message: "dropped"},
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+	}
+	out := slimPod(p)
+	require.Len(t, out.Spec.InitContainers, 1)
+	assert.Equal(t, &always, out.Spec.InitContainers[0].RestartPolicy)
+	assert.Nil(t, out.Spec.InitContainers[0].Command)
+	assert.Equal(t, []corev1.PodCondition{
+		{Type: corev1.PodInitialized, Status: corev1.ConditionFalse},
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+	}, out.Status.Conditions)
+}

@@ -86,22 +86,31 @@ func slimContainers(in []corev1.Container) []corev1.Container {
 	}
 	out := make([]corev1.Container, len(in))
 	for i, c := range in {
-		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: corev1.ResourceRequirements{
-			Requests: c.Resources.Requests,
-			Limits:   c.Resources.Limits,
-		}}
+		out[i] = corev1.Container{
+			Name:  c.Name,
+			Image: c.Image,
+			Resources: corev1.ResourceRequirements{
+				Requests: c.Resources.Requests,
+				Limits:   c.Resources.Limits,
+			},
+			// Set on native sidecars (init containers that keep running):
+			// their restarts count in the pod's, as in kubectl.
+			RestartPolicy: c.RestartPolicy,
+		}
 	}
 	return out
 }
 
-// slimPodConditions keeps only Ready, the one condition on the wire.
+// slimPodConditions keeps Ready (on the wire) and Initialized (which
+// decides whether init containers' restarts count), type and status only.
 func slimPodConditions(in []corev1.PodCondition) []corev1.PodCondition {
+	var out []corev1.PodCondition
 	for _, c := range in {
-		if c.Type == corev1.PodReady {
-			return []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		if c.Type == corev1.PodReady || c.Type == corev1.PodInitialized {
+			out = append(out, corev1.PodCondition{Type: c.Type, Status: c.Status})
 		}
 	}
-	return nil
+	return out
 }
 
 func slimNode(n *corev1.Node) *corev1.Node {

@@ -29,8 +29,10 @@ type Pod struct {
 	// DeletingSince is set once deletion was requested (the pod is
 	// terminating): metadata.deletionTimestamp.
 	DeletingSince *time.Time `json:"deleting_since,omitempty"`
-	// RestartCount sums the restarts of the app containers (not the init
-	// containers), as kubectl's RESTARTS column does.
+	// RestartCount is the pod's restarts as kubectl's RESTARTS column shows
+	// them: once the pod is initialized, the app containers' plus the
+	// native sidecars'; while it is initializing, the init containers' up
+	// to the one that holds it up.
 	RestartCount   int32       `json:"restart_count"`
 	Containers     []Container `json:"containers"`
 	InitContainers []Container `json:"init_containers,omitempty"`
@@ -67,6 +69,9 @@ type Container struct {
 	LastTermination *Termination `json:"last_termination,omitempty"`
 	Requests        *Resources   `json:"requests,omitempty"`
 	Limits          *Resources   `json:"limits,omitempty"`
+	// Sidecar marks a native sidecar: an init container with
+	// restartPolicy Always, which keeps running beside the app containers.
+	Sidecar bool `json:"sidecar,omitempty"`
 }
 
 // Termination is how a container's previous run ended.

@@ -36,7 +36,7 @@ func examplePod() *Pod {
 		Priority:     ptr(int32(0)),
 		CreatedAt:    t1,
 		StartedAt:    ptr(t1.Add(2 * time.Second)),
-		RestartCount: 3,
+		RestartCount: 5, // kubectl's rule: the app's 3 and the sidecar's 2
 		Containers: []Container{{
 			Name: "web", Image: "nginx:1.27", Ready: false, RestartCount: 3,
 			State: StateWaiting, Reason: "CrashLoopBackOff",
@@ -44,8 +44,12 @@ func examplePod() *Pod {
 			Requests:        &Resources{CPUMillicores: ptr(int64(250)), MemoryBytes: ptr(int64(64 << 20))},
 			Limits:          &Resources{MemoryBytes: ptr(int64(128 << 20))},
 		}},
-		InitContainers: []Container{{Name: "migrate", Image: "migrate:3", State: StateTerminated, Reason: "Completed",
-			ExitCode: ptr(int32(0)), Since: ptr(t1.Add(time.Second))}},
+		InitContainers: []Container{
+			{Name: "migrate", Image: "migrate:3", State: StateTerminated, Reason: "Completed",
+				ExitCode: ptr(int32(0)), Since: ptr(t1.Add(time.Second))},
+			{Name: "proxy", Image: "envoy:1.33", Ready: true, RestartCount: 2, State: StateRunning,
+				Since: ptr(t0.Add(-10 * time.Minute)), Sidecar: true},
+		},
 	}
 }
 
