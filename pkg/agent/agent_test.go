@@ -69,11 +69,33 @@ func testConfig(url string) *config.Config {
 
 func newEnv(t *testing.T, tweak func(*config.Config, *Deps), objs ...runtime.Object) *env {
 	t.Helper()
+	return newEnvWith(t, backendOpts{}, tweak, objs...)
+}
+
+// backendOpts shape the reference receiver an env runs against.
+type backendOpts struct {
+	// receiver adjusts the receiver's options (Token and OnBatch are set).
+	receiver func(*receiver.Options)
+	// wrap puts a handler in front of the receiver, for answers it never
+	// gives by itself (redirects, dropped connections, stalls).
+	wrap func(http.Handler) http.Handler
+}
+
+func newEnvWith(t *testing.T, bo backendOpts, tweak func(*config.Config, *Deps), objs ...runtime.Object) *env {
+	t.Helper()
 	e := &env{t: t, client: fake.NewClientset(objs...), rec: &receiver.Recorder{}}
+	ro := receiver.Options{Token: testToken, OnBatch: e.rec.Record}
+	if bo.receiver != nil {
+		bo.receiver(&ro)
+	}
 	var err error
-	e.rcv, err = receiver.New(receiver.Options{Token: testToken, OnBatch: e.rec.Record})
+	e.rcv, err = receiver.New(ro)
 	require.NoError(t, err)
-	e.srv = httptest.NewServer(e.rcv.Handler())
+	h := e.rcv.Handler()
+	if bo.wrap != nil {
+		h = bo.wrap(h)
+	}
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	e.cfg = testConfig(e.srv.URL)
 	core, logs := observer.New(zap.DebugLevel)

@@ -90,7 +90,7 @@ func (r *Receiver) ingestBatch(w http.ResponseWriter, req *http.Request, body []
 		r.reject(w, req, errorf(http.StatusBadRequest, "body: invalid delta batch JSON: %v", err))
 		return
 	}
-	if err := validateBatch(&b); err != nil {
+	if err := validateBatch(&b, r.known); err != nil {
 		r.reject(w, req, errorf(http.StatusBadRequest, "%v", err))
 		return
 	}

@@ -61,6 +61,11 @@ type Options struct {
 	// call the receiver. The batch must not be modified. Tests use it to see
 	// exactly what arrived.
 	OnBatch func(b *wire.Batch)
+	// EventTypes, when not nil, are the only event types this receiver
+	// knows; a batch with any other type is answered 400, as a backend
+	// one protocol version behind the agent would. Nil means every type
+	// of pkg/wire.
+	EventTypes []wire.EventType
 }
 
 // Stats counts what the receiver did since it was created.
@@ -99,6 +104,7 @@ type Receiver struct {
 	now     func() time.Time
 	onApply func(node string)
 	onBatch func(b *wire.Batch)
+	known   map[wire.EventType]bool // nil: every wire type
 
 	mu      sync.Mutex
 	nodes   map[string]*NodeState
@@ -128,6 +134,12 @@ func New(opts Options) (*Receiver, error) {
 		onBatch: opts.OnBatch,
 		nodes:   map[string]*NodeState{},
 		changed: make(chan struct{}),
+	}
+	if opts.EventTypes != nil {
+		r.known = make(map[wire.EventType]bool, len(opts.EventTypes))
+		for _, t := range opts.EventTypes {
+			r.known[t] = true
+		}
 	}
 	if r.maxBody == 0 {
 		r.maxBody = DefaultMaxBodyBytes

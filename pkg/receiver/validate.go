@@ -9,9 +9,10 @@ import (
 )
 
 // validateBatch checks a decoded delta batch before anything of it is
-// applied. The error is one line naming the field that is wrong, and is
-// sent to the agent as wire.Response.Error.
-func validateBatch(b *wire.Batch) error {
+// applied. known, when not nil, restricts the event types accepted. The
+// error is one line naming the field that is wrong, and is sent to the
+// agent as wire.Response.Error.
+func validateBatch(b *wire.Batch, known map[wire.EventType]bool) error {
 	switch {
 	case b.Version != wire.Version:
 		return fmt.Errorf("version: want %q, got %q", wire.Version, clip(b.Version))
@@ -25,6 +26,9 @@ func validateBatch(b *wire.Batch) error {
 		return fmt.Errorf("seq: must be at least 1, got %d", b.Seq)
 	}
 	for i := range b.Events {
+		if t := b.Events[i].Type; known != nil && !known[t] {
+			return fmt.Errorf("events[%d].type: unknown event type %q", i, clip(string(t)))
+		}
 		if err := validateEvent(&b.Events[i]); err != nil {
 			return fmt.Errorf("events[%d]%w", i, err)
 		}

@@ -13,33 +13,24 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/catops/cli/pkg/wire"
 )
 
-// outcome classifies one attempt.
-type outcome int
-
-const (
-	delivered  outcome = iota
-	retryable          // network error, 5xx, 408, 429: same batch again after backoff
-	authFailed         // 401, 403, no token: same batch again after a long wait
-	misrouted          // 404, 405: wrong backend URL; same batch again after a long wait
-	rejected           // other 4xx: the batch is dropped
-	tooLarge           // 413: split the batch
-	conflict           // 409: the backend needs a snapshot first
-)
-
+// result is what one attempt to deliver a batch produced.
 type result struct {
-	outcome    outcome
-	status     int
+	status     int    // HTTP status; 0 when no answer came
+	failure    string // why no answer came (failure* in outcomes.go), or ""
 	retryAfter time.Duration
+	location   string // a redirect's target
 	err        error
 	bytes      int
 }
 
-// deliver sends b until the backend takes it, drops it, or ctx ends (then
-// it returns false and b stays in flight).
+// deliver sends b until the backend takes it or drops it (true), or until
+// ctx ends (false: b stays in flight for Flush). What each answer leads to
+// is the outcomes table.
 func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 	backoff := s.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
@@ -50,90 +41,89 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			s.opts.Metrics.BatchesRetried.Inc()
 		}
 		res := s.post(ctx, b)
-		log := s.opts.Logger.With(zap.Uint64("batchSeq", b.seq), zap.Int("events", len(b.items)), zap.Int("status", res.status))
-		var wait time.Duration
-		switch res.outcome {
-		case delivered:
+		first := b.items[0].ev.Type
+		c := condition{status: res.status, failure: res.failure, events: len(b.items), legacy: first == TypeLegacy,
+			markAlone: len(b.items) == 1 && (first == wire.EventSnapshotBegin || first == wire.EventSnapshotEnd)}
+		o := classify(c)
+		s.logOutcome(o, b, res)
+		if o.reason != "" {
+			s.opts.Metrics.BatchesFailed.WithLabelValues(o.failReason(c)).Inc()
+		}
+		switch o.disposal {
+		case interrupt:
+			return false
+		case ack:
 			s.done(b, nil, "")
 			s.opts.Metrics.BatchesSent.Inc()
 			s.opts.Metrics.BytesSent.Add(float64(res.bytes))
 			s.opts.Metrics.LastSendTime.Set(float64(s.opts.Now().Unix()))
-			if !s.outageSince.IsZero() {
-				log.Info("Backend reachable again", zap.Duration("outage", s.opts.Now().Sub(s.outageSince)))
-				s.outageSince = time.Time{}
-			}
-			log.Debug("Batch delivered", zap.Int("bytes", res.bytes))
 			return true
-		case tooLarge:
-			s.opts.Metrics.BatchesFailed.WithLabelValues("too_large").Inc()
-			if len(b.items) > 1 {
+		case split:
+			if len(b.items) > 1 { // a row that splits matches several events only
 				s.split(b)
-				log.Info("Backend said the batch is too large; split it in two")
-				continue
 			}
-			log.Error("Backend rejected a single event as too large; dropped it", zap.String("type", string(b.items[0].ev.Type)), zap.Int("bytes", len(b.items[0].ev.Data)))
-			s.giveBackSeq(b)
-			s.done(b, b.items, "too_large")
+			continue
+		case drop:
+			if o.giveBackSeq {
+				s.giveBackSeq(b)
+			}
+			if o.resync == resyncRequested {
+				s.mu.Lock()
+				s.awaitSnapshot = true
+				s.mu.Unlock()
+			}
+			s.done(b, b.items, o.dropReason())
+			if reason := o.resyncReason(b.items); reason != "" {
+				s.requestResync(reason)
+			}
 			return true
-		case conflict:
-			s.opts.Metrics.BatchesFailed.WithLabelValues("conflict").Inc()
-			if !hasLifecycle(b.items) || b.items[0].ev.Type == TypeLegacy {
-				// Only delta batches have a snapshot to answer a 409 with.
-				log.Warn("Backend answered 409 to a batch without pod changes; dropped it", zap.Error(res.err))
-				s.done(b, b.items, "rejected")
-				return true
-			}
-			log.Info("Backend asked for a resync; sending a full snapshot", zap.Error(res.err))
-			s.mu.Lock()
-			s.awaitSnapshot = true
-			s.mu.Unlock()
-			s.done(b, b.items, "superseded")
-			s.requestResync(wire.ReasonRequested)
-			return true
-		case rejected:
-			s.opts.Metrics.BatchesFailed.WithLabelValues("rejected").Inc()
-			log.Error("Backend rejected the batch; dropped it", zap.Error(res.err))
-			s.giveBackSeq(b)
-			s.done(b, b.items, "rejected")
-			if hasLifecycle(b.items) {
-				s.requestResync(wire.ReasonResync)
-			}
-			wait = s.opts.RejectBackoff
-		case authFailed:
-			s.opts.Metrics.BatchesFailed.WithLabelValues("auth").Inc()
-			s.noteOutage()
-			msg := "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Retrying later"
-			if res.status == 0 {
-				msg = "Cannot read the auth token; check CATOPS_AUTH_TOKEN_FILE. Retrying later"
-			}
-			log.Error(msg, zap.Error(res.err), zap.Duration("retryIn", s.opts.RejectBackoff))
-			wait = s.opts.RejectBackoff
-		case misrouted:
-			s.opts.Metrics.BatchesFailed.WithLabelValues("misrouted").Inc()
-			s.noteOutage()
-			log.Error("Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later",
-				zap.String("url", s.endpoint), zap.Error(res.err), zap.Duration("retryIn", s.opts.RejectBackoff))
-			wait = s.opts.RejectBackoff
-		case retryable:
-			s.opts.Metrics.BatchesFailed.WithLabelValues(failReason(res)).Inc()
+		}
+		// keep: the same batch again after the row's wait.
+		var wait time.Duration
+		switch o.pause {
+		case backoffWait:
 			wait = backoff.Step()
 			if res.retryAfter > wait {
 				wait = min(res.retryAfter, backoff.Cap)
 			}
-			if s.noteOutage() {
-				log.Warn("Backend unreachable; keeping events queued and retrying", zap.Error(res.err), zap.Duration("retryIn", wait))
-			} else {
-				log.Debug("Retrying batch", zap.Error(res.err), zap.Duration("retryIn", wait))
-			}
+		case longWait:
+			wait = s.opts.RejectBackoff
 		}
 		if !s.pause(ctx, wait) {
-			// Shutting down: a dropped (rejected) batch is already done;
-			// a retried one stays in flight for Flush.
-			return res.outcome == rejected
+			return false // shutting down: the batch stays in flight for Flush
 		}
-		if res.outcome == rejected {
-			return true
+	}
+}
+
+// logOutcome logs one attempt's row. Retried rows log the first failure of
+// a streak at their level and the quick retries after it at debug
+// ("Retrying batch"); those that wait a minute log every time; the
+// first success after a streak says how long it lasted.
+func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
+	fields := []zap.Field{zap.Uint64("batchSeq", b.seq), zap.Int("events", len(b.items)), zap.Int("status", res.status)}
+	if res.err != nil {
+		fields = append(fields, zap.Error(res.err))
+	}
+	if res.location != "" {
+		fields = append(fields, zap.String("location", res.location))
+	}
+	if len(b.items) == 1 {
+		fields = append(fields, zap.String("type", string(b.items[0].ev.Type)), zap.Int("bytes", len(b.items[0].ev.Data)))
+	}
+	level, msg := o.level, o.message
+	switch {
+	case o.outage:
+		if s.outageSince.IsZero() {
+			s.outageSince = s.opts.Now()
+		} else if o.pause == backoffWait {
+			level, msg = zapcore.DebugLevel, "Retrying batch"
 		}
+	case o.disposal == ack && !s.outageSince.IsZero():
+		s.opts.Logger.Info("Backend reachable again", zap.Duration("outage", s.opts.Now().Sub(s.outageSince)))
+		s.outageSince = time.Time{}
+	}
+	if ce := s.opts.Logger.Check(level, msg); ce != nil {
+		ce.Write(fields...)
 	}
 }
 
@@ -147,27 +137,6 @@ func (s *Sender) giveBackSeq(b *batch) {
 		s.seq--
 	}
 	s.mu.Unlock()
-}
-
-// noteOutage marks the start of a failure streak; it reports true for the
-// first failure of the streak.
-func (s *Sender) noteOutage() bool {
-	if s.outageSince.IsZero() {
-		s.outageSince = s.opts.Now()
-		return true
-	}
-	return false
-}
-
-func failReason(r result) string {
-	switch {
-	case r.status == http.StatusTooManyRequests:
-		return "status_429"
-	case r.status >= 500:
-		return "status_5xx"
-	default:
-		return "network"
-	}
 }
 
 // done ends b's flight; dropped items are counted with reason.
@@ -196,17 +165,18 @@ func (s *Sender) split(b *batch) {
 func (s *Sender) post(ctx context.Context, b *batch) result {
 	token, err := s.opts.Token()
 	if err != nil {
-		return result{outcome: authFailed, err: fmt.Errorf("read auth token: %w", err)}
+		return result{failure: failureToken, err: fmt.Errorf("read auth token: %w", err)}
 	}
 	body, contentType, gz, err := s.encode(b)
 	if err != nil {
-		return result{outcome: rejected, err: err}
+		return result{failure: failureEncode, err: err}
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return result{outcome: rejected, err: fmt.Errorf("build request: %w", err)}
+		return result{failure: failureEncode, err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -219,29 +189,19 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 	}
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
-		return result{outcome: retryable, err: err}
+		if parent.Err() != nil {
+			return result{failure: failureInterrupted, err: err}
+		}
+		return result{failure: failureNetwork, err: err}
 	}
 	defer resp.Body.Close()
-	msg := responseError(resp.Body)
 	res := result{status: resp.StatusCode, bytes: len(body)}
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300:
-		res.outcome = delivered
+	msg := responseError(resp.Body)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return res
-	case code == http.StatusRequestEntityTooLarge:
-		res.outcome = tooLarge
-	case code == http.StatusConflict:
-		res.outcome = conflict
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		res.outcome = authFailed
-	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
-		res.outcome = misrouted
-	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
-		res.outcome = retryable
-		res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.opts.Now())
-	default:
-		res.outcome = rejected
 	}
+	res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.opts.Now())
+	res.location = resp.Header.Get("Location")
 	res.err = fmt.Errorf("backend answered %s: %s", resp.Status, msg)
 	return res
 }

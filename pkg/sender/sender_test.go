@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,7 +247,7 @@ func TestRetriesSameBatchOn5xxAndNetworkErrors(t *testing.T) {
 	require.Len(t, waits, 3)
 	assert.Less(t, waits[0], waits[2], "backoff grows")
 	assert.Equal(t, 3.0, testutil.ToFloat64(h.metrics.BatchesRetried))
-	assert.Equal(t, 1, h.logs.FilterMessage("Backend unreachable; keeping events queued and retrying").Len(), "the outage is logged once, not per retry")
+	assert.Equal(t, 1, h.logs.FilterMessage("Backend unavailable; keeping events queued and retrying").Len(), "the outage is logged once, not per retry")
 	eventually(t, func() bool { return h.logs.FilterMessage("Backend reachable again").Len() == 1 }, "recovery logged once")
 }
 
@@ -538,4 +540,210 @@ func TestRejectedBatchLeavesNoSequenceGap(t *testing.T) {
 		t.Fatalf("a refused sample batch must not ask for a resync (got %q)", reason)
 	default:
 	}
+}
+
+// A 409 to a batch of samples alone still means the backend lost the
+// node's state: the agent must answer with a snapshot, not wait for the
+// periodic one.
+func TestConflictOnSamplesOnlyBatchAsksForSnapshot(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusConflict, nil
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, nil)
+	h.s.Enqueue(hostEv(t, 1))
+	h.run(t)
+	select {
+	case reason := <-h.s.ResyncRequested():
+		assert.Equal(t, wire.ReasonRequested, reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a 409 to a samples-only batch must ask for a snapshot")
+	}
+	h.s.Enqueue(hostEv(t, 2), markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), markEv(t, wire.EventSnapshotEnd, 1))
+	eventually(t, func() bool { return len(be.delivered()) == 3 }, "the snapshot is delivered")
+	assert.Equal(t, []string{"snapshot_begin", "a", "snapshot_end"}, be.delivered(), "samples queued before the snapshot are superseded")
+	assert.Empty(t, h.recordedWaits(), "a 409 does not pause")
+}
+
+// A 400 caused by one event costs that event only: the batch is split until
+// the event is alone, the rest is delivered in order, and nothing pauses.
+func TestRejectedEventIsFoundBySplittingAndDroppedAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name, bad  string
+		wantResync bool
+	}{
+		{"a pod change", "bad", true},
+		{"a sample", "host@7", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newBackend(t, func(_ int, b wire.Batch) (int, http.Header) {
+				for _, e := range b.Events {
+					if eventName(e) == tc.bad {
+						return http.StatusBadRequest, nil
+					}
+				}
+				return 0, nil
+			})
+			h := newSender(t, be.srv.URL, func(o *Options) { o.FlushDelay = time.Hour })
+			var want []string
+			for i := range 20 {
+				name := fmt.Sprintf("p%d", i)
+				if i == 13 {
+					if tc.bad == "bad" {
+						h.s.Enqueue(podEv(t, "bad"))
+					} else {
+						h.s.Enqueue(hostEv(t, 7))
+					}
+				}
+				h.s.Enqueue(podEv(t, name))
+				want = append(want, name)
+			}
+			require.Zero(t, h.s.Flush(context.Background()), "everything but the bad event is delivered")
+			assert.Equal(t, want, be.delivered(), "the good events arrive, in order")
+			typ := "pod_upsert"
+			if !tc.wantResync {
+				typ = "host"
+			}
+			assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues(typ, "rejected")), "exactly the bad event is dropped")
+			assert.Empty(t, h.recordedWaits(), "a rejection does not pause delivery")
+			var seqs []uint64
+			for _, c := range be.snapshot() {
+				if c.status == http.StatusOK {
+					seqs = append(seqs, c.batch.Seq)
+				}
+			}
+			for i := 1; i < len(seqs); i++ {
+				assert.Equal(t, seqs[i-1]+1, seqs[i], "no sequence gap: %v", seqs)
+			}
+			select {
+			case reason := <-h.s.ResyncRequested():
+				assert.True(t, tc.wantResync, "unexpected resync %q", reason)
+				assert.Equal(t, wire.ReasonResync, reason)
+			default:
+				assert.False(t, tc.wantResync, "a dropped pod change must ask for a resync")
+			}
+		})
+	}
+}
+
+// A backend that rejects everything is not a backend with bad events: it
+// refuses even a bare snapshot mark, which every backend of this protocol
+// takes. The sender then keeps everything and waits, instead of dropping
+// event after event.
+func TestBackendRejectingEverythingKeepsEventsAndWaits(t *testing.T) {
+	be := newBackend(t, func(int, wire.Batch) (int, http.Header) { return http.StatusBadRequest, nil })
+	h := newSender(t, be.srv.URL, func(o *Options) { o.RejectBackoff = 42 * time.Second })
+	h.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1))
+	for i := range 40 {
+		h.s.Enqueue(podEv(t, fmt.Sprintf("p%d", i)))
+	}
+	h.s.Enqueue(markEv(t, wire.EventSnapshotEnd, 1))
+	h.run(t)
+	eventually(t, func() bool { return len(h.recordedWaits()) >= 2 }, "the sender settles into long waits")
+	for _, w := range h.recordedWaits() {
+		assert.Equal(t, 42*time.Second, w)
+	}
+	assert.Zero(t, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")), "nothing is dropped")
+	events, _ := h.s.Pending()
+	assert.Equal(t, 42, events, "everything stays queued")
+	assert.GreaterOrEqual(t, h.logs.FilterMessageSnippet("Backend rejects even a bare snapshot mark").Len(), 1)
+	assert.LessOrEqual(t, len(be.snapshot()), 2*6+len(h.recordedWaits()), "about log2(42) splits, then one request a wait")
+}
+
+// A redirect is never followed (it would carry the token elsewhere): the
+// batch is kept and the log says where the backend pointed.
+func TestRedirectKeepsTheBatchAndNamesTheTarget(t *testing.T) {
+	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
+		if n == 0 {
+			return http.StatusPermanentRedirect, http.Header{"Location": {"https://elsewhere.example/api"}}
+		}
+		return 0, nil
+	})
+	h := newSender(t, be.srv.URL, func(o *Options) { o.RejectBackoff = 33 * time.Second })
+	h.s.Enqueue(podEv(t, "kept"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the batch was kept")
+	assert.Equal(t, []time.Duration{33 * time.Second}, h.recordedWaits())
+	entries := h.logs.FilterMessageSnippet("set CATOPS_BACKEND_URL").All()
+	require.Len(t, entries, 1)
+	assert.Equal(t, "https://elsewhere.example/api", entries[0].ContextMap()["location"])
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("redirect")))
+}
+
+// Shutdown during a request is an interruption, not a network failure: it
+// is neither counted nor logged as one, and the batch goes out with Flush.
+func TestShutdownDuringRequestIsNotAFailure(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	h := newSender(t, srv.URL, nil)
+	h.s.Enqueue(podEv(t, "a"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.s.Run(ctx) }()
+	eventually(t, func() bool { return calls.Load() == 1 }, "the first request is in flight")
+	cancel()
+	<-done
+	require.Zero(t, h.s.Flush(context.Background()), "the interrupted batch is delivered by the flush")
+	assert.Equal(t, int32(2), calls.Load())
+	assert.Zero(t, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("network")), "not a network failure")
+	assert.Zero(t, h.logs.FilterMessageSnippet("unreachable").Len())
+}
+
+// Every row of the outcome table is in docs/protocol.md's table, by name.
+func TestOutcomeTableIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	require.NoError(t, err)
+	for _, o := range outcomes {
+		assert.True(t, strings.Contains(string(doc), "| "+o.name+" |"), "docs/protocol.md §2.3 has no row named %q", o.name)
+	}
+}
+
+// A batch whose request cannot be built is dropped (nothing was sent), its
+// seq given back, and a resync asked for when it held pod changes.
+func TestBatchThatCannotBeBuiltIsDropped(t *testing.T) {
+	h := newSender(t, "http://127.0.0.1:1/bad\x7fpath", nil)
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	select {
+	case reason := <-h.s.ResyncRequested():
+		assert.Equal(t, wire.ReasonResync, reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dropped pod change asks for a resync")
+	}
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "encode")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("encode")))
+}
+
+// The body is the batch as compact JSON, with no trailing newline
+// (docs/protocol.md §2.1).
+func TestDeltaBodyHasNoTrailingNewline(t *testing.T) {
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		zr, err := gzip.NewReader(r.Body)
+		if err == nil {
+			raw, _ := io.ReadAll(zr)
+			body.Store(raw)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := newSender(t, srv.URL, nil)
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return body.Load() != nil }, "a batch arrived")
+	raw := body.Load().([]byte)
+	assert.Equal(t, byte('}'), raw[len(raw)-1])
 }
