@@ -31,6 +31,8 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 	host.HostSys = orDefault(cfg.HostSys, host.HostSys)
 	host.HostRoot = orDefault(cfg.HostRoot, host.HostRoot)
 	host.HostDev = orDefault(cfg.HostDev, host.HostDev)
+	host.IncludeInterfaces = cfg.HostIncludeInterfaces
+	host.ExcludeInterfaces = cfg.HostExcludeInterfaces
 	if err := host.Validate(); err != nil {
 		return Deps{}, fmt.Errorf("host sampler: %w", err)
 	}

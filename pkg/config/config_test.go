@@ -109,6 +109,8 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"flush delay too long", map[string]string{"CATOPS_FLUSH_DELAY": "1h"}, nil, "CATOPS_FLUSH_DELAY must be at most 10s"},
 		{"insecure not a bool", map[string]string{"CATOPS_ALLOW_INSECURE_HTTP": "yes please"}, nil, "CATOPS_ALLOW_INSECURE_HTTP must be true or false"},
 		{"health port out of range", map[string]string{"CATOPS_HEALTH_ADDR": ":99999"}, nil, "port from 0 to 65535"},
+		{"malformed include pattern", map[string]string{"CATOPS_HOST_INCLUDE_INTERFACES": "eth0, eth[0"}, nil, `CATOPS_HOST_INCLUDE_INTERFACES has a malformed pattern "eth[0" (syntax error in pattern): use shell patterns such as veth* or eth[0-9], separated by commas`},
+		{"malformed exclude pattern flag", nil, []string{"--host-exclude-interfaces=br-\\"}, `--host-exclude-interfaces has a malformed pattern "br-\\"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,6 +126,24 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 			assert.NotContains(t, err.Error(), "pa ss", "credentials in a URL are never echoed")
 		})
 	}
+}
+
+func TestInterfacePatterns(t *testing.T) {
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(base())))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Nil(t, c.HostIncludeInterfaces, "no override by default")
+	assert.Nil(t, c.HostExcludeInterfaces)
+
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--host-exclude-interfaces=eth1"}, env(with(map[string]string{
+		"CATOPS_HOST_INCLUDE_INTERFACES": " weird0, eth[0-9]* ,,",
+		"CATOPS_HOST_EXCLUDE_INTERFACES": "ens*"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"weird0", "eth[0-9]*"}, c.HostIncludeInterfaces)
+	assert.Equal(t, []string{"eth1"}, c.HostExcludeInterfaces, "the flag wins over the variable")
 }
 
 func TestKubeletSource(t *testing.T) {

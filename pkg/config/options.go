@@ -41,6 +41,8 @@ const (
 	HostSys            = "host-sys"
 	HostRoot           = "host-root"
 	HostDev            = "host-dev"
+	IncludeInterfaces  = "host-include-interfaces"
+	ExcludeInterfaces  = "host-exclude-interfaces"
 )
 
 type setting struct {
@@ -76,6 +78,8 @@ var settings = []setting{
 	{HostSys, "HOST_SYS", "", "host /sys mount (e.g. /host/sys); empty: /sys", false},
 	{HostRoot, "HOST_ROOT", "", "host / mount, for filesystem usage (e.g. /host/root); empty: /", false},
 	{HostDev, "HOST_DEV", "", "host /dev mount, to name /dev/mapper devices (optional, e.g. /host/dev); empty: /dev", false},
+	{IncludeInterfaces, "CATOPS_HOST_INCLUDE_INTERFACES", "", "comma-separated shell patterns (weird0,eth*) of network interfaces always counted in host figures, even virtual ones; empty: none (see docs/host-metrics.md)", false},
+	{ExcludeInterfaces, "CATOPS_HOST_EXCLUDE_INTERFACES", "", "comma-separated shell patterns of network interfaces never counted in host figures; win over the include patterns; empty: none", false},
 }
 
 // value is a setting's raw text and where it came from, for error messages.

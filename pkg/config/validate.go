@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,10 @@ type Config struct {
 	HostSys                   string
 	HostRoot                  string
 	HostDev                   string
+	// HostIncludeInterfaces and HostExcludeInterfaces are path.Match
+	// patterns that override which network interfaces host figures count.
+	HostIncludeInterfaces []string
+	HostExcludeInterfaces []string
 }
 
 // Error is a configuration mistake: one line that names the setting and
@@ -143,6 +148,12 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, err
 	}
 	if c.HealthAddr, err = o.healthAddr(); err != nil {
+		return nil, err
+	}
+	if c.HostIncludeInterfaces, err = o.patterns(IncludeInterfaces); err != nil {
+		return nil, err
+	}
+	if c.HostExcludeInterfaces, err = o.patterns(ExcludeInterfaces); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -276,6 +287,24 @@ func (o *Options) oneOf(name string, allowed ...string) (string, error) {
 		}
 	}
 	return "", errorf("%s must be one of %s, got %q", v.source, strings.Join(allowed, ", "), v.raw)
+}
+
+// patterns splits a comma-separated list of path.Match patterns, leaving
+// out empty items; nil when there is none.
+func (o *Options) patterns(name string) ([]string, error) {
+	v := o.get(name)
+	var out []string
+	for p := range strings.SplitSeq(v.raw, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, errorf("%s has a malformed pattern %q (%v): use shell patterns such as veth* or eth[0-9], separated by commas", v.source, p, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func (o *Options) healthAddr() (string, error) {

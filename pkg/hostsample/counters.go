@@ -70,10 +70,25 @@ func (s *Sampler) sampleNetwork(ctx context.Context, now time.Time, hs *wire.Hos
 		s.fail(hs, "network", err)
 		return
 	}
+	names := make([]string, len(stats))
+	for i, c := range stats {
+		names[i] = c.Name
+	}
+	stillListed := func() (map[string]bool, error) {
+		again, err := netCounters(ctx, s.opts.HostProc)
+		listed := make(map[string]bool, len(again))
+		for _, c := range again {
+			listed[c.Name] = true
+		}
+		return listed, err
+	}
+	keep, rule, detail := chooseInterfaces(s.opts, names, stillListed)
+	s.logIfaceRule(rule, detail, keep)
+
 	secs, prevs := s.nics.since(now)
 	cur := make(map[string]net.IOCountersStat, len(stats))
 	for _, c := range stats {
-		if matchAny(s.opts.ExcludeInterfaces, c.Name) {
+		if !keep[c.Name] {
 			continue
 		}
 		cur[c.Name] = c

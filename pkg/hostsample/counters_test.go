@@ -98,6 +98,20 @@ func TestDefaultExcludes(t *testing.T) {
 		{DefaultExcludeInterfaces, "kube-ipvs0", true},
 		{DefaultExcludeInterfaces, "cilium_host", true},
 		{DefaultExcludeInterfaces, "lxc12ab", true},
+		{DefaultExcludeInterfaces, "vxlan.calico", true},
+		{DefaultExcludeInterfaces, "3f2a9c1b0d4e5f6", true},
+		{DefaultExcludeInterfaces, "eni1a2b3c4d5e6", true},
+		{DefaultExcludeInterfaces, "gke3a4b5c6d7e8", true},
+		{DefaultExcludeInterfaces, "ovn-k8s-mp0", true},
+		{DefaultExcludeInterfaces, "genev_sys_6081", true},
+		{DefaultExcludeInterfaces, "br-int", true},
+		{DefaultExcludeInterfaces, "br-ex", true},
+		{DefaultExcludeInterfaces, "ovs-system", true},
+		{DefaultExcludeInterfaces, "enp3s0f0", false},
+		{DefaultExcludeInterfaces, "eno1", false},
+		{DefaultExcludeInterfaces, "ib0", false},
+		{DefaultExcludeInterfaces, "eth0.100", false},
+		{DefaultExcludeInterfaces, "3f2a9c1b0d4e5f", false},
 		{DefaultExcludeDisks, "sda", false},
 		{DefaultExcludeDisks, "sda1", true},
 		{DefaultExcludeDisks, "sdab12", true},
@@ -123,12 +137,16 @@ func TestOptions(t *testing.T) {
 	err := Options{ExcludeInterfaces: []string{"eth[0"}}.Validate()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"eth[0"`)
+	err = Options{IncludeInterfaces: []string{"veth", "br[-"}}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"br[-"`)
 
 	o := Options{HostProc: "/host/proc/", ExcludeDisks: []string{}}.withDefaults()
 	assert.Equal(t, "/host/proc", o.HostProc)
 	assert.Equal(t, "/sys", o.HostSys)
 	assert.Equal(t, "/", o.HostRoot)
-	assert.Equal(t, DefaultExcludeInterfaces, o.ExcludeInterfaces, "nil means the default")
+	assert.Nil(t, o.ExcludeInterfaces, "no interface override unless asked")
+	assert.Nil(t, o.IncludeInterfaces)
 	assert.Empty(t, o.ExcludeDisks, "empty means exclude nothing")
 	assert.NotNil(t, o.Now)
 }

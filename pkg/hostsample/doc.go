@@ -11,12 +11,25 @@
 //	/proc -> /host/proc   HOST_PROC  every figure except filesystem sizes
 //	/     -> /host/root   HOST_ROOT  filesystem sizes (statfs); mount it with
 //	                                 mountPropagation: HostToContainer
-//	/sys  -> /host/sys    HOST_SYS   only the real name of /dev/root
+//	/sys  -> /host/sys    HOST_SYS   which network interfaces are counted,
+//	                                 and the real name of /dev/root
 //	/dev  -> /host/dev    HOST_DEV   optional: /dev/mapper/x -> /dev/dm-N
 //
 // The paths go to gopsutil in the context (common.EnvKey), not through the
 // process environment. A bind mount of the host's procfs keeps the host's
 // PID namespace, so <HOST_PROC>/1 is the host's init even without hostPID.
+//
+// New checks HOST_PROC once and logs a warning when it is not the node's
+// /proc: when it does not exist (the figures read from it fail), when it
+// has no readable self/status (not a procfs), and when it is the
+// container's own /proc. The last is told by the NSpid line of HOST_PROC/self/status, this
+// process's PID in each PID namespace from the procfs's down to its own:
+// one PID means the procfs is of the process's own namespace, which is the
+// node's only if it is the initial one (HOST_PROC/self/ns/pid reads
+// pid:[4026531836]: the agent runs on the node or with hostPID). The
+// container's own /proc gives the container's network interfaces and
+// mounts; CPU, memory, load, uptime and disk counters stay node-wide.
+// Without an NSpid line (kernels before 4.1) nothing is said.
 //
 // # Which mount gives which figure
 //
@@ -49,6 +62,8 @@
 //	                      HOST_PROC/net/dev is self/net/dev, the pod's own
 //	                      namespace unless it uses hostNetwork; it is only
 //	                      the fallback when PID 1's file is unreadable.
+//	                      Which interfaces count: HOST_SYS/class/net (see
+//	                      "Network interfaces" below).
 //
 // Without HostToContainer propagation a filesystem mounted on the node after
 // the pod started is not mounted under HOST_ROOT: statfs then measures the
@@ -63,11 +78,50 @@
 // filesystems (nfs, cifs, ceph, fuse.*: not the node's disks, and statfs on a
 // hung server would block), bind mounts are dropped by
 // gopsutil, and each device is measured once, at its first mount in the
-// table. Disks and interfaces: every one not matched by Options.ExcludeDisks
-// / Options.ExcludeInterfaces (defaults DefaultExcludeDisks, which drops
-// loop, ram and partitions, and DefaultExcludeInterfaces, which drops lo
-// and CNI/runtime virtual devices). gopsutil leaves out disks whose
-// counters are all zero.
+// table. Disks: every one not matched by Options.ExcludeDisks (default
+// DefaultExcludeDisks, which drops loop, ram and partitions). gopsutil
+// leaves out disks whose counters are all zero.
+//
+// # Network interfaces
+//
+// The node's traffic is counted once, where it meets a device, whatever
+// the CNI names its interfaces. What the kernel says of each interface of
+// HOST_PROC/1/net/dev under HOST_SYS/class/net/<name> decides:
+//
+//   - Counted: devices backed by hardware, whose entry has a "device" link
+//     to a parent on a bus: physical NICs, virtio-net and the other NICs of
+//     a VM, SR-IOV VFs left in the node's namespace (their traffic is not
+//     in the PF's counters). And bonds (a "bonding" directory).
+//   - Left out: virtual devices, which have no "device" link and live
+//     under /sys/devices/virtual/net: loopback, pod veths, bridges, Open
+//     vSwitch, tunnels, dummy, ifb, team devices (their ports are counted
+//     instead), and VLAN, macvlan and ipvlan devices (their traffic is in
+//     their parent's counters).
+//   - Left out: a device whose "master" is counted and is a bond or backed
+//     by hardware, as that master's counters include it: a bond's ports, a
+//     VF paired with Hyper-V netvsc (Azure accelerated networking). A port
+//     of a bridge, OVS or a VRF stays counted: those count only what
+//     reaches the node's own stack.
+//   - Left out: VF and SF representors of an eswitch in switchdev mode
+//     (phys_port_name [c<n>]pf<n>vf<n> or ...sf<n>): their traffic also
+//     crosses the uplink. A VF moved into a pod is in the pod's namespace,
+//     not in the node's net/dev.
+//
+// The name rule decides instead, every interface not matched by
+// DefaultExcludeInterfaces being counted, when HOST_SYS cannot tell: when
+// HOST_SYS/class/net does not exist; when it lacks an interface that
+// net/dev still lists after a second read (not one deleted in between),
+// i.e. it is another network namespace's, such as the container's own
+// /sys, whose same-named entries (its eth0, a veth) are not the node's
+// devices either; and when no interface is backed by hardware, as when the
+// node is itself a container (kind, LXC). The rule in use is logged at the
+// first network reading and whenever it changes, at warn level for the
+// first two cases.
+//
+// Options.ExcludeInterfaces and Options.IncludeInterfaces (path.Match
+// patterns) override either rule: an interface matched by an exclude
+// pattern is never counted; one matched by an include pattern is counted,
+// even a virtual device or a bond's port.
 //
 // # Rates
 //

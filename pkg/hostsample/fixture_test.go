@@ -57,14 +57,115 @@ func newHost(t *testing.T) *fakeHost {
 			"28 22 7:0 / /snap/core/1 ro - squashfs /dev/loop0 ro\n" +
 			"29 22 0:30 / /run/containerd/rootfs rw - overlay overlay rw,lowerdir=/a\n",
 		// The pod's own network namespace, which must not be read.
-		"proc/net/dev":    netDev("  eth0: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0"),
-		"sys/.keep":       "",
-		"root/data/.keep": "",
-		"dev/dm-0":        "",
+		"proc/net/dev": netDev("  eth0: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0"),
+		// This process as the node's /proc shows it: PID 4242 there, 1 in
+		// its own namespace.
+		"proc/4242/status": "Name:\tcatops-k8s\nNSpid:\t4242\t1\n",
+		"root/data/.keep":  "",
+		"dev/dm-0":         "",
 	})
+	require.NoError(t, os.Symlink("4242", filepath.Join(dir, "proc", "self")))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "dev", "mapper"), 0o755))
 	require.NoError(t, os.Symlink("../dm-0", filepath.Join(dir, "dev", "mapper", "vg-data")))
+	h.netClass(
+		sysNet{name: "lo", kind: "772"},
+		sysNet{name: "eth0", device: "pci0000:00/0000:00:03.0/virtio0"},
+		sysNet{name: "ens5", device: "pci0000:00/0000:00:05.0"},
+		sysNet{name: "veth1a2b"},
+		sysNet{name: "cali99"},
+	)
 	return h
+}
+
+// sysNet is one interface of the fake /sys/class/net.
+type sysNet struct {
+	name string
+	// device is the parent device under /sys/devices, e.g.
+	// "pci0000:00/0000:00:03.0"; empty: a virtual device, under
+	// /sys/devices/virtual/net.
+	device string
+	kind   string // ARPHRD type; empty: 1 (Ethernet)
+	bond   bool   // a bonding master
+	master string // the bond, bridge or OVS datapath it is enslaved to
+	lower  string // the device it is stacked on (a VLAN's parent)
+	// portName is phys_port_name; physfn the PF of a VF, under
+	// /sys/devices.
+	portName, physfn string
+}
+
+// dir is where the kernel puts the interface's directory, relative to
+// /sys.
+func (d sysNet) dir() string {
+	if d.device == "" {
+		return filepath.Join("devices", "virtual", "net", d.name)
+	}
+	return filepath.Join("devices", d.device, "net", d.name)
+}
+
+// netClass lays out /sys/class/net as the kernel does: each entry a link
+// to the device's directory (../../devices/.../net/<name>), in which
+// "device" links to the parent device, and master, upper_<x> and lower_<x>
+// link stacked devices to each other.
+func (h *fakeHost) netClass(devs ...sysNet) {
+	h.t.Helper()
+	sys := filepath.Join(h.dir, "sys")
+	byName := map[string]sysNet{}
+	link := func(target, at string) {
+		rel, err := filepath.Rel(filepath.Dir(at), target)
+		require.NoError(h.t, err)
+		require.NoError(h.t, os.Symlink(rel, at))
+	}
+	for _, d := range devs {
+		byName[d.name] = d
+		dir := filepath.Join(sys, d.dir())
+		kind := d.kind
+		if kind == "" {
+			kind = "1"
+		}
+		files := map[string]string{
+			filepath.Join("sys", d.dir(), "type"):   kind + "\n",
+			filepath.Join("sys", d.dir(), "uevent"): "INTERFACE=" + d.name + "\n",
+		}
+		if d.portName != "" {
+			files[filepath.Join("sys", d.dir(), "phys_port_name")] = d.portName + "\n"
+		}
+		h.write(files)
+		require.NoError(h.t, os.MkdirAll(filepath.Join(sys, "class", "net"), 0o755))
+		link(dir, filepath.Join(sys, "class", "net", d.name))
+		if d.device != "" {
+			link(filepath.Join(sys, "devices", d.device), filepath.Join(dir, "device"))
+		}
+		if d.physfn != "" {
+			link(filepath.Join(sys, "devices", d.physfn), filepath.Join(sys, "devices", d.device, "physfn"))
+		}
+		if d.bond {
+			require.NoError(h.t, os.MkdirAll(filepath.Join(dir, "bonding"), 0o755))
+		}
+	}
+	for _, d := range devs {
+		dir := filepath.Join(sys, d.dir())
+		if d.master != "" {
+			m := filepath.Join(sys, byName[d.master].dir())
+			link(m, filepath.Join(dir, "master"))
+			link(m, filepath.Join(dir, "upper_"+d.master))
+			link(dir, filepath.Join(m, "lower_"+d.name))
+			if byName[d.master].bond {
+				require.NoError(h.t, os.MkdirAll(filepath.Join(dir, "bonding_slave"), 0o755))
+			}
+		}
+		if d.lower != "" {
+			l := filepath.Join(sys, byName[d.lower].dir())
+			link(l, filepath.Join(dir, "lower_"+d.lower))
+			link(dir, filepath.Join(l, "upper_"+d.name))
+		}
+	}
+}
+
+// dropNetClass removes /sys/class/net and the devices behind it.
+func (h *fakeHost) dropNetClass() {
+	h.t.Helper()
+	require.NoError(h.t, os.RemoveAll(filepath.Join(h.dir, "sys", "class")))
+	require.NoError(h.t, os.RemoveAll(filepath.Join(h.dir, "sys", "devices")))
 }
 
 func (h *fakeHost) write(files map[string]string) {

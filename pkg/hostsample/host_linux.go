@@ -44,3 +44,44 @@ func netCounters(ctx context.Context, hostProc string) ([]net.IOCountersStat, er
 	}
 	return net.IOCountersWithContext(ctx, true)
 }
+
+// initialPIDNamespace is how <proc>/self/ns/pid reads in the initial PID
+// namespace, the node's: PROC_PID_INIT_INO (0xEFFFFFFC) of the kernel's
+// include/linux/proc_ns.h.
+const initialPIDNamespace = "pid:[4026531836]"
+
+// hostProcProblem says why hostProc does not give the node's figures, or
+// returns "" when it does or that cannot be told.
+//
+// A procfs shows processes from its PID namespace down, and the NSpid line
+// of <proc>/self/status lists this process's PID in each namespace from
+// the procfs's own down to the process's: more than one PID means the
+// procfs is an outer namespace's, the node's /proc mounted into the pod.
+// One PID means it is this process's own namespace, which is the node's
+// only when it is the initial one: the agent runs on the node itself or
+// with hostPID. Without NSpid (kernels before 4.1) nothing is said.
+func hostProcProblem(hostProc string) string {
+	if _, err := os.Stat(hostProc); err != nil {
+		return fmt.Sprintf("%v: the figures read from it fail; mount the node's /proc there, or unset HOST_PROC", err)
+	}
+	status, err := os.ReadFile(filepath.Join(hostProc, "self", "status")) //nolint:gosec // G304: reading the configured host procfs is the job
+	if err != nil {
+		return fmt.Sprintf("%v: it is not a procfs of this process's PID namespace or an outer one; mount the node's /proc there, or unset HOST_PROC", err)
+	}
+	pids := -1
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			pids = len(strings.Fields(rest))
+			break
+		}
+	}
+	if pids != 1 {
+		return ""
+	}
+	if ns, err := os.Readlink(filepath.Join(hostProc, "self", "ns", "pid")); err == nil && ns == initialPIDNamespace {
+		return ""
+	}
+	return "it is this container's own /proc: the network interfaces and filesystems reported are the container's, not the node's " +
+		"(CPU, memory, load, uptime and disk counters stay the kernel's node-wide ones unless the runtime virtualises them, as lxcfs does); " +
+		"mount the node's /proc (e.g. at /host/proc) and set HOST_PROC"
+}

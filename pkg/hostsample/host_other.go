@@ -18,3 +18,6 @@ func readUptime(ctx context.Context, _ string) (uint64, error) {
 func netCounters(ctx context.Context, _ string) ([]net.IOCountersStat, error) {
 	return net.IOCountersWithContext(ctx, true)
 }
+
+// hostProcProblem says nothing: there is no procfs off Linux.
+func hostProcProblem(string) string { return "" }

@@ -6,20 +6,30 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/common"
 )
 
-// DefaultExcludeInterfaces are the network interfaces left out by default:
-// loopback and the virtual devices of container runtimes and CNI plugins,
-// whose traffic also crosses a physical interface (pod veths, bridges,
-// overlay tunnels, kube-proxy's IPVS dummy, ifb mirrors of ingress traffic).
+// DefaultExcludeInterfaces is the name rule: the interfaces left out when
+// HOST_SYS cannot say which devices are backed by hardware (see
+// Options.HostSys and docs/host-metrics.md). They are loopback and the
+// virtual devices of container runtimes and CNI plugins, whose traffic also
+// crosses a physical interface: pod veths (veth, Calico cali, Cilium lxc,
+// AWS VPC CNI eni, GKE gke, and OVN-Kubernetes' 15 hex digits of the
+// container ID), bridges (cni0, docker0, Open vSwitch br-int and br-ex,
+// docker's br-<id>), overlay tunnels, kube-proxy's IPVS dummy and ifb
+// mirrors of ingress traffic. A list of names always lags the next CNI:
+// when HOST_SYS can tell, it decides instead and this list is not used.
 var DefaultExcludeInterfaces = []string{
 	"lo",
 	"veth*", "cali*", "flannel*", "cni*", "docker*", "kube-ipvs*",
-	"cilium_*", "lxc*", "tunl*", "vxlan.calico", "nodelocaldns",
+	"cilium_*", "lxc*", "tunl*", "vxlan*", "nodelocaldns",
 	"ifb*", "dummy*",
+	"eni*", "gke*", "antrea-*", "kube-bridge", "br-*",
+	"ovs-system", "ovn-k8s-*", "genev_sys_*",
+	strings.Repeat("[0-9a-f]", 15),
 }
 
 // DefaultExcludeDisks are the block devices left out by default: loop and
@@ -40,16 +50,20 @@ var DefaultExcludeDisks = []string{
 type Options struct {
 	// HostProc is the host's /proc (HOST_PROC), e.g. /host/proc.
 	HostProc string
-	// HostSys is the host's /sys (HOST_SYS), e.g. /host/sys.
+	// HostSys is the host's /sys (HOST_SYS), e.g. /host/sys. Its
+	// class/net decides which network interfaces are counted.
 	HostSys string
 	// HostRoot is the host's / (HOST_ROOT), e.g. /host/root.
 	HostRoot string
 	// HostDev is the host's /dev (HOST_DEV); only used to resolve
 	// /dev/mapper names of filesystems to their dm-N devices.
 	HostDev string
-	// ExcludeInterfaces are path.Match patterns ("veth*") of network
-	// interfaces to leave out. Nil means DefaultExcludeInterfaces; an empty
-	// non-nil slice leaves out none.
+	// IncludeInterfaces are path.Match patterns ("eth*") of network
+	// interfaces always counted, whatever the rule says: a virtual device
+	// that is the node's real uplink, a bond's port. Nil or empty: none.
+	IncludeInterfaces []string
+	// ExcludeInterfaces are path.Match patterns of network interfaces never
+	// counted; they win over IncludeInterfaces. Nil or empty: none.
 	ExcludeInterfaces []string
 	// ExcludeDisks are path.Match patterns of block devices to leave out.
 	// Nil means DefaultExcludeDisks; an empty non-nil slice leaves out none.
@@ -60,24 +74,23 @@ type Options struct {
 }
 
 // NewOptions returns the defaults: host paths as seen by a process on the
-// host, and the default exclude lists.
+// host, no interface overrides, and the default disk exclude list.
 func NewOptions() Options {
 	return Options{
-		HostProc:          "/proc",
-		HostSys:           "/sys",
-		HostRoot:          "/",
-		HostDev:           "/dev",
-		ExcludeInterfaces: slices.Clone(DefaultExcludeInterfaces),
-		ExcludeDisks:      slices.Clone(DefaultExcludeDisks),
-		Now:               time.Now,
+		HostProc:     "/proc",
+		HostSys:      "/sys",
+		HostRoot:     "/",
+		HostDev:      "/dev",
+		ExcludeDisks: slices.Clone(DefaultExcludeDisks),
+		Now:          time.Now,
 	}
 }
 
-// Validate checks the exclude patterns.
+// Validate checks the include and exclude patterns.
 func (o Options) Validate() error {
-	for _, p := range slices.Concat(o.ExcludeInterfaces, o.ExcludeDisks) {
+	for _, p := range slices.Concat(o.IncludeInterfaces, o.ExcludeInterfaces, o.ExcludeDisks) {
 		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("exclude pattern %q is malformed: %w", p, err)
+			return fmt.Errorf("interface or disk pattern %q is malformed: %w", p, err)
 		}
 	}
 	return nil
@@ -90,9 +103,6 @@ func (o Options) withDefaults() Options {
 	o.HostSys = cleanOr(o.HostSys, d.HostSys)
 	o.HostRoot = cleanOr(o.HostRoot, d.HostRoot)
 	o.HostDev = cleanOr(o.HostDev, d.HostDev)
-	if o.ExcludeInterfaces == nil {
-		o.ExcludeInterfaces = d.ExcludeInterfaces
-	}
 	if o.ExcludeDisks == nil {
 		o.ExcludeDisks = d.ExcludeDisks
 	}

@@ -24,10 +24,11 @@ type Sampler struct {
 	opts   Options
 	logger *zap.Logger
 
-	mu      sync.Mutex
-	prevCPU *cpu.TimesStat
-	disks   previous[disk.IOCountersStat]
-	nics    previous[net.IOCountersStat]
+	mu        sync.Mutex
+	prevCPU   *cpu.TimesStat
+	disks     previous[disk.IOCountersStat]
+	nics      previous[net.IOCountersStat]
+	ifaceRule ifaceRule // of the last sample, to log a change once
 }
 
 // previous holds the counters of the last successful reading of one kind
@@ -38,11 +39,18 @@ type previous[T any] struct {
 }
 
 // New returns a Sampler. Empty options take their defaults (see Options).
+// When HostProc does not look like the node's /proc (the container's own,
+// or missing), New logs a warning saying so: it is read all the same.
 func New(opts Options, logger *zap.Logger) *Sampler {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Sampler{opts: opts.withDefaults(), logger: logger}
+	s := &Sampler{opts: opts.withDefaults(), logger: logger}
+	if problem := hostProcProblem(s.opts.HostProc); problem != "" {
+		logger.Warn("Host figures may not be the node's: HOST_PROC is not the node's /proc",
+			zap.String("hostProc", s.opts.HostProc), zap.String("reason", problem))
+	}
+	return s
 }
 
 // Sample reads every figure once. A reading that fails is named in
