@@ -325,11 +325,11 @@ func (l *loop) snapshot(reason string) {
 
 func (l *loop) changes() { l.enqueue(l.j.Changes()) }
 
+// enqueue queues what the joiner built. An encoding error (our own types:
+// a bug) is logged loudly, and the events that could be built still go out.
 func (l *loop) enqueue(evs []wire.EncodedEvent, err error) {
 	if err != nil {
-		// Encoding our own types cannot fail short of a bug; say so loudly.
 		l.log.Error("Cannot encode events", zap.Error(err))
-		return
 	}
 	l.snd.Enqueue(evs...)
 }

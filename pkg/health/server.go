@@ -21,7 +21,7 @@ import (
 // agent's loop.
 type Status struct {
 	started  time.Time
-	lastTick atomic.Int64 // unix nanoseconds
+	lastTick atomic.Pointer[time.Time] // keeps the monotonic clock reading
 	ready    atomic.Bool
 	maxAge   time.Duration
 	now      func() time.Time
@@ -36,8 +36,13 @@ func NewStatus(maxAge time.Duration, now func() time.Time) *Status {
 	return &Status{started: now(), maxAge: maxAge, now: now}
 }
 
-// Tick records a collection tick.
-func (s *Status) Tick() { s.lastTick.Store(s.now().UnixNano()) }
+// Tick records a collection tick. The time is kept whole, with the
+// monotonic clock reading time.Now gives it, so that the age computed by
+// Live is not moved by a wall-clock step (NTP, a VM resume).
+func (s *Status) Tick() {
+	t := s.now()
+	s.lastTick.Store(&t)
+}
 
 // SetReady records whether the caches are synced.
 func (s *Status) SetReady(ok bool) { s.ready.Store(ok) }
@@ -45,8 +50,8 @@ func (s *Status) SetReady(ok bool) { s.ready.Store(ok) }
 // Live reports liveness and, when not live, why.
 func (s *Status) Live() (bool, string) {
 	last := s.started
-	if n := s.lastTick.Load(); n != 0 {
-		last = time.Unix(0, n)
+	if t := s.lastTick.Load(); t != nil {
+		last = *t
 	}
 	if age := s.now().Sub(last); age > s.maxAge {
 		return false, fmt.Sprintf("last collection tick was %s ago (limit %s)", age.Round(time.Second), s.maxAge)

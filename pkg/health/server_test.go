@@ -78,3 +78,17 @@ func TestServeReportsPortClash(t *testing.T) {
 }
 
 func zapNop() *zap.Logger { return zap.NewNop() }
+
+// Liveness ages are measured on the monotonic clock: a tick keeps the
+// monotonic reading of time.Now (shown as "m=" by String), so a wall-clock
+// step cannot make the last tick look hours old and restart the agent.
+func TestLivenessUsesTheMonotonicClock(t *testing.T) {
+	st := NewStatus(time.Minute, nil)
+	st.Tick()
+	last := st.lastTick.Load()
+	require.NotNil(t, last)
+	assert.Contains(t, last.String(), "m=+", "the tick kept its monotonic reading")
+	assert.Contains(t, st.started.String(), "m=+")
+	ok, why := st.Live()
+	assert.True(t, ok, why)
+}

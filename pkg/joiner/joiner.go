@@ -11,6 +11,7 @@ package joiner
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"time"
@@ -45,6 +46,9 @@ type Joiner struct {
 	nodeHash   uint64
 	snapshotID uint64
 
+	// marshal encodes pod and node records (json.Marshal; tests replace it).
+	marshal func(any) ([]byte, error)
+
 	// Latest readings, kept for the legacy snapshot format.
 	host      *wire.HostSample
 	nodeUsage *wire.ResourceUsage
@@ -62,11 +66,15 @@ func New(src PodSource, now func() time.Time) *Joiner {
 		seed:     maphash.MakeSeed(),
 		sent:     make(map[string]sentPod),
 		podUsage: make(map[usage.PodKey]wire.ResourceUsage),
+		marshal:  json.Marshal,
 	}
 }
 
 // Snapshot emits the whole state: snapshot_begin, the node, every pod and
-// snapshot_end. What it emits becomes the new base for Changes.
+// snapshot_end. What it emits becomes the new base for Changes. A record
+// that cannot be encoded is left out and reported in the error, beside the
+// events that could be; only a snapshot mark that cannot be encoded fails
+// the whole snapshot (nil events).
 func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 	j.src.TakeDirty() // the snapshot covers every pending mark
 	now := j.now().UTC()
@@ -80,9 +88,10 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 		return nil, err
 	}
 	out = append(out, begin)
+	var errs []error
 	j.nodeHash = 0
 	if ev, ok, err := j.nodeEvent(now); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	} else if ok {
 		out = append(out, ev)
 	}
@@ -97,9 +106,13 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 		}
 	}
 	for _, p := range pods {
+		// A pod that cannot be encoded is left out (and so swept from the
+		// backend at snapshot_end) and not recorded as sent: its next
+		// change or the next snapshot tries again.
 		ev, _, err := j.podEvent(now, p, true)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		out = append(out, ev)
 	}
@@ -107,12 +120,14 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(out, end), nil
+	return append(out, end), errors.Join(errs...)
 }
 
 // Changes emits an event for every pod and for the node whose record
 // differs from the one last emitted, and a delete for every emitted pod
-// that left the cache.
+// that left the cache. A record that cannot be encoded is reported in the
+// error and not recorded as emitted (its next change or the next snapshot
+// tries again); the events of the others are returned all the same.
 func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 	keys, nodeChanged := j.src.TakeDirty()
 	if len(keys) == 0 && !nodeChanged {
@@ -120,9 +135,10 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 	}
 	now := j.now().UTC()
 	var out []wire.EncodedEvent
+	var errs []error
 	if nodeChanged {
 		if ev, ok, err := j.nodeEvent(now); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		} else if ok {
 			out = append(out, ev)
 		}
@@ -135,13 +151,15 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 				// pod) between two wake-ups: the old pod ended too.
 				ev, err := j.deleteEvent(now, key, prev.uid)
 				if err != nil {
-					return nil, err
+					errs = append(errs, err)
+					continue
 				}
 				out = append(out, ev)
 			}
 			ev, changed, err := j.podEvent(now, p, false)
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
+				continue
 			}
 			if changed {
 				out = append(out, ev)
@@ -155,12 +173,13 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 		}
 		ev, err := j.deleteEvent(now, key, prev.uid)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		delete(j.sent, key)
 		out = append(out, ev)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 func (j *Joiner) deleteEvent(now time.Time, key, uid string) (wire.EncodedEvent, error) {
@@ -181,7 +200,7 @@ func (j *Joiner) forgetUsage(key string) {
 // podEvent encodes p's record and reports whether it differs from the one
 // last emitted (always true when force is set). It records it as emitted.
 func (j *Joiner) podEvent(now time.Time, p *corev1.Pod, force bool) (wire.EncodedEvent, bool, error) {
-	rec, err := json.Marshal(podRecord(p))
+	rec, err := j.marshal(podRecord(p))
 	if err != nil {
 		return wire.EncodedEvent{}, false, fmt.Errorf("encode pod %s/%s: %w", p.Namespace, p.Name, err)
 	}
@@ -201,7 +220,7 @@ func (j *Joiner) nodeEvent(now time.Time) (wire.EncodedEvent, bool, error) {
 	if !exists {
 		return wire.EncodedEvent{}, false, nil
 	}
-	rec, err := json.Marshal(nodeRecord(n))
+	rec, err := j.marshal(nodeRecord(n))
 	if err != nil {
 		return wire.EncodedEvent{}, false, fmt.Errorf("encode node %s: %w", n.Name, err)
 	}

@@ -2,6 +2,7 @@ package joiner
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 	"testing"
@@ -302,4 +303,35 @@ func TestPodUsageStaysBoundedWithShortLivedPods(t *testing.T) {
 		must(j.Samples(nil, &wire.Usage{Available: true, Pods: []wire.PodUsage{{Namespace: "ns", Name: name}}}))
 	}
 	assert.Empty(t, j.podUsage)
+}
+
+// A record that cannot be encoded costs that record only: the others are
+// emitted, and the failed one is not recorded as sent, so it goes out once
+// it can be encoded.
+func TestEncodeErrorLosesNoOtherChange(t *testing.T) {
+	src := newFakeSource()
+	j := New(src, clock())
+	src.put(testPod("ns", "a", corev1.PodRunning))
+	src.put(testPod("ns", "b", corev1.PodRunning))
+	must(j.Snapshot(wire.ReasonStart))
+
+	broken := true
+	j.marshal = func(v any) ([]byte, error) {
+		if p, ok := v.(*wire.Pod); ok && p.Name == "a" && broken {
+			return nil, errors.New("boom")
+		}
+		return json.Marshal(v)
+	}
+	for _, name := range []string{"a", "b"} {
+		p := testPod("ns", name, corev1.PodRunning)
+		p.Labels["v"] = "2"
+		src.put(p)
+	}
+	evs, err := j.Changes()
+	require.ErrorContains(t, err, "boom")
+	assert.Equal(t, []string{"pod_upsert:b"}, types_(decode(t, evs)), "b's change is not lost with a's error")
+
+	broken = false
+	src.put(src.pods["ns/a"]) // any later wake-up for a
+	assert.Equal(t, []string{"pod_upsert:a"}, types_(decode(t, must(j.Changes()))), "a was not recorded as sent")
 }
