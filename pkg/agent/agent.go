@@ -98,10 +98,11 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		defer stop()
 	}
 
-	pc, err := podcache.New(d.Kube, cfg.NodeName, log, podcache.Hooks{
-		WatchError: func(resource string, err error) {
+	pc, err := podcache.New(d.Kube, cfg.NodeName, log, podcache.Options{
+		Hooks: podcache.Hooks{WatchError: func(resource string, err error) {
 			d.Metrics.WatchRestarts.WithLabelValues(resource).Inc()
-		},
+		}},
+		WatchList: cfg.WatchList,
 	})
 	if err != nil {
 		return err

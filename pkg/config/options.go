@@ -27,6 +27,7 @@ const (
 	HealthAddr         = "health-addr"
 	WireFormat         = "wire-format"
 	PodMetricsSource   = "pod-metrics-source"
+	WatchList          = "watch-list"
 	MetricsConcurrency = "metrics-api-concurrency"
 	KubeletURL         = "kubelet-url"
 	KubeletCAFile      = "kubelet-ca-file"
@@ -63,6 +64,7 @@ var settings = []setting{
 	{LogLevel, "CATOPS_LOG_LEVEL", "info", "log level: debug, info, warn or error", false},
 	{HealthAddr, "CATOPS_HEALTH_ADDR", ":8080", "address of /healthz, /readyz and /metrics; \"off\" turns the server off", false},
 	{WireFormat, "CATOPS_WIRE_FORMAT", "delta", "wire format: delta (catops.k8s/v1 batches) or snapshot (the full node every interval, legacy shape)", false},
+	{WatchList, "CATOPS_WATCH_LIST", "auto", "how the pod and node caches load: auto (a streaming initial list, WatchList, falling back to LIST + WATCH when the API server or a proxy in front of it does not complete it within 30s), on (WatchList only) or off (LIST + WATCH)", false},
 	{PodMetricsSource, "CATOPS_POD_METRICS_SOURCE", "metrics-api", "where pod CPU/memory usage comes from: metrics-api (metrics-server, through the API server), kubelet (this node's kubelet /metrics/resource directly: no API server request; needs RBAC get on nodes/metrics) or none", false},
 	{MetricsConcurrency, "CATOPS_METRICS_API_CONCURRENCY", "4", "most Metrics API requests in flight at once", false},
 	{KubeletURL, "CATOPS_KUBELET_URL", "", "kubelet resource metrics URL (source kubelet); empty: https://<Node InternalIP, else HOST_IP>:<Node's kubelet port>/<Node's metrics.k8s.io/resource-metrics-path annotation, else metrics/resource>", false},

@@ -18,10 +18,14 @@ import (
 	"github.com/catops/cli/pkg/token"
 )
 
-// Wire formats and pod metrics sources.
+// Wire formats, WatchList modes and pod metrics sources.
 const (
 	FormatDelta    = "delta"
 	FormatSnapshot = "snapshot"
+
+	WatchListAuto = "auto"
+	WatchListOn   = "on"
+	WatchListOff  = "off"
 
 	SourceMetricsAPI = "metrics-api"
 	SourceKubelet    = "kubelet"
@@ -46,6 +50,7 @@ type Config struct {
 	HealthAddr         string // empty: off
 	WireFormat         string
 	PodMetricsSource   string
+	WatchList          string // auto, on or off
 	MetricsConcurrency int
 	// KubeletURL overrides the kubelet resource metrics URL (empty: from
 	// the Node); KubeletCAFile and KubeletInsecureSkipVerify choose how
@@ -139,6 +144,9 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, errorf("%s must be debug, info, warn or error, got %q", o.get(LogLevel).source, o.get(LogLevel).raw)
 	}
 	if c.WireFormat, err = o.oneOf(WireFormat, FormatDelta, FormatSnapshot); err != nil {
+		return nil, err
+	}
+	if c.WatchList, err = o.oneOf(WatchList, WatchListAuto, WatchListOn, WatchListOff); err != nil {
 		return nil, err
 	}
 	if c.PodMetricsSource, err = o.oneOf(PodMetricsSource, SourceMetricsAPI, SourceKubelet, SourceNone); err != nil {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -28,16 +30,26 @@ type Hooks struct {
 	WatchError func(resource string, err error)
 }
 
+// Options configure a Cache.
+type Options struct {
+	Hooks Hooks
+	// WatchList is WatchListAuto (the default when empty), WatchListOn or
+	// WatchListOff.
+	WatchList string
+	// FallbackAfter bounds the wait for a streamed initial state in
+	// WatchListAuto; zero means DefaultFallbackAfter.
+	FallbackAfter time.Duration
+}
+
 // Cache is the node-scoped pod and node cache.
 type Cache struct {
 	nodeName string
 	logger   *zap.Logger
+	client   Client
+	opts     Options
 
-	informers []cache.SharedIndexInformer // pods, node
-	running   sync.WaitGroup
-	pods      listersv1.PodLister
-	nodes     listersv1.NodeLister
-	synced    []cache.InformerSynced
+	set     atomic.Pointer[informerSet]
+	running sync.WaitGroup
 
 	mu        sync.Mutex
 	dirtyPods map[string]struct{}
@@ -45,23 +57,56 @@ type Cache struct {
 	notify    chan struct{}
 }
 
+// informerSet is one generation of the pod and node informers: the first,
+// and after a fallback from WatchList to LIST + WATCH, the second.
+type informerSet struct {
+	informers map[string]cache.SharedIndexInformer // by resource: pods, nodes
+	pods      listersv1.PodLister
+	nodes     listersv1.NodeLister
+	watchList bool
+	stop      context.CancelFunc // set by start
+}
+
 // New builds the informers; nothing talks to the API server until Start.
-func New(client Client, nodeName string, logger *zap.Logger, hooks Hooks) (*Cache, error) {
+func New(client Client, nodeName string, logger *zap.Logger, opts Options) (*Cache, error) {
+	switch opts.WatchList {
+	case "":
+		opts.WatchList = WatchListAuto
+	case WatchListAuto, WatchListOn, WatchListOff:
+	default:
+		return nil, fmt.Errorf("podcache: WatchList must be %s, %s or %s, got %q", WatchListAuto, WatchListOn, WatchListOff, opts.WatchList)
+	}
+	if opts.FallbackAfter <= 0 {
+		opts.FallbackAfter = DefaultFallbackAfter
+	}
 	c := &Cache{
 		nodeName:  nodeName,
 		logger:    logger,
+		client:    client,
+		opts:      opts,
 		dirtyPods: make(map[string]struct{}),
 		notify:    make(chan struct{}, 1),
 	}
-	podInf := newInformer(client, "pods", &corev1.Pod{}, "spec.nodeName", nodeName,
-		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	nodeInf := newInformer(client, "nodes", &corev1.Node{}, "metadata.name", nodeName, nil)
-	c.informers = []cache.SharedIndexInformer{podInf, nodeInf}
-	c.pods, c.nodes = listersv1.NewPodLister(podInf.GetIndexer()), listersv1.NewNodeLister(nodeInf.GetIndexer())
-	c.synced = []cache.InformerSynced{podInf.HasSynced, nodeInf.HasSynced}
+	set, err := c.newInformerSet(opts.WatchList != WatchListOff)
+	if err != nil {
+		return nil, err
+	}
+	c.set.Store(set)
+	return c, nil
+}
 
-	for resource, inf := range map[string]cache.SharedIndexInformer{"pods": podInf, "nodes": nodeInf} {
-		if err := c.setWatchErrorHandler(inf, resource, hooks); err != nil {
+func (c *Cache) newInformerSet(watchList bool) (*informerSet, error) {
+	podInf := c.newInformer("pods", &corev1.Pod{}, "spec.nodeName", watchList,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	nodeInf := c.newInformer("nodes", &corev1.Node{}, "metadata.name", watchList, nil)
+	set := &informerSet{
+		informers: map[string]cache.SharedIndexInformer{"pods": podInf, "nodes": nodeInf},
+		pods:      listersv1.NewPodLister(podInf.GetIndexer()),
+		nodes:     listersv1.NewNodeLister(nodeInf.GetIndexer()),
+		watchList: watchList,
+	}
+	for resource, inf := range set.informers {
+		if err := c.setWatchErrorHandler(inf, resource); err != nil {
 			return nil, err
 		}
 	}
@@ -79,38 +124,85 @@ func New(client Client, nodeName string, logger *zap.Logger, hooks Hooks) (*Cach
 	}); err != nil {
 		return nil, fmt.Errorf("add node event handler: %w", err)
 	}
-	return c, nil
+	return set, nil
 }
 
 // newInformer returns an informer of resource whose every request selects
-// field=value, slimming each object as it enters the store. Resync is 0: a
-// periodic resync replays the cache to the handlers, which would only mark
-// every pod dirty to find nothing changed. The watch already delivers every
-// change.
-func newInformer(client Client, resource string, obj runtime.Object, field, value string, indexers cache.Indexers) cache.SharedIndexInformer {
-	lw := client.ListWatch(resource, func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector(field, value).String()
+// field=nodeName, slimming each object as it enters the store. Resync is 0:
+// a periodic resync replays the cache to the handlers, which would only
+// mark every pod dirty to find nothing changed. The watch already delivers
+// every change.
+func (c *Cache) newInformer(resource string, obj runtime.Object, field string, watchList bool, indexers cache.Indexers) cache.SharedIndexInformer {
+	lw := c.client.ListWatch(resource, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector(field, c.nodeName).String()
 	})
-	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
+	inf := cache.NewSharedIndexInformerWithOptions(newPacedListWatch(lw, watchList), obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 	// Cannot fail: the informer has not started.
 	_ = inf.SetTransform(slim)
 	return inf
 }
 
-func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource string, hooks Hooks) error {
+func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource string) error {
 	return inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-		if hooks.WatchError != nil {
-			hooks.WatchError(resource, err)
+		if c.opts.Hooks.WatchError != nil {
+			c.opts.Hooks.WatchError(resource, err)
 		}
 		cache.DefaultWatchErrorHandler(ctx, r, err)
 	})
 }
 
-// Start runs the informers until ctx ends. Call it once.
+// Start runs the informers until ctx ends. In WatchListAuto, informers
+// that have not synced after FallbackAfter are replaced by ones that LIST
+// and then WATCH, with one warning. Call it once.
 func (c *Cache) Start(ctx context.Context) {
-	for _, inf := range c.informers {
+	set := c.set.Load()
+	c.start(ctx, set)
+	if c.opts.WatchList == WatchListAuto && set.watchList {
+		c.running.Go(func() { c.fallBackIfStuck(ctx, set) })
+	}
+}
+
+func (c *Cache) start(ctx context.Context, set *informerSet) {
+	ctx, set.stop = context.WithCancel(ctx)
+	for _, inf := range set.informers {
 		c.running.Go(func() { inf.RunWithContext(ctx) })
 	}
+}
+
+// fallBackIfStuck waits FallbackAfter for set to sync; if it has not, it
+// stops set and starts informers that do not use WatchList.
+func (c *Cache) fallBackIfStuck(ctx context.Context, set *informerSet) {
+	waitCtx, cancel := context.WithTimeout(ctx, c.opts.FallbackAfter)
+	defer cancel()
+	if cache.WaitForCacheSync(waitCtx.Done(), set.hasSynced) || ctx.Err() != nil {
+		return
+	}
+	var stuck []string
+	for resource, inf := range set.informers {
+		if !inf.HasSynced() {
+			stuck = append(stuck, resource)
+		}
+	}
+	sort.Strings(stuck)
+	next, err := c.newInformerSet(false)
+	if err != nil { // cannot happen with informers that have not started
+		c.logger.Error("Cannot build LIST + WATCH informers; still waiting for WatchList", zap.Error(err))
+		return
+	}
+	c.logger.Warn("The API server did not complete the streamed initial list (WatchList); it or a proxy in front of it ignores sendInitialEvents. Falling back to LIST + WATCH (CATOPS_WATCH_LIST=off skips this wait)",
+		zap.Strings("resources", stuck), zap.Duration("after", c.opts.FallbackAfter))
+	set.stop()
+	c.set.Store(next)
+	c.start(ctx, next)
+}
+
+func (s *informerSet) hasSynced() bool {
+	for _, inf := range s.informers {
+		if !inf.HasSynced() {
+			return false
+		}
+	}
+	return true
 }
 
 // Shutdown waits for the informers' goroutines after ctx has ended.
@@ -118,18 +210,11 @@ func (c *Cache) Shutdown() { c.running.Wait() }
 
 // WaitForSync blocks until both caches hold the initial list, or ctx ends.
 func (c *Cache) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForCacheSync(ctx.Done(), c.synced...)
+	return cache.WaitForCacheSync(ctx.Done(), c.HasSynced)
 }
 
 // HasSynced reports whether both caches hold the initial list.
-func (c *Cache) HasSynced() bool {
-	for _, s := range c.synced {
-		if !s() {
-			return false
-		}
-	}
-	return true
-}
+func (c *Cache) HasSynced() bool { return c.set.Load().hasSynced() }
 
 // markPod records that a pod changed. It runs on the informer's goroutine,
 // so it only records the key and pokes the joiner.
@@ -186,7 +271,7 @@ func (c *Cache) Pod(key string) (*corev1.Pod, bool) {
 	if err != nil {
 		return nil, false
 	}
-	p, err := c.pods.Pods(ns).Get(name)
+	p, err := c.set.Load().pods.Pods(ns).Get(name)
 	if err != nil {
 		return nil, false
 	}
@@ -197,7 +282,7 @@ var everything = labels.Everything()
 
 // Pods returns every cached pod, sorted by namespace and name.
 func (c *Cache) Pods() []*corev1.Pod {
-	pods, _ := c.pods.List(everything)
+	pods, _ := c.set.Load().pods.List(everything)
 	sort.Slice(pods, func(i, j int) bool {
 		if pods[i].Namespace != pods[j].Namespace {
 			return pods[i].Namespace < pods[j].Namespace
@@ -209,7 +294,7 @@ func (c *Cache) Pods() []*corev1.Pod {
 
 // Node returns the cached Node object of this node, if the API server has it.
 func (c *Cache) Node() (*corev1.Node, bool) {
-	n, err := c.nodes.Get(c.nodeName)
+	n, err := c.set.Load().nodes.Get(c.nodeName)
 	if err != nil {
 		return nil, false
 	}

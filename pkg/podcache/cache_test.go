@@ -62,7 +62,7 @@ func startCache(t *testing.T, objs ...runtime.Object) (*Cache, *fake.Clientset, 
 		_, _, _ = record(a)
 		return false, nil, nil
 	})
-	c, err := New(podcachetest.Clientset{Interface: client}, "node-a", zap.NewNop(), Hooks{})
+	c, err := New(podcachetest.Clientset{Interface: client}, "node-a", zap.NewNop(), Options{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); c.Shutdown() })

@@ -1,0 +1,111 @@
+package podcache
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/watchlist"
+)
+
+// WatchList modes: how the informers load their initial state.
+const (
+	// WatchListAuto streams the initial state (WatchList: a WATCH with
+	// sendInitialEvents=true that ends the initial events with a bookmark)
+	// and falls back to LIST + WATCH when that does not complete within
+	// Options.FallbackAfter, as with API servers or proxies that ignore
+	// sendInitialEvents.
+	WatchListAuto = "auto"
+	// WatchListOn streams the initial state and never falls back.
+	WatchListOn = "on"
+	// WatchListOff lists, then watches.
+	WatchListOff = "off"
+)
+
+// DefaultFallbackAfter is how long WatchListAuto waits for the streamed
+// initial state before it falls back to LIST + WATCH. A node's pods stream
+// in well under a second from a healthy API server.
+const DefaultFallbackAfter = 30 * time.Second
+
+// watchBackoff paces WATCH requests that follow each other closely (a
+// server or proxy that closes every watch at once): client-go's reflector
+// backoff (800 ms doubling to 30 s, jittered). A watch that follows the
+// previous one by more than quickRewatch starts the backoff over.
+var watchBackoff = wait.Backoff{Duration: 800 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 1 << 30, Cap: 30 * time.Second}
+
+const quickRewatch = time.Second
+
+// pacedListWatch wraps the client's ListerWatcher: it spaces WATCH requests
+// that follow each other within quickRewatch by watchBackoff, and it tells
+// the reflector whether to use WatchList at all.
+type pacedListWatch struct {
+	lw          cache.ListerWatcherWithContext
+	noWatchList bool // the client cannot do WatchList, or the mode is off
+
+	mu      sync.Mutex
+	last    time.Time // start of the previous WATCH
+	backoff wait.Backoff
+	after   func(time.Duration) <-chan time.Time
+	now     func() time.Time
+}
+
+func newPacedListWatch(lw cache.ListerWatcher, watchList bool) *pacedListWatch {
+	return &pacedListWatch{
+		lw:          cache.ToListerWatcherWithContext(lw),
+		noWatchList: !watchList || watchlist.DoesClientNotSupportWatchListSemantics(lw),
+		backoff:     watchBackoff,
+		after:       time.After,
+		now:         time.Now,
+	}
+}
+
+// IsWatchListSemanticsUnSupported is read by client-go's reflector when it
+// is built: true makes it LIST and then WATCH.
+func (p *pacedListWatch) IsWatchListSemanticsUnSupported() bool { return p.noWatchList }
+
+func (p *pacedListWatch) ListWithContext(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return p.lw.ListWithContext(ctx, o)
+}
+
+func (p *pacedListWatch) WatchWithContext(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+	if d := p.delay(); d > 0 {
+		select {
+		case <-p.after(d):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return p.lw.WatchWithContext(ctx, o)
+}
+
+// List and Watch satisfy cache.ListerWatcher; the reflector calls the
+// context variants.
+func (p *pacedListWatch) List(o metav1.ListOptions) (runtime.Object, error) {
+	return p.ListWithContext(context.Background(), o)
+}
+
+func (p *pacedListWatch) Watch(o metav1.ListOptions) (watch.Interface, error) {
+	return p.WatchWithContext(context.Background(), o)
+}
+
+// delay is how long the next WATCH waits: nothing when the previous one
+// started more than quickRewatch ago (or there was none), else the next
+// backoff step.
+func (p *pacedListWatch) delay() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	var d time.Duration
+	if !p.last.IsZero() && now.Sub(p.last) < quickRewatch {
+		d = p.backoff.Step()
+	} else {
+		p.backoff = watchBackoff
+	}
+	p.last = now.Add(d)
+	return d
+}
