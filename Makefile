@@ -21,8 +21,10 @@ build: ## build ./catops-k8s (static, as in the image)
 	$(GO_BUILD) -o catops-k8s ./cmd/kubernetes
 
 .PHONY: test
-test: ## unit tests with the race detector
+test: ## unit tests with the race detector, then a short fuzz of the usage parsers (~25 s more)
 	go test -race -count=1 $(PKGS)
+	go test -run '^$$' -fuzz '^FuzzKubeletScrape$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
+	go test -run '^$$' -fuzz '^FuzzMetricsAPI$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint, actionlint

@@ -81,6 +81,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 				target, requests = telemetry.Kubelet, func(st usage.Stats) uint64 { return st.KubeletRequests }
 			}
 			telemetry.RegisterUsage(d.Registry, target, func() (uint64, uint64) { st := s.Stats(); return requests(st), st.Errors })
+			telemetry.RegisterUsageRejected(d.Registry, target, func() map[string]uint64 { return s.Stats().Rejected })
 		}
 	}
 	log := d.Logger.With(zap.String("node", cfg.NodeName))

@@ -14,7 +14,7 @@ type Metrics struct {
 	QueueEvents    prometheus.Gauge
 	QueueBytes     prometheus.Gauge
 	BatchesSent    prometheus.Counter
-	BatchesFailed  *prometheus.CounterVec // by reason: network, status_5xx, status_429, auth, rejected, too_large
+	BatchesFailed  *prometheus.CounterVec // by reason: the outcome rows of pkg/sender (network, status_5xx, auth, rejected, …)
 	BatchesRetried prometheus.Counter
 	BytesSent      prometheus.Counter     // compressed bytes on the wire
 	EventsDropped  *prometheus.CounterVec // by type and reason: overflow, rejected, shutdown, superseded
@@ -70,19 +70,20 @@ func Discard() *Metrics { return New(prometheus.NewRegistry()) }
 type UsageStats func() (requests, errors uint64)
 
 // UsageTarget is where a usage source sends its requests; it names the
-// source's request and error counters.
+// source's request and error counters, and is the source label of
+// catops_usage_readings_rejected_total.
 type UsageTarget struct {
-	name, requestsHelp, errorsHelp string
+	name, source, requestsHelp, errorsHelp string
 }
 
 // The usage sources' targets.
 var (
 	// MetricsAPI: catops_metrics_api_{requests,errors}_total.
-	MetricsAPI = UsageTarget{"metrics_api", "Requests made to the Metrics API.",
+	MetricsAPI = UsageTarget{"metrics_api", "metrics-api", "Requests made to the Metrics API.",
 		"Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}
 	// Kubelet: catops_kubelet_{requests,errors}_total. That source makes no
 	// API server request, so it has no metrics_api_* counters.
-	Kubelet = UsageTarget{"kubelet", "Requests made to this node's kubelet /metrics/resource (none go through the API server).",
+	Kubelet = UsageTarget{"kubelet", "kubelet", "Requests made to this node's kubelet /metrics/resource (none go through the API server).",
 		"Failed kubelet usage reads."}
 )
 
@@ -95,4 +96,38 @@ func RegisterUsage(reg prometheus.Registerer, t UsageTarget, stats UsageStats) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: t.name + "_errors_total", Help: t.errorsHelp},
 			func() float64 { _, e := stats(); return float64(e) }),
 	)
+}
+
+// UsageRejected are the usage collector's rejected readings so far, by
+// reason (see the usage package's Rejection).
+type UsageRejected func() map[string]uint64
+
+// RegisterUsageRejected exposes catops_usage_readings_rejected_total
+// {source,reason}: readings of t's source that could not be true (not
+// finite, negative, duplicated, partial, above the node's capacity, …)
+// and were made unknown instead of being sent. Every reason rejected
+// returns is a series, zero ones included.
+func RegisterUsageRejected(reg prometheus.Registerer, t UsageTarget, rejected UsageRejected) {
+	reg.MustRegister(rejectedCollector{
+		desc: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "usage_readings_rejected_total"),
+			"Usage readings the source gave that could not be true, made unknown instead of sent, by source and reason.",
+			[]string{"source", "reason"}, nil),
+		source: t.source,
+		counts: rejected,
+	})
+}
+
+// rejectedCollector reads the counts at every scrape.
+type rejectedCollector struct {
+	desc   *prometheus.Desc
+	source string
+	counts UsageRejected
+}
+
+func (c rejectedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c rejectedCollector) Collect(ch chan<- prometheus.Metric) {
+	for reason, n := range c.counts() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), c.source, reason)
+	}
 }

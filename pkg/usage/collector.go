@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/catops/cli/pkg/wire"
@@ -30,6 +31,10 @@ const (
 	msgAccessible    = "Metrics API is accessible again"
 	msgKubeletBack   = "Kubelet is accessible again"
 	msgNotScraped    = "Metrics API has no reading for this node yet; usage is unknown until metrics-server scrapes it"
+	// msgRejected is warned once per reason; every rejection is logged at
+	// debug as msgRejectedAgain and counted.
+	msgRejected      = "Usage reading rejected: the source gave a figure that cannot be true, so this usage is unknown instead (catops_usage_readings_rejected_total counts every rejection; later ones for this reason are logged at debug)"
+	msgRejectedAgain = "Usage reading rejected; it is unknown instead"
 )
 
 // CollectorOptions configures a Collector. Zero fields take the defaults.
@@ -60,16 +65,22 @@ type Stats struct {
 	Skipped uint64
 	// Available is whether the last Collect returned usage.
 	Available bool
+	// Rejected counts, by reason (every reason, zero included), the
+	// readings a source gave that could not be true and were made unknown
+	// instead (see Rejection).
+	Rejected map[string]uint64
 }
 
 // Collector turns a Source's readings into wire.Usage events: only fresh
 // readings while the source answers, "unavailable" with backoff while it
-// does not. Collect must be called from one goroutine.
+// does not. It lets through only readings that can be true of this node
+// (see Collect). Collect must be called from one goroutine.
 type Collector struct {
 	src     Source
 	logger  *zap.Logger
 	timeout time.Duration
 	backoff wait.Backoff // the initial backoff, restored on recovery
+	node    atomic.Pointer[NodeFunc]
 
 	// Touched only by Collect.
 	bo        wait.Backoff
@@ -79,7 +90,9 @@ type Collector struct {
 	nextTry   time.Time
 	lastNode  time.Time            // Timestamp of the last node reading sent
 	lastPods  map[PodKey]time.Time // Timestamp of the last reading sent per pod
+	warned    map[string]bool      // rejection reasons already warned about
 
+	rejected  map[string]*atomic.Uint64 // by reason; the keys are fixed at NewCollector
 	requests  atomic.Uint64
 	kubelet   atomic.Uint64
 	errors    atomic.Uint64
@@ -105,6 +118,10 @@ func NewCollector(src Source, logger *zap.Logger, opts CollectorOptions) *Collec
 	if bo.Steps < 1 {
 		bo.Steps = math.MaxInt32
 	}
+	rejected := make(map[string]*atomic.Uint64, len(rejectReasons))
+	for _, r := range rejectReasons {
+		rejected[r] = new(atomic.Uint64)
+	}
 	return &Collector{
 		src:      src,
 		logger:   logger.With(zap.String("source", src.Name())),
@@ -112,24 +129,33 @@ func NewCollector(src Source, logger *zap.Logger, opts CollectorOptions) *Collec
 		backoff:  bo,
 		bo:       bo,
 		lastPods: make(map[PodKey]time.Time),
+		warned:   make(map[string]bool),
+		rejected: rejected,
 	}
 }
 
 // Stats returns the running totals.
 func (c *Collector) Stats() Stats {
+	rejected := make(map[string]uint64, len(c.rejected))
+	for r, n := range c.rejected {
+		rejected[r] = n.Load()
+	}
 	return Stats{
 		Requests:        c.requests.Load(),
 		KubeletRequests: c.kubelet.Load(),
 		Errors:          c.errors.Load(),
 		Skipped:         c.skipped.Load(),
 		Available:       c.available.Load(),
+		Rejected:        rejected,
 	}
 }
 
-// UseNode hands the cached Node object to a source that derives its
-// endpoint from it (the kubelet source); other sources ignore it. Call it
-// before the first Collect.
+// UseNode sets where the cached Node object comes from: its cpu and memory
+// capacity bound every reading (see Collect), and a source that derives
+// its endpoint from it (the kubelet source) gets it too. Call it before
+// the first Collect.
 func (c *Collector) UseNode(f NodeFunc) {
+	c.node.Store(&f)
 	if s, ok := c.src.(interface{ UseNode(NodeFunc) }); ok {
 		s.UseNode(f)
 	}
@@ -142,6 +168,18 @@ func (c *Collector) UseNode(f NodeFunc) {
 // readings: the node's if its Timestamp is newer than the last one sent,
 // and each pod's whose Timestamp changed since its last one sent (the
 // Metrics API serves the same scrape until metrics-server's next one).
+//
+// A reading that cannot be true is not sent: its usage is unknown (absent),
+// never zero. The sources reject what they can tell from their answer
+// alone (see Rejection); Collect then rejects a reading without a
+// timestamp, stamped later than now plus the timeout and maxClockSkew,
+// with a window of zero or less, a figure not finite, negative or above
+// maxValue, more CPU cores than the Node's status.capacity (else
+// allocatable) cpu (with cpuCapacitySlack), or more memory than its
+// memory; without a cached Node there is no capacity bound. Every
+// rejection is counted by reason (Stats.Rejected) and logged at debug;
+// the first one of each reason is warned about, except a missing figure,
+// which is normal for a starting or crash-looping pod.
 //
 // When the source fails, the event is Available: false with a Reason; the
 // first such event tells the receiver to forget the usage it holds, and
@@ -187,7 +225,54 @@ func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) w
 		clear(c.lastPods)
 	}
 	c.available.Store(true)
+	c.vet(&r, now)
 	return c.fresh(r, pods)
+}
+
+// vet takes out of r the readings that cannot be true of this node at
+// now, then counts and logs them with those the source rejected.
+func (c *Collector) vet(r *Reading, now time.Time) {
+	var node *corev1.Node
+	if f := c.node.Load(); f != nil {
+		node, _ = (*f)()
+	}
+	limit := nodeCapacity(node)
+	latest := now.Add(c.timeout + maxClockSkew)
+	if r.Node != nil {
+		if reason, detail := vouch(*r.Node, limit, latest); reason != "" {
+			r.Rejected = append(r.Rejected, rejection(PodKey{}, reason, detail))
+			r.Node = nil
+		}
+	}
+	for k, u := range r.Pods {
+		if reason, detail := vouch(u, limit, latest); reason != "" {
+			r.Rejected = append(r.Rejected, rejection(k, reason, detail))
+			delete(r.Pods, k)
+		}
+	}
+	for _, rj := range r.Rejected {
+		c.reject(rj)
+	}
+}
+
+// reject counts and logs one rejection.
+func (c *Collector) reject(rj Rejection) {
+	if n := c.rejected[rj.Reason]; n != nil {
+		n.Add(1)
+	}
+	fields := []zap.Field{zap.String("reason", rj.Reason), zap.String("detail", rj.Detail)}
+	if rj.Pod == (PodKey{}) {
+		fields = append(fields, zap.String("reading", "node"))
+	} else {
+		fields = append(fields, zap.String("reading", "pod"),
+			zap.String("namespace", rj.Pod.Namespace), zap.String("pod", rj.Pod.Name))
+	}
+	if rj.Reason != rejectMissing && !c.warned[rj.Reason] {
+		c.warned[rj.Reason] = true
+		c.logger.Warn(msgRejected, fields...)
+		return
+	}
+	c.logger.Debug(msgRejectedAgain, fields...)
 }
 
 // fail moves to (or stays in) the unavailable state and schedules a retry.

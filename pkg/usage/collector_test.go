@@ -112,7 +112,7 @@ func TestCollectorUnavailable(t *testing.T) {
 			assert.Zero(t, f.count(msgAccessible))
 
 			st := f.c.Stats()
-			assert.Equal(t, Stats{Requests: 7, Errors: 7, Skipped: 201 - 7, Available: false}, st)
+			assert.Equal(t, Stats{Requests: 7, Errors: 7, Skipped: 201 - 7, Available: false, Rejected: noRejections()}, st)
 
 			// Back again: the next try (at 230s) recovers, once.
 			f.healAPI()
@@ -271,7 +271,7 @@ func TestCollectorTimesOutAFetch(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.Equal(t, wire.Usage{Available: false, Source: "stub", Reason: "metrics API timed out"}, u)
 	assert.Equal(t, 1, logs.FilterMessage(msgFailed).Len())
-	assert.Equal(t, Stats{Requests: 1, Errors: 1}, c.Stats())
+	assert.Equal(t, Stats{Requests: 1, Errors: 1, Rejected: noRejections()}, c.Stats())
 }
 
 // Cancelling the caller's context (shutdown) is not a failure of the

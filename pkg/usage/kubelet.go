@@ -59,14 +59,17 @@ type KubeletOptions struct {
 	// Logger logs the endpoint when it changes (default: no logging).
 	Logger *zap.Logger
 	// Now is the scrape time of samples the kubelet writes without a
-	// timestamp (default time.Now).
+	// timestamp, and the clock a sample's timestamp may not be more than
+	// maxClockSkew ahead of (default time.Now).
 	Now func() time.Time
 }
 
 // Kubelet reads usage from this node's kubelet resource metrics endpoint
 // (Prometheus text), so reading usage makes no API server request at all.
-// CPU is a counter there: a reading needs two scrapes, so the first Fetch
-// returns no readings (not even memory) and they start with the second.
+// CPU is a counter there: a reading needs two scrapes of the same series
+// (the same container instance, told by container_start_time_seconds), so
+// the first Fetch returns no readings (not even memory) and they start with
+// the second.
 //
 // Fetch must be called from one goroutine (the Collector's).
 type Kubelet struct {
@@ -127,9 +130,11 @@ func (k *Kubelet) Name() string { return KubeletName }
 // Fetch implements Source with one GET of the kubelet's resource metrics.
 // Reading.Requests (API server requests) is always 0; KubeletRequests is
 // 1 once the request was sent. Only the given pods are reported, and only
-// those with two successive samples of every CPU counter they need: a pod
-// just started, or whose counter went down (container restarted), has no
-// reading this time.
+// those with two successive samples of the same series (the same container
+// instance) for every CPU counter they need: a pod just started, or whose
+// container restarted, has no reading this time. A reading that cannot be
+// true (see parseScrape and rates.readings) is left out and listed in
+// Reading.Rejected.
 func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
 	var r Reading
 	u, err := k.endpoint()
@@ -145,6 +150,15 @@ func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
 	if err != nil {
 		return r, err
 	}
+	r, err = k.read(body, scraped, u, pods)
+	r.KubeletRequests = 1
+	return r, err
+}
+
+// read turns body, the answer of the kubelet at u received at scraped, into
+// the readings of pods, and remembers its CPU counters for the next one.
+func (k *Kubelet) read(body []byte, scraped time.Time, u string, pods []PodKey) (Reading, error) {
+	var r Reading
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
@@ -155,7 +169,7 @@ func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
 	for _, p := range pods {
 		want[p] = struct{}{}
 	}
-	r.Node, r.Pods = k.rates.readings(parseScrape(fams, scraped), want)
+	r.Node, r.Pods, r.Rejected = k.rates.readings(parseScrape(fams, scraped), want)
 	return r, nil
 }
 

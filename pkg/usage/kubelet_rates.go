@@ -1,153 +1,20 @@
 package usage
 
 import (
-	"math"
+	"fmt"
+	"slices"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/catops/cli/pkg/wire"
 )
 
-// The kubelet's resource metrics series (/metrics/resource) this source
-// reads. CPU series are cumulative core-seconds; memory series are the
-// working set in bytes.
-const (
-	seriesNodeCPU        = "node_cpu_usage_seconds_total"
-	seriesNodeMemory     = "node_memory_working_set_bytes"
-	seriesPodCPU         = "pod_cpu_usage_seconds_total"
-	seriesPodMemory      = "pod_memory_working_set_bytes"
-	seriesContainerCPU   = "container_cpu_usage_seconds_total"
-	seriesContainerMem   = "container_memory_working_set_bytes"
-	seriesContainerStart = "container_start_time_seconds"
-)
-
-// maxValue bounds the values taken (no real counter or working set comes
-// near), so sums and int64 conversions cannot overflow.
-const maxValue = 1 << 62
-
-// sample is one value and when the kubelet took it.
-type sample struct {
-	value float64
-	ts    time.Time
-}
-
-// usagePoint is what one scrape says about the node, a pod or a container.
-type usagePoint struct {
-	cpu    *sample
-	memory *sample
-	start  time.Time // container start; zero: unknown
-}
-
-type podPoint struct {
-	usagePoint // pod_* series, when the kubelet writes them
-	containers map[string]*usagePoint
-}
-
-// scrape is one kubelet answer, by series owner.
-type scrape struct {
-	node usagePoint
-	pods map[PodKey]*podPoint
-}
-
-// parseScrape picks the series it knows out of fams. Samples without a
-// timestamp are taken as of scraped. Non-finite or negative values are
-// ignored.
-func parseScrape(fams map[string]*dto.MetricFamily, scraped time.Time) *scrape {
-	s := &scrape{pods: map[PodKey]*podPoint{}}
-	pod := func(m *dto.Metric) *podPoint {
-		k := PodKey{Namespace: label(m, "namespace"), Name: label(m, "pod")}
-		if k.Namespace == "" || k.Name == "" {
-			return nil
-		}
-		p := s.pods[k]
-		if p == nil {
-			p = &podPoint{containers: map[string]*usagePoint{}}
-			s.pods[k] = p
-		}
-		return p
-	}
-	container := func(m *dto.Metric) *usagePoint {
-		p, name := pod(m), label(m, "container")
-		if p == nil || name == "" {
-			return nil
-		}
-		c := p.containers[name]
-		if c == nil {
-			c = &usagePoint{}
-			p.containers[name] = c
-		}
-		return c
-	}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			v, ok := value(m, scraped)
-			if !ok {
-				continue
-			}
-			switch name {
-			case seriesNodeCPU:
-				s.node.cpu = &v
-			case seriesNodeMemory:
-				s.node.memory = &v
-			case seriesPodCPU, seriesPodMemory:
-				if p := pod(m); p != nil {
-					if name == seriesPodCPU {
-						p.cpu = &v
-					} else {
-						p.memory = &v
-					}
-				}
-			case seriesContainerCPU, seriesContainerMem, seriesContainerStart:
-				c := container(m)
-				switch {
-				case c == nil:
-				case name == seriesContainerCPU:
-					c.cpu = &v
-				case name == seriesContainerMem:
-					c.memory = &v
-				default:
-					c.start = time.Unix(0, int64(v.value*1e9))
-				}
-			}
-		}
-	}
-	return s
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
-
-func value(m *dto.Metric, scraped time.Time) (sample, bool) {
-	var v float64
-	switch {
-	case m.Counter != nil:
-		v = m.Counter.GetValue()
-	case m.Gauge != nil:
-		v = m.Gauge.GetValue()
-	case m.Untyped != nil:
-		v = m.Untyped.GetValue()
-	default:
-		return sample{}, false
-	}
-	if math.IsNaN(v) || v < 0 || v > maxValue {
-		return sample{}, false
-	}
-	ts := scraped
-	if m.TimestampMs != nil {
-		ts = time.UnixMilli(m.GetTimestampMs())
-	}
-	return sample{value: v, ts: ts.UTC()}, true
-}
+// instanceGone is how long a newer container instance, not seen since,
+// keeps an older one from being read: after it, the older one is the
+// container now (its start time was older only because the clock moved).
+const instanceGone = 2 * time.Minute
 
 // seriesKey names one CPU counter: the node's (all empty), a pod's
-// (Container empty, pod true) or a container's.
+// (Container empty, Pod true) or a container's.
 type seriesKey struct {
 	PodKey
 	Container string
@@ -161,8 +28,12 @@ type rate struct {
 	window time.Duration
 }
 
-// counterState is the last sample of a counter and the rate it gave.
+// counterState is the last sample of a counter, the instance it belongs
+// to, and the rate it gave.
 type counterState struct {
+	// start identifies the instance: the container's start time; for a
+	// pod's counter the latest start of its containers; zero: unknown.
+	start   time.Time
 	last    sample
 	rate    rate
 	hasRate bool
@@ -177,91 +48,177 @@ func newRates() rates { return rates{counters: map[seriesKey]counterState{}} }
 
 // readings computes the node's and the wanted pods' readings from s and
 // remembers s's counters for the next scrape (series that are gone are
-// forgotten). A reading is left out when a CPU rate it needs is unknown.
-func (r *rates) readings(s *scrape, want map[PodKey]struct{}) (*wire.ResourceUsage, map[PodKey]wire.ResourceUsage) {
+// forgotten). A reading is left out when a CPU rate it needs is not known
+// yet (a first sample, a restart), and rejected when a figure of it cannot
+// be true. A scrape the kubelet marks as failed gives no reading and keeps
+// the counters as they were.
+func (r *rates) readings(s *scrape, want map[PodKey]struct{}) (*wire.ResourceUsage, map[PodKey]wire.ResourceUsage, []Rejection) {
+	if s.scrapeError {
+		return nil, nil, []Rejection{rejection(PodKey{}, rejectScrapeError, "the kubelet could not read its stats (scrape_error 1)")}
+	}
 	next := make(map[seriesKey]counterState, len(r.counters))
-	var node *wire.ResourceUsage
-	if cpu, ok := r.observe(next, seriesKey{}, s.node); ok && s.node.memory != nil {
-		u := reading(cpu, s.node.memory.value)
-		node = &u
+	var (
+		node     *wire.ResourceUsage
+		rejected []Rejection
+	)
+	if s.node.seen {
+		u, ok, reason, detail := r.point(next, seriesKey{}, &s.node, time.Time{}, false)
+		switch {
+		case ok:
+			node = &u
+		case reason != "":
+			rejected = append(rejected, rejection(PodKey{}, reason, detail))
+		}
 	}
 	pods := make(map[PodKey]wire.ResourceUsage, len(want))
 	for k, p := range s.pods {
-		u, ok := r.pod(next, k, p)
-		if _, wanted := want[k]; ok && wanted {
+		u, ok, reason, detail := r.pod(next, k, p)
+		if _, wanted := want[k]; !wanted {
+			continue
+		}
+		switch {
+		case ok:
 			pods[k] = u
+		case reason != "":
+			rejected = append(rejected, rejection(k, reason, detail))
 		}
 	}
 	r.counters = next
-	return node, pods
+	return node, pods, rejected
+}
+
+// point is the reading of one owner with CPU and memory series of its own
+// (the node, or a pod's pod_* series); start identifies the instance of
+// its counter, and instances says whether an older instance is a stale
+// leftover (containers) rather than just another one.
+func (r *rates) point(next map[seriesKey]counterState, k seriesKey, p *usagePoint, start time.Time, instances bool) (wire.ResourceUsage, bool, string, string) {
+	switch {
+	case p.bad != "":
+		return wire.ResourceUsage{}, false, p.bad, p.badDetail
+	case p.cpu == nil || p.memory == nil:
+		return wire.ResourceUsage{}, false, rejectMissing, "a CPU or memory series is missing"
+	}
+	cpu, ok, reason, detail := r.observe(next, k, *p.cpu, start, instances)
+	if !ok {
+		return wire.ResourceUsage{}, false, reason, detail
+	}
+	return reading(cpu, p.memory.value), true, "", ""
 }
 
 // pod is the pod's reading from its pod_* series if the kubelet writes
-// them, else the sum of its containers. Containers without both a CPU and
-// a memory series are left out (as metrics-server does: one being created
-// or stopping); the sum needs the rate of every other container.
-func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wire.ResourceUsage, bool) {
-	if p.cpu != nil && p.memory != nil {
-		cpu, ok := r.observe(next, seriesKey{PodKey: k, Pod: true}, p.usagePoint)
-		return reading(cpu, p.memory.value), ok
+// both, else the sum of its containers. A container is needed with both
+// its CPU and its memory series (as metrics-server does): one with a
+// series missing (starting, stopping, or stats not read) leaves the pod's
+// total unknown, as does one whose rate is not known yet. Every container
+// with both series good is observed, so that its rate is known next time.
+func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wire.ResourceUsage, bool, string, string) {
+	if p.bad != "" || (p.cpu != nil && p.memory != nil) {
+		// The pod's counter spans its containers: its instance changes
+		// when the pod is recreated under the same name, which the latest
+		// start of its containers tells (a container's restart changes it
+		// too, and costs the pod one reading: the safe side).
+		var latest time.Time
+		for _, c := range p.containers {
+			latest = later(latest, c.start)
+		}
+		return r.point(next, seriesKey{PodKey: k, Pod: true}, &p.usagePoint, latest, false)
 	}
+	if len(p.containers) == 0 {
+		// One pod_* series without the other, and no container series.
+		return wire.ResourceUsage{}, false, rejectMissing, "a CPU or memory series is missing"
+	}
+	names := make([]string, 0, len(p.containers))
+	for name := range p.containers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	var (
-		sum      rate
-		memory   float64
-		counted  int
-		complete = true
+		sum            rate
+		memory         float64
+		complete       = true
+		reason, detail string
 	)
-	for name, c := range p.containers {
-		if c.cpu == nil || c.memory == nil {
-			continue
+	for _, name := range names {
+		c := p.containers[name]
+		why, what := c.bad, c.badDetail
+		if why == "" && (c.cpu == nil || c.memory == nil) {
+			why, what = rejectMissing, "no CPU or memory series"
 		}
-		counted++
-		cpu, ok := r.observe(next, seriesKey{PodKey: k, Container: name}, *c)
-		if !ok {
-			complete = false
-			continue
+		if why == "" {
+			cpu, ok, w, d := r.observe(next, seriesKey{PodKey: k, Container: name}, *c.cpu, c.start, true)
+			if ok {
+				sum.cores += cpu.cores
+				sum.ts = later(sum.ts, cpu.ts)
+				sum.window = max(sum.window, cpu.window)
+				memory += c.memory.value
+				continue
+			}
+			why, what = w, d
 		}
-		sum.cores += cpu.cores
-		sum.ts = later(sum.ts, cpu.ts)
-		sum.window = max(sum.window, cpu.window)
-		memory += c.memory.value
+		complete = false
+		if reason == "" && why != "" {
+			reason, detail = why, fmt.Sprintf("container %q: %s", name, what)
+		}
 	}
-	return reading(sum, memory), complete && counted > 0
+	switch {
+	case reason != "":
+		return wire.ResourceUsage{}, false, reason, detail
+	case !complete:
+		return wire.ResourceUsage{}, false, "", ""
+	case memory > maxValue:
+		return wire.ResourceUsage{}, false, rejectOutOfRange, fmt.Sprintf("memory %g bytes", memory)
+	}
+	return reading(sum, memory), true, "", ""
 }
 
-// observe records the CPU sample of p under k in next and returns the rate
-// since the previous sample. ok is false on the first sample, after a
-// reset (the counter went down, or the container started after the
-// previous sample: it restarted), and when p has no CPU sample. A sample no
-// newer than the previous one (the kubelet has not refreshed its stats)
-// gives the same rate as last time.
-func (r *rates) observe(next map[seriesKey]counterState, k seriesKey, p usagePoint) (rate, bool) {
-	if p.cpu == nil {
-		return rate{}, false
-	}
-	cur := *p.cpu
+// observe records the CPU sample cur of the instance start of k in next and
+// returns the rate since the previous sample of the same series: the same
+// key and the same instance. ok is false on the first sample of a series
+// (a new key, or a new instance: a restart), and when the rate cannot be
+// true, which reason says: the counter went down, or its time went back.
+// With instances (containers), a sample of an instance older than the one
+// already seen is a stale leftover: rejected, and the newer instance's
+// state kept, unless the newer one has not been seen for instanceGone. A
+// sample no newer than the previous one with the same value (the kubelet
+// has not refreshed its stats) gives the same rate as last time.
+func (r *rates) observe(next map[seriesKey]counterState, k seriesKey, cur sample, start time.Time, instances bool) (rate, bool, string, string) {
 	prev, seen := r.counters[k]
+	fresh := counterState{start: start, last: cur}
 	switch {
 	case !seen:
-		next[k] = counterState{last: cur}
-		return rate{}, false
-	case !cur.ts.After(prev.last.ts):
+		next[k] = fresh
+		return rate{}, false, "", ""
+	case !start.Equal(prev.start):
+		if instances && !start.IsZero() && !prev.start.IsZero() && start.Before(prev.start) &&
+			cur.ts.Sub(prev.last.ts) < instanceGone {
+			next[k] = prev
+			return rate{}, false, rejectDuplicate, fmt.Sprintf("an instance started at %s, older than the one started at %s",
+				start.Format(time.RFC3339), prev.start.Format(time.RFC3339))
+		}
+		next[k] = fresh
+		return rate{}, false, "", ""
+	case cur.ts.Equal(prev.last.ts) && cur.value == prev.last.value:
 		next[k] = prev
-		return prev.rate, prev.hasRate
-	case cur.value < prev.last.value, !p.start.IsZero() && p.start.After(prev.last.ts):
-		next[k] = counterState{last: cur}
-		return rate{}, false
+		return prev.rate, prev.hasRate, "", ""
+	case !cur.ts.After(prev.last.ts):
+		next[k] = fresh
+		return rate{}, false, rejectBadWindow, fmt.Sprintf("CPU counter at %s after one at %s", cur.ts.Format(time.RFC3339Nano), prev.last.ts.Format(time.RFC3339Nano))
+	case cur.value < prev.last.value:
+		next[k] = fresh
+		return rate{}, false, rejectCounterBackwards, fmt.Sprintf("CPU counter %g after %g", cur.value, prev.last.value)
 	}
 	window := cur.ts.Sub(prev.last.ts)
 	rt := rate{cores: (cur.value - prev.last.value) / window.Seconds(), ts: cur.ts, window: window}
-	if math.IsInf(rt.cores, 0) || math.IsNaN(rt.cores) {
-		next[k] = counterState{last: cur}
-		return rate{}, false
+	if !finite(rt.cores) {
+		next[k] = fresh
+		return rate{}, false, rejectNonFinite, fmt.Sprintf("CPU rate %g", rt.cores)
 	}
-	next[k] = counterState{last: cur, rate: rt, hasRate: true}
-	return rt, true
+	next[k] = counterState{start: start, last: cur, rate: rt, hasRate: true}
+	return rt, true, "", ""
 }
 
+// reading is a wire reading from a CPU rate and a working set in bytes (at
+// most maxValue, so the conversion is exact enough and cannot overflow).
 func reading(cpu rate, memory float64) wire.ResourceUsage {
 	return wire.ResourceUsage{
 		Timestamp:     cpu.ts,

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -24,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -505,38 +502,4 @@ func TestCollectorWithKubelet(t *testing.T) {
 	assert.Zero(t, st.Requests, "no API server requests")
 	assert.Equal(t, uint64(4), st.KubeletRequests, "the skipped Collect asked nothing")
 	assert.Equal(t, uint64(1), st.Skipped)
-}
-
-// FuzzKubeletReadings feeds arbitrary text through the parser and the rate
-// computation twice: no panic, and every reading is finite and not negative.
-func FuzzKubeletReadings(f *testing.F) {
-	f.Add(scrapeAt(0, 100, 10, 5, 20), scrapeAt(10*time.Second, 115, 12.5, 6.25, 22.5))
-	f.Add(kubeletText(time.Time{}, 1, 1, []ctr{{"a", "b", "c", 1e300, 1e300, 1}}), kubeletText(t0, 1e308, 1e18, []ctr{{"a", "b", "c", 1e308, 1, 1e300}}))
-	f.Add("node_cpu_usage_seconds_total NaN 1\n", "node_cpu_usage_seconds_total +Inf 2\nnode_memory_working_set_bytes -1 2\n")
-	want := map[PodKey]struct{}{{Namespace: "a", Name: "b"}: {}, podA: {}, podB: {}}
-	f.Fuzz(func(t *testing.T, first, second string) {
-		r := newRates()
-		for i, text := range []string{first, second} {
-			parser := expfmt.NewTextParser(model.UTF8Validation)
-			fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
-			if err != nil {
-				continue
-			}
-			node, pods := r.readings(parseScrape(fams, t0.Add(time.Duration(i)*time.Minute)), want)
-			all := []wire.ResourceUsage{}
-			if node != nil {
-				all = append(all, *node)
-			}
-			for k, u := range pods {
-				_, wanted := want[k]
-				require.True(t, wanted, "only pods asked for")
-				all = append(all, u)
-			}
-			for _, u := range all {
-				require.False(t, math.IsNaN(u.CPUCores) || math.IsInf(u.CPUCores, 0) || u.CPUCores < 0, "cpu %v", u.CPUCores)
-				require.GreaterOrEqual(t, u.MemoryBytes, int64(0))
-				require.Positive(t, u.WindowSeconds)
-			}
-		}
-	})
 }

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -84,7 +85,9 @@ func (m *MetricsAPI) Name() string { return MetricsAPIName }
 
 // Fetch implements Source. pods are the pods on this node; pods of other
 // nodes that a namespace LIST returns are dropped. A pod without PodMetrics
-// (not scraped yet) is absent from the Reading. Fetch fails only when the
+// (not scraped yet) is absent from the Reading, and so is a node or pod
+// whose metrics cannot be vouched for (see nodeUsage and podUsage), which
+// is listed in Reading.Rejected instead. Fetch fails only when the
 // node's reading cannot be had, the Metrics API stops being served
 // mid-fetch (IsUnavailable tells these apart from other failures) or ctx
 // ends before every namespace has been read; any other
@@ -96,8 +99,11 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 	if err != nil {
 		return r, fmt.Errorf("get node metrics for node %q: %w", m.node, err)
 	}
-	node := nodeUsage(nm)
-	r.Node = &node
+	if node, rj := nodeUsage(nm); rj != nil {
+		r.Rejected = append(r.Rejected, *rj)
+	} else {
+		r.Node = &node
+	}
 
 	byNS := groupByNamespace(pods)
 	namespaces := make([]string, 0, len(byNS))
@@ -111,6 +117,7 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 		errs     atomic.Int64
 		mu       sync.Mutex
 		got      = make(map[PodKey]wire.ResourceUsage, len(pods))
+		rejected []Rejection
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
@@ -126,7 +133,7 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 				return gctx.Err()
 			}
 			requests.Add(1)
-			items, err := m.fetchNamespace(gctx, ns, names)
+			items, rj, err := m.fetchNamespace(gctx, ns, names)
 			if err != nil {
 				if IsUnavailable(err) || gctx.Err() != nil {
 					// The API is gone, or the fetch was cancelled or timed
@@ -143,6 +150,7 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 			for k, u := range items {
 				got[k] = u
 			}
+			rejected = append(rejected, rj...)
 			mu.Unlock()
 			return nil
 		})
@@ -154,13 +162,14 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 		return r, err
 	}
 	r.Pods = got
+	r.Rejected = append(r.Rejected, rejected...)
 	return r, nil
 }
 
 // fetchNamespace reads the PodMetrics of the named pods of namespace ns with
 // one request: a GET for a single pod, a LIST of the namespace otherwise.
-func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[string]struct{}) (map[PodKey]wire.ResourceUsage, error) {
-	out := make(map[PodKey]wire.ResourceUsage, len(names))
+// It returns the readings it can vouch for and the rejections of the others.
+func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[string]struct{}) (map[PodKey]wire.ResourceUsage, []Rejection, error) {
 	if len(names) == 1 {
 		var name string
 		for n := range names {
@@ -169,13 +178,13 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 		pm, err := m.client.PodMetrics(ctx, ns, name)
 		switch {
 		case err == nil:
-			out[PodKey{Namespace: ns, Name: name}] = podUsage(pm)
-			return out, nil
+			out, rejected := podReadings(ns, []metricsv1beta1.PodMetrics{*pm}, name)
+			return out, rejected, nil
 		case apierrors.IsNotFound(err) && !isNotServed(err):
 			// metrics-server has not scraped this pod (yet): no reading.
-			return out, nil
+			return nil, nil, nil
 		default:
-			return nil, fmt.Errorf("get pod metrics %s/%s: %w", ns, name, err)
+			return nil, nil, fmt.Errorf("get pod metrics %s/%s: %w", ns, name, err)
 		}
 	}
 	items, err := m.client.PodMetricsList(ctx, ns, func(name string) bool {
@@ -183,12 +192,39 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 		return ok
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list pod metrics in namespace %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("list pod metrics in namespace %q: %w", ns, err)
 	}
+	out, rejected := podReadings(ns, items, "")
+	return out, rejected, nil
+}
+
+// podReadings turns the PodMetrics of namespace ns into readings keyed by
+// pod name (or by name, when set: the pod a GET asked for). A pod listed
+// twice is rejected once, with neither item used: which one is true
+// cannot be told.
+func podReadings(ns string, items []metricsv1beta1.PodMetrics, name string) (map[PodKey]wire.ResourceUsage, []Rejection) {
+	count := make(map[string]int, len(items))
 	for i := range items {
-		out[PodKey{Namespace: ns, Name: items[i].Name}] = podUsage(&items[i])
+		count[cmp.Or(name, items[i].Name)]++
 	}
-	return out, nil
+	out := make(map[PodKey]wire.ResourceUsage, len(items))
+	var rejected []Rejection
+	for i := range items {
+		k := PodKey{Namespace: ns, Name: cmp.Or(name, items[i].Name)}
+		if n := count[k.Name]; n > 1 {
+			rejected = append(rejected, rejection(k, rejectDuplicate, fmt.Sprintf("the pod is listed %d times", n)))
+			count[k.Name] = 0 // one rejection per pod
+			continue
+		} else if n == 0 {
+			continue // a duplicate already rejected
+		}
+		if u, rj := podUsage(k, &items[i]); rj != nil {
+			rejected = append(rejected, *rj)
+		} else {
+			out[k] = u
+		}
+	}
+	return out, rejected
 }
 
 func groupByNamespace(pods []PodKey) map[string]map[string]struct{} {
@@ -204,37 +240,93 @@ func groupByNamespace(pods []PodKey) map[string]map[string]struct{} {
 	return byNS
 }
 
-func nodeUsage(nm *metricsv1beta1.NodeMetrics) wire.ResourceUsage {
-	var cpu, mem resource.Quantity
-	addUsage(&cpu, &mem, nm.Usage)
-	return resourceUsage(nm.Timestamp.Time, nm.Window.Duration, cpu, mem)
+// nodeUsage is the node's reading from its NodeMetrics: usage cpu in
+// cores and memory working set in bytes, over Window up to Timestamp. It is
+// rejected (nil reading) without a timestamp, without a cpu or memory
+// figure, or with one that is negative or out of range.
+func nodeUsage(nm *metricsv1beta1.NodeMetrics) (wire.ResourceUsage, *Rejection) {
+	cpu, mem, reason, detail := sumUsage([]string{"the node"}, []corev1.ResourceList{nm.Usage})
+	return vouched(PodKey{}, nm.Timestamp.Time, nm.Window.Duration, cpu, mem, reason, detail)
 }
 
-// podUsage sums the usage of the pod's containers.
-func podUsage(pm *metricsv1beta1.PodMetrics) wire.ResourceUsage {
-	var cpu, mem resource.Quantity
+// podUsage is the pod's reading from its PodMetrics: the sum of its
+// containers' usage (cpu cores, memory working set bytes) over Window up
+// to Timestamp. A pod without containers (metrics-server has none of a
+// crash-looping pod's), with a container named twice, or with a container
+// missing its cpu or its memory has no total the API vouches for: its
+// reading is rejected, as are a zero timestamp, a window of zero and a
+// negative or out-of-range figure (checked per container, so that one
+// container's negative figure cannot hide in the sum).
+func podUsage(k PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *Rejection) {
+	if len(pm.Containers) == 0 {
+		rj := rejection(k, rejectMissing, "no container metrics")
+		return wire.ResourceUsage{}, &rj
+	}
+	owners := make([]string, 0, len(pm.Containers))
+	lists := make([]corev1.ResourceList, 0, len(pm.Containers))
+	seen := make(map[string]struct{}, len(pm.Containers))
 	for _, c := range pm.Containers {
-		addUsage(&cpu, &mem, c.Usage)
+		if _, dup := seen[c.Name]; dup {
+			rj := rejection(k, rejectDuplicate, fmt.Sprintf("container %q is listed twice", c.Name))
+			return wire.ResourceUsage{}, &rj
+		}
+		seen[c.Name] = struct{}{}
+		owners = append(owners, fmt.Sprintf("container %q", c.Name))
+		lists = append(lists, c.Usage)
 	}
-	return resourceUsage(pm.Timestamp.Time, pm.Window.Duration, cpu, mem)
+	cpu, mem, reason, detail := sumUsage(owners, lists)
+	return vouched(k, pm.Timestamp.Time, pm.Window.Duration, cpu, mem, reason, detail)
 }
 
-func addUsage(cpu, mem *resource.Quantity, l corev1.ResourceList) {
-	if q, ok := l[corev1.ResourceCPU]; ok {
-		cpu.Add(q)
+// maxQuantity is maxValue as a Quantity.
+var maxQuantity = *resource.NewQuantity(maxValue, resource.DecimalSI)
+
+// sumUsage adds up the cpu and memory of lists (the usage of owners[i] is
+// lists[i]), each of which must hold both, neither negative nor above
+// maxValue; reason says why not. Quantities are exact (metrics-server
+// sends nanocores and bytes); the sum is taken exactly too, and only the
+// total becomes a float.
+func sumUsage(owners []string, lists []corev1.ResourceList) (cpu, mem resource.Quantity, reason, detail string) {
+	for i, l := range lists {
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			q, ok := l[name]
+			switch {
+			case !ok:
+				return cpu, mem, rejectMissing, fmt.Sprintf("%s has no %s figure", owners[i], name)
+			case q.Sign() < 0:
+				return cpu, mem, rejectNegative, fmt.Sprintf("%s: %s %s", owners[i], name, q.String())
+			case q.Cmp(maxQuantity) > 0:
+				return cpu, mem, rejectOutOfRange, fmt.Sprintf("%s: %s %s", owners[i], name, q.String())
+			}
+			if name == corev1.ResourceCPU {
+				cpu.Add(q)
+			} else {
+				mem.Add(q)
+			}
+		}
 	}
-	if q, ok := l[corev1.ResourceMemory]; ok {
-		mem.Add(q)
+	if cpu.Cmp(maxQuantity) > 0 || mem.Cmp(maxQuantity) > 0 {
+		return cpu, mem, rejectOutOfRange, fmt.Sprintf("cpu %s, memory %s", cpu.String(), mem.String())
 	}
+	return cpu, mem, "", ""
 }
 
-func resourceUsage(ts time.Time, window time.Duration, cpu, mem resource.Quantity) wire.ResourceUsage {
-	return wire.ResourceUsage{
-		Timestamp:     ts.UTC(),
-		WindowSeconds: window.Seconds(),
-		// Quantities are exact (metrics-server sends nanocores); the float
-		// is only for the wire.
-		CPUCores:    cpu.AsApproximateFloat64(),
-		MemoryBytes: mem.Value(),
+// vouched is the reading of k (the zero PodKey: the node) from its figures,
+// or its rejection: for reason, or for what intrinsic finds wrong.
+func vouched(k PodKey, ts time.Time, window time.Duration, cpu, mem resource.Quantity, reason, detail string) (wire.ResourceUsage, *Rejection) {
+	var u wire.ResourceUsage
+	if reason == "" {
+		u = wire.ResourceUsage{
+			Timestamp:     ts.UTC(),
+			WindowSeconds: window.Seconds(),
+			CPUCores:      cpu.AsApproximateFloat64(),
+			MemoryBytes:   mem.Value(), // at most maxValue: exact
+		}
+		reason, detail = intrinsic(u)
 	}
+	if reason != "" {
+		rj := rejection(k, reason, detail)
+		return wire.ResourceUsage{}, &rj
+	}
+	return u, nil
 }

@@ -19,8 +19,17 @@ type PodKey struct {
 // Reading is what one Fetch returned. A pod missing from Pods has no
 // reading (yet): its usage is unknown, not zero.
 type Reading struct {
+	// Node is this node's reading: CPU in cores averaged over
+	// WindowSeconds up to Timestamp, memory working set in bytes. Nil: no
+	// reading (yet, or rejected).
 	Node *wire.ResourceUsage
+	// Pods are the readings of the pods asked for, each the sum of its
+	// containers (or the kubelet's pod-level series), in the same units.
 	Pods map[PodKey]wire.ResourceUsage
+	// Rejected are readings the source read but cannot vouch for (see
+	// Rejection): they are absent from Node and Pods. The Collector counts
+	// and logs them, with those it rejects itself.
+	Rejected []Rejection
 	// Requests is how many API server requests the fetch made; set on
 	// failure too.
 	Requests int
