@@ -23,8 +23,8 @@ func podRecord(p *corev1.Pod) *wire.Pod {
 		CreatedAt:      p.CreationTimestamp.UTC(),
 		StartedAt:      timePtr(p.Status.StartTime),
 		DeletingSince:  timePtr(p.DeletionTimestamp),
-		Containers:     containers(p.Spec.Containers, p.Status.ContainerStatuses),
-		InitContainers: containers(p.Spec.InitContainers, p.Status.InitContainerStatuses),
+		Containers:     containers(p.Spec.Containers, p.Status.ContainerStatuses, false),
+		InitContainers: containers(p.Spec.InitContainers, p.Status.InitContainerStatuses, true),
 	}
 	if out.Containers == nil {
 		out.Containers = []wire.Container{}
@@ -91,7 +91,10 @@ func podConditionTrue(p *corev1.Pod, t corev1.PodConditionType) bool {
 	return false
 }
 
-func containers(spec []corev1.Container, statuses []corev1.ContainerStatus) []wire.Container {
+// containers joins spec and statuses by name; init says they are init
+// containers, the only ones that can be native sidecars (an app container
+// may have restartPolicy Always too, as a per-container restart rule).
+func containers(spec []corev1.Container, statuses []corev1.ContainerStatus, init bool) []wire.Container {
 	if len(spec) == 0 {
 		return nil
 	}
@@ -107,7 +110,7 @@ func containers(spec []corev1.Container, statuses []corev1.ContainerStatus) []wi
 			State:    wire.StateUnknown,
 			Requests: resources(c.Resources.Requests),
 			Limits:   resources(c.Resources.Limits),
-			Sidecar:  isSidecar(c),
+			Sidecar:  init && isSidecar(c),
 		}
 		if st, ok := byName[c.Name]; ok {
 			fillStatus(&wc, st)

@@ -83,7 +83,13 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 	pods := j.src.Pods()
 	out := make([]wire.EncodedEvent, 0, len(pods)+3)
 
+	// The marks first: if either cannot be encoded, nothing of the joiner's
+	// state has changed yet.
 	begin, err := wire.Encode(wire.Event{Type: wire.EventSnapshotBegin, Time: now, Snapshot: mark})
+	if err != nil {
+		return nil, err
+	}
+	end, err := wire.Encode(wire.Event{Type: wire.EventSnapshotEnd, Time: now, Snapshot: mark})
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +121,6 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 			continue
 		}
 		out = append(out, ev)
-	}
-	end, err := wire.Encode(wire.Event{Type: wire.EventSnapshotEnd, Time: now, Snapshot: mark})
-	if err != nil {
-		return nil, err
 	}
 	return append(out, end), errors.Join(errs...)
 }

@@ -99,4 +99,9 @@ func TestInitContainerRecordsMarkSidecars(t *testing.T) {
 	assert.False(t, rec.InitContainers[0].Sidecar)
 	assert.True(t, rec.InitContainers[1].Sidecar)
 	assert.False(t, rec.Containers[0].Sidecar)
+
+	// An app container with restartPolicy Always (a per-container restart
+	// rule) is not a sidecar.
+	p.Spec.Containers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	assert.False(t, podRecord(p).Containers[0].Sidecar)
 }

@@ -50,6 +50,11 @@ type Cache struct {
 
 	set     atomic.Pointer[informerSet]
 	running sync.WaitGroup
+	// settled: the informer set in c.set is the one the agent keeps. In
+	// WatchListAuto it is set once the first set synced or was replaced;
+	// until then HasSynced is false, so that the agent never trusts a set
+	// the fallback is about to replace.
+	settled atomic.Bool
 
 	mu        sync.Mutex
 	dirtyPods map[string]struct{}
@@ -61,6 +66,7 @@ type Cache struct {
 // and after a fallback from WatchList to LIST + WATCH, the second.
 type informerSet struct {
 	informers map[string]cache.SharedIndexInformer // by resource: pods, nodes
+	lws       []*pacedListWatch
 	pods      listersv1.PodLister
 	nodes     listersv1.NodeLister
 	watchList bool
@@ -96,11 +102,12 @@ func New(client Client, nodeName string, logger *zap.Logger, opts Options) (*Cac
 }
 
 func (c *Cache) newInformerSet(watchList bool) (*informerSet, error) {
-	podInf := c.newInformer("pods", &corev1.Pod{}, "spec.nodeName", watchList,
+	podInf, podLW := c.newInformer("pods", &corev1.Pod{}, "spec.nodeName", watchList,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-	nodeInf := c.newInformer("nodes", &corev1.Node{}, "metadata.name", watchList, nil)
+	nodeInf, nodeLW := c.newInformer("nodes", &corev1.Node{}, "metadata.name", watchList, nil)
 	set := &informerSet{
 		informers: map[string]cache.SharedIndexInformer{"pods": podInf, "nodes": nodeInf},
+		lws:       []*pacedListWatch{podLW, nodeLW},
 		pods:      listersv1.NewPodLister(podInf.GetIndexer()),
 		nodes:     listersv1.NewNodeLister(nodeInf.GetIndexer()),
 		watchList: watchList,
@@ -132,14 +139,14 @@ func (c *Cache) newInformerSet(watchList bool) (*informerSet, error) {
 // a periodic resync replays the cache to the handlers, which would only
 // mark every pod dirty to find nothing changed. The watch already delivers
 // every change.
-func (c *Cache) newInformer(resource string, obj runtime.Object, field string, watchList bool, indexers cache.Indexers) cache.SharedIndexInformer {
-	lw := c.client.ListWatch(resource, func(o *metav1.ListOptions) {
+func (c *Cache) newInformer(resource string, obj runtime.Object, field string, watchList bool, indexers cache.Indexers) (cache.SharedIndexInformer, *pacedListWatch) {
+	lw := newPacedListWatch(c.client.ListWatch(resource, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector(field, c.nodeName).String()
-	})
-	inf := cache.NewSharedIndexInformerWithOptions(newPacedListWatch(lw, watchList), obj, cache.SharedIndexInformerOptions{Indexers: indexers})
+	}), watchList)
+	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 	// Cannot fail: the informer has not started.
 	_ = inf.SetTransform(slim)
-	return inf
+	return inf, lw
 }
 
 func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource string) error {
@@ -152,14 +159,17 @@ func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource str
 }
 
 // Start runs the informers until ctx ends. In WatchListAuto, informers
-// that have not synced after FallbackAfter are replaced by ones that LIST
-// and then WATCH, with one warning. Call it once.
+// whose WatchList request was answered but that have not synced after
+// FallbackAfter are replaced by ones that LIST and then WATCH, with one
+// warning. Call it once.
 func (c *Cache) Start(ctx context.Context) {
 	set := c.set.Load()
 	c.start(ctx, set)
-	if c.opts.WatchList == WatchListAuto && set.watchList {
-		c.running.Go(func() { c.fallBackIfStuck(ctx, set) })
+	if c.opts.WatchList != WatchListAuto || !set.watchList {
+		c.settled.Store(true)
+		return
 	}
+	c.running.Go(func() { c.fallBackIfStuck(ctx, set) })
 }
 
 func (c *Cache) start(ctx context.Context, set *informerSet) {
@@ -169,13 +179,26 @@ func (c *Cache) start(ctx context.Context, set *informerSet) {
 	}
 }
 
-// fallBackIfStuck waits FallbackAfter for set to sync; if it has not, it
-// stops set and starts informers that do not use WatchList.
+// fallBackIfStuck settles on set once it synced. When it has not after
+// FallbackAfter although a WatchList request was answered (the server or a
+// proxy ignores sendInitialEvents), it stops set and starts informers that
+// do not use WatchList. While no WatchList request was answered (the API
+// server unreachable, or refusing), it keeps waiting: LIST would not help.
 func (c *Cache) fallBackIfStuck(ctx context.Context, set *informerSet) {
-	waitCtx, cancel := context.WithTimeout(ctx, c.opts.FallbackAfter)
-	defer cancel()
-	if cache.WaitForCacheSync(waitCtx.Done(), set.hasSynced) || ctx.Err() != nil {
-		return
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, c.opts.FallbackAfter)
+		synced := cache.WaitForCacheSync(waitCtx.Done(), set.hasSynced)
+		cancel()
+		if synced || set.hasSynced() {
+			c.settled.Store(true)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if set.watchListOpened() {
+			break
+		}
 	}
 	var stuck []string
 	for resource, inf := range set.informers {
@@ -187,13 +210,24 @@ func (c *Cache) fallBackIfStuck(ctx context.Context, set *informerSet) {
 	next, err := c.newInformerSet(false)
 	if err != nil { // cannot happen with informers that have not started
 		c.logger.Error("Cannot build LIST + WATCH informers; still waiting for WatchList", zap.Error(err))
+		c.settled.Store(true)
 		return
 	}
 	c.logger.Warn("The API server did not complete the streamed initial list (WatchList); it or a proxy in front of it ignores sendInitialEvents. Falling back to LIST + WATCH (CATOPS_WATCH_LIST=off skips this wait)",
 		zap.Strings("resources", stuck), zap.Duration("after", c.opts.FallbackAfter))
 	set.stop()
 	c.set.Store(next)
+	c.settled.Store(true)
 	c.start(ctx, next)
+}
+
+func (s *informerSet) watchListOpened() bool {
+	for _, lw := range s.lws {
+		if lw.watchListOpened.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *informerSet) hasSynced() bool {
@@ -214,7 +248,7 @@ func (c *Cache) WaitForSync(ctx context.Context) bool {
 }
 
 // HasSynced reports whether both caches hold the initial list.
-func (c *Cache) HasSynced() bool { return c.set.Load().hasSynced() }
+func (c *Cache) HasSynced() bool { return c.settled.Load() && c.set.Load().hasSynced() }
 
 // markPod records that a pod changed. It runs on the informer's goroutine,
 // so it only records the key and pokes the joiner.

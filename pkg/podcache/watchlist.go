@@ -3,6 +3,7 @@ package podcache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +48,12 @@ type pacedListWatch struct {
 	lw          cache.ListerWatcherWithContext
 	noWatchList bool // the client cannot do WatchList, or the mode is off
 
+	// watchListOpened: a WatchList request (sendInitialEvents=true) was
+	// answered, so the server is there and lets us watch: if the
+	// informer still does not sync, the stream never ends its initial
+	// events.
+	watchListOpened atomic.Bool
+
 	mu      sync.Mutex
 	last    time.Time // start of the previous WATCH
 	backoff wait.Backoff
@@ -80,7 +87,11 @@ func (p *pacedListWatch) WatchWithContext(ctx context.Context, o metav1.ListOpti
 			return nil, ctx.Err()
 		}
 	}
-	return p.lw.WatchWithContext(ctx, o)
+	w, err := p.lw.WatchWithContext(ctx, o)
+	if err == nil && o.SendInitialEvents != nil && *o.SendInitialEvents {
+		p.watchListOpened.Store(true)
+	}
+	return w, err
 }
 
 // List and Watch satisfy cache.ListerWatcher; the reflector calls the

@@ -178,3 +178,24 @@ func TestPacedListWatchDelays(t *testing.T) {
 	now = now.Add(10 * time.Minute) // a watch that lived long
 	assert.Zero(t, p.delay(), "a long-lived watch starts the backoff over")
 }
+
+// An API server that does not answer (here: 503 to everything) is not one
+// that ignores sendInitialEvents: LIST would not help, so there is no
+// fallback and no misleading warning.
+func TestNoFallbackWhileTheAPIServerDoesNotAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := NewClient(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	core, logs := observer.New(zap.InfoLevel)
+	c, err := New(client, "node-a", zap.New(core), Options{FallbackAfter: 200 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); c.Shutdown() })
+	c.Start(ctx)
+	assert.False(t, waitSynced(t, c, 2*time.Second))
+	assert.Zero(t, logs.FilterMessageSnippet("Falling back").Len(), "no fallback blamed on sendInitialEvents")
+	assert.True(t, c.set.Load().watchList, "still the WatchList informers")
+}

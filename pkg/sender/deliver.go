@@ -49,6 +49,9 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		if o.reason != "" {
 			s.opts.Metrics.BatchesFailed.WithLabelValues(o.failReason(c)).Inc()
 		}
+		if o.disposal == interrupt || o.pause == backoffWait {
+			b.ambiguous = true
+		}
 		switch o.disposal {
 		case interrupt:
 			return false
@@ -64,7 +67,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			}
 			continue
 		case drop:
-			if o.giveBackSeq {
+			if o.giveBackSeq && !b.ambiguous {
 				s.giveBackSeq(b)
 			}
 			if o.resync == resyncRequested {
@@ -82,10 +85,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		var wait time.Duration
 		switch o.pause {
 		case backoffWait:
-			wait = backoff.Step()
-			if res.retryAfter > wait {
-				wait = min(res.retryAfter, backoff.Cap)
-			}
+			wait = max(backoff.Step(), min(res.retryAfter, backoff.Cap))
 		case longWait:
 			wait = s.opts.RejectBackoff
 		}
@@ -96,9 +96,10 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 }
 
 // logOutcome logs one attempt's row. Retried rows log the first failure of
-// a streak at their level and the quick retries after it at debug
-// ("Retrying batch"); those that wait a minute log every time; the
-// first success after a streak says how long it lasted.
+// a streak (and the first after the cause changed) at their level, and the
+// quick retries after it at debug ("Retrying batch"); those that wait a
+// minute log every time; the first success after a streak says how long it
+// lasted.
 func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
 	fields := []zap.Field{zap.Uint64("batchSeq", b.seq), zap.Int("events", len(b.items)), zap.Int("status", res.status)}
 	if res.err != nil {
@@ -115,12 +116,13 @@ func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
 	case o.outage:
 		if s.outageSince.IsZero() {
 			s.outageSince = s.opts.Now()
-		} else if o.pause == backoffWait {
+		} else if s.outageRow == o && o.pause == backoffWait {
 			level, msg = zapcore.DebugLevel, "Retrying batch"
 		}
+		s.outageRow = o
 	case o.disposal == ack && !s.outageSince.IsZero():
-		s.opts.Logger.Info("Backend reachable again", zap.Duration("outage", s.opts.Now().Sub(s.outageSince)))
-		s.outageSince = time.Time{}
+		s.opts.Logger.Info("Backend accepting batches again", zap.Duration("outage", s.opts.Now().Sub(s.outageSince)))
+		s.outageSince, s.outageRow = time.Time{}, nil
 	}
 	if ce := s.opts.Logger.Check(level, msg); ce != nil {
 		ce.Write(fields...)

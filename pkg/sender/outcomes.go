@@ -2,6 +2,7 @@ package sender
 
 import (
 	"net/http"
+	"strconv"
 
 	"go.uber.org/zap/zapcore"
 
@@ -122,9 +123,7 @@ func failed(why string) func(condition) bool {
 	return func(c condition) bool { return c.failure == why }
 }
 
-func rejectedStatus(c condition) bool {
-	return c.failure == "" && (c.status >= 400 || c.status < 200)
-}
+func rejectedStatus(c condition) bool { return status(400, 499)(c) }
 
 var outcomes = []outcome{
 	{name: "2xx", when: status(200, 299), disposal: ack, level: zapcore.DebugLevel, message: "Batch delivered"},
@@ -132,8 +131,9 @@ var outcomes = []outcome{
 		level: zapcore.DebugLevel, message: "Shutting down during a request; the batch goes out with the final flush"},
 	{name: "network error or timeout", when: failed(failureNetwork), reason: "network", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unreachable; keeping events queued and retrying", outage: true},
-	{name: "408, 429, 5xx", when: func(c condition) bool {
-		return statusIn(http.StatusRequestTimeout, http.StatusTooManyRequests)(c) || status(500, 599)(c)
+	{name: "408, 421, 425, 429, 5xx", when: func(c condition) bool {
+		return statusIn(http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusTooEarly, http.StatusTooManyRequests)(c) ||
+			status(500, 599)(c)
 	}, reason: "status_5xx", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unavailable; keeping events queued and retrying", outage: true},
 	{name: "token unreadable", when: failed(failureToken), reason: "auth", disposal: keep, pause: longWait,
@@ -143,6 +143,8 @@ var outcomes = []outcome{
 		level: zapcore.ErrorLevel, message: "Could not build the request for the batch; dropped it"},
 	{name: "401, 403", when: statusIn(http.StatusUnauthorized, http.StatusForbidden), reason: "auth", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Keeping events queued and retrying later", outage: true},
+	{name: "407", when: statusIn(http.StatusProxyAuthRequired), reason: "proxy_auth", disposal: keep, pause: longWait,
+		level: zapcore.ErrorLevel, message: "A proxy between the agent and the backend asks for credentials (407); check HTTPS_PROXY. Keeping events queued and retrying later", outage: true},
 	{name: "404, 405", when: statusIn(http.StatusNotFound, http.StatusMethodNotAllowed), reason: "misrouted", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later", outage: true},
 	{name: "3xx", when: status(300, 399), reason: "redirect", disposal: keep, pause: longWait,
@@ -152,6 +154,11 @@ var outcomes = []outcome{
 		level: zapcore.WarnLevel, message: "Backend answered 409 to a legacy snapshot; dropped it, the next one replaces it"},
 	{name: "409", when: statusIn(http.StatusConflict), reason: "conflict", disposal: drop, dropped: "superseded", resync: resyncRequested,
 		level: zapcore.InfoLevel, message: "Backend asked for a resync; sending a full snapshot"},
+	{name: "other 4xx, a snapshot mark alone", when: func(c condition) bool { return rejectedStatus(c) && c.markAlone },
+		reason: "rejected", disposal: keep, pause: longWait,
+		level:   zapcore.ErrorLevel,
+		message: "Backend rejects even a bare snapshot mark, which every CatOps backend of this protocol takes; check that CATOPS_BACKEND_URL is one. Keeping events queued and retrying later",
+		outage:  true},
 	{name: "413, several events", when: func(c condition) bool { return statusIn(http.StatusRequestEntityTooLarge)(c) && c.events > 1 },
 		reason: "too_large", disposal: split,
 		level: zapcore.InfoLevel, message: "Backend said the batch is too large; split it in two"},
@@ -161,36 +168,29 @@ var outcomes = []outcome{
 	{name: "400 and other 4xx, several events", when: func(c condition) bool { return rejectedStatus(c) && c.events > 1 },
 		reason: "rejected", disposal: split,
 		level: zapcore.InfoLevel, message: "Backend rejected the batch; splitting it to find the events it refuses"},
-	{name: "400 and other 4xx, a snapshot mark alone", when: func(c condition) bool { return rejectedStatus(c) && c.markAlone },
-		reason: "rejected", disposal: keep, pause: longWait,
-		level:   zapcore.ErrorLevel,
-		message: "Backend rejects even a bare snapshot mark, which every CatOps backend of this protocol takes; check that CATOPS_BACKEND_URL is one. Keeping events queued and retrying later",
-		outage:  true},
 	{name: "400 and other 4xx, one event", when: rejectedStatus, reason: "rejected", disposal: drop,
 		giveBackSeq: true, resync: resyncIfChanges,
 		level: zapcore.WarnLevel, message: "Backend rejected an event; dropped it"},
+	{name: "any other status", when: func(condition) bool { return true }, reason: "unexpected_status", disposal: keep, pause: longWait,
+		level: zapcore.ErrorLevel, message: "Backend answered with a status outside HTTP's 2xx–5xx; check CATOPS_BACKEND_URL. Keeping events queued and retrying later", outage: true},
 }
 
-// classify returns the row for c. Every condition has a row: a status
-// outside 1xx–5xx counts as a rejection.
+// classify returns the row for c: the first that matches. The last row
+// matches everything.
 func classify(c condition) *outcome {
 	for i := range outcomes {
 		if outcomes[i].when(c) {
 			return &outcomes[i]
 		}
 	}
-	panic("sender: no outcome row for an attempt") // unreachable: the rejection rows match every other status
+	return &outcomes[len(outcomes)-1]
 }
 
-// failReason refines the metric reason of the retryable-status row.
+// failReason refines the metric reason of the retryable-status row: the
+// 4xx codes in it have their own (status_408, status_429, …).
 func (o *outcome) failReason(c condition) string {
-	if o.reason == "status_5xx" {
-		switch c.status {
-		case http.StatusTooManyRequests:
-			return "status_429"
-		case http.StatusRequestTimeout:
-			return "status_408"
-		}
+	if o.reason == "status_5xx" && c.status < 500 {
+		return "status_" + strconv.Itoa(c.status)
 	}
 	return o.reason
 }

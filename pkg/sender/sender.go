@@ -87,6 +87,11 @@ func (o *Options) defaults() {
 type batch struct {
 	seq   uint64
 	items []item
+	// ambiguous: an attempt got no clear answer (no response, 5xx, 408,
+	// 429, or shutdown during the request), so the backend may have
+	// applied this seq. Its seq is then never given back: reused, it
+	// could be taken for a duplicate and its events silently skipped.
+	ambiguous bool
 }
 
 // Sender delivers events. Enqueue may be called from any goroutine; Run and
@@ -106,6 +111,7 @@ type Sender struct {
 	resync chan string // the reason of the pending resync request
 
 	outageSince time.Time // first failure of the current streak; Run's goroutine only
+	outageRow   *outcome  // the row last logged in the current streak; Run's goroutine only
 
 	zw       *gzip.Writer // reused compressor
 	lastBody int          // size of the last body, to size the next buffer

@@ -248,7 +248,7 @@ func TestRetriesSameBatchOn5xxAndNetworkErrors(t *testing.T) {
 	assert.Less(t, waits[0], waits[2], "backoff grows")
 	assert.Equal(t, 3.0, testutil.ToFloat64(h.metrics.BatchesRetried))
 	assert.Equal(t, 1, h.logs.FilterMessage("Backend unavailable; keeping events queued and retrying").Len(), "the outage is logged once, not per retry")
-	eventually(t, func() bool { return h.logs.FilterMessage("Backend reachable again").Len() == 1 }, "recovery logged once")
+	eventually(t, func() bool { return h.logs.FilterMessage("Backend accepting batches again").Len() == 1 }, "recovery logged once")
 }
 
 func TestHonoursRetryAfter(t *testing.T) {
@@ -746,4 +746,36 @@ func TestDeltaBodyHasNoTrailingNewline(t *testing.T) {
 	eventually(t, func() bool { return body.Load() != nil }, "a batch arrived")
 	raw := body.Load().([]byte)
 	assert.Equal(t, byte('}'), raw[len(raw)-1])
+}
+
+// A batch whose earlier attempt got no clear answer may have been applied:
+// its seq is never given back, or the next batch, reusing it, would be
+// taken for a duplicate and silently skipped.
+func TestAmbiguousBatchKeepsItsSeq(t *testing.T) {
+	r, err := receiver.New(receiver.Options{Token: testToken})
+	require.NoError(t, err)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch calls.Add(1) {
+		case 2: // applied, but the answer is lost at a gateway
+			rec := httptest.NewRecorder()
+			r.Handler().ServeHTTP(rec, req)
+			w.WriteHeader(http.StatusGatewayTimeout)
+		case 3: // the retry reaches a replica that refuses it
+			w.WriteHeader(http.StatusBadRequest)
+		default:
+			r.Handler().ServeHTTP(w, req)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := newSender(t, srv.URL, nil)
+	h.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), markEv(t, wire.EventSnapshotEnd, 1))
+	h.run(t)
+	eventually(t, func() bool { st, ok := r.Node("node-a"); return ok && len(st.Pods) == 1 }, "snapshot applied")
+	h.s.Enqueue(podEv(t, "b"))
+	eventually(t, func() bool { return calls.Load() >= 3 }, "b applied, answer lost, then refused")
+	h.s.Enqueue(podEv(t, "c"))
+	eventually(t, func() bool { st, _ := r.Node("node-a"); _, ok := st.Pods["ns/c"]; return ok },
+		"the next change is applied, not taken for a duplicate of b's seq")
+	assert.Zero(t, r.Stats().Duplicates)
 }
