@@ -71,12 +71,12 @@ func readNetDevice(classNet, name string) (d netDevice, ok bool) {
 		return netDevice{}, false
 	}
 	for _, e := range entries {
-		switch n := e.Name(); {
-		case n == "device":
+		switch n := e.Name(); n {
+		case "device":
 			d.hardware = true
-		case n == "bonding":
+		case "bonding":
 			d.bond = true
-		case n == "master":
+		case "master":
 			if target, err := os.Readlink(filepath.Join(dir, n)); err == nil {
 				d.master = filepath.Base(target)
 			}

@@ -126,7 +126,8 @@ func failed(why string) func(condition) bool {
 func rejectedStatus(c condition) bool { return status(400, 499)(c) }
 
 var outcomes = []outcome{
-	{name: "2xx", when: status(200, 299), disposal: ack, level: zapcore.DebugLevel, message: "Batch delivered"},
+	{name: "2xx", when: status(200, 299), disposal: ack, pause: noWait, resync: noResync,
+		level: zapcore.DebugLevel, message: "Batch delivered"},
 	{name: "shutdown during a request", when: failed(failureInterrupted), disposal: interrupt,
 		level: zapcore.DebugLevel, message: "Shutting down during a request; the batch goes out with the final flush"},
 	{name: "network error or timeout", when: failed(failureNetwork), reason: "network", disposal: keep, pause: backoffWait,

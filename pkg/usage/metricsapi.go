@@ -245,7 +245,7 @@ func groupByNamespace(pods []PodKey) map[string]map[string]struct{} {
 // rejected (nil reading) without a timestamp, without a cpu or memory
 // figure, or with one that is negative or out of range.
 func nodeUsage(nm *metricsv1beta1.NodeMetrics) (wire.ResourceUsage, *Rejection) {
-	cpu, mem, reason, detail := sumUsage([]string{"the node"}, []corev1.ResourceList{nm.Usage})
+	cpu, mem, reason, detail := sumUsage([]ownedUsage{{"the node", nm.Usage}})
 	return vouched(PodKey{}, nm.Timestamp.Time, nm.Window.Duration, cpu, mem, reason, detail)
 }
 
@@ -262,8 +262,7 @@ func podUsage(k PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *Rej
 		rj := rejection(k, rejectMissing, "no container metrics")
 		return wire.ResourceUsage{}, &rj
 	}
-	owners := make([]string, 0, len(pm.Containers))
-	lists := make([]corev1.ResourceList, 0, len(pm.Containers))
+	parts := make([]ownedUsage, 0, len(pm.Containers))
 	seen := make(map[string]struct{}, len(pm.Containers))
 	for _, c := range pm.Containers {
 		if _, dup := seen[c.Name]; dup {
@@ -271,32 +270,37 @@ func podUsage(k PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *Rej
 			return wire.ResourceUsage{}, &rj
 		}
 		seen[c.Name] = struct{}{}
-		owners = append(owners, fmt.Sprintf("container %q", c.Name))
-		lists = append(lists, c.Usage)
+		parts = append(parts, ownedUsage{fmt.Sprintf("container %q", c.Name), c.Usage})
 	}
-	cpu, mem, reason, detail := sumUsage(owners, lists)
+	cpu, mem, reason, detail := sumUsage(parts)
 	return vouched(k, pm.Timestamp.Time, pm.Window.Duration, cpu, mem, reason, detail)
 }
 
 // maxQuantity is maxValue as a Quantity.
 var maxQuantity = *resource.NewQuantity(maxValue, resource.DecimalSI)
 
-// sumUsage adds up the cpu and memory of lists (the usage of owners[i] is
-// lists[i]), each of which must hold both, neither negative nor above
-// maxValue; reason says why not. Quantities are exact (metrics-server
+// ownedUsage is the usage of one owner (a container, the node), named for
+// the log line.
+type ownedUsage struct {
+	owner string
+	usage corev1.ResourceList
+}
+
+// sumUsage adds up the cpu and memory of parts, each of which must hold
+// both, neither negative nor above maxValue; reason says why not. Quantities are exact (metrics-server
 // sends nanocores and bytes); the sum is taken exactly too, and only the
 // total becomes a float.
-func sumUsage(owners []string, lists []corev1.ResourceList) (cpu, mem resource.Quantity, reason, detail string) {
-	for i, l := range lists {
+func sumUsage(parts []ownedUsage) (cpu, mem resource.Quantity, reason, detail string) {
+	for _, p := range parts {
 		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			q, ok := l[name]
+			q, ok := p.usage[name]
 			switch {
 			case !ok:
-				return cpu, mem, rejectMissing, fmt.Sprintf("%s has no %s figure", owners[i], name)
+				return cpu, mem, rejectMissing, fmt.Sprintf("%s has no %s figure", p.owner, name)
 			case q.Sign() < 0:
-				return cpu, mem, rejectNegative, fmt.Sprintf("%s: %s %s", owners[i], name, q.String())
+				return cpu, mem, rejectNegative, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
 			case q.Cmp(maxQuantity) > 0:
-				return cpu, mem, rejectOutOfRange, fmt.Sprintf("%s: %s %s", owners[i], name, q.String())
+				return cpu, mem, rejectOutOfRange, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
 			}
 			if name == corev1.ResourceCPU {
 				cpu.Add(q)
