@@ -36,9 +36,11 @@ cat <<'EOF'
 #
 # These are the objects `helm install catops charts/catops -n catops-system
 # --set auth.existingSecret=catops` creates, with the same names.
-# The pods mount the node's /proc, /sys and / read-only (hostPath): a
+# The pods mount the node's /proc, /sys, / and /dev read-only (hostPath): a
 # namespace that enforces the "baseline" or "restricted" Pod Security
 # Standard rejects them; use the chart with hostMetrics.enabled=false there.
+# On a node whose / is not a shared or slave mount, use the chart with
+# hostMetrics.root.mountPropagation=None (or hostMetrics.root.enabled=false).
 EOF
 # Drop the "# Source:" lines, the Helm-only labels and the first document
 # separator (the header above starts the first document).

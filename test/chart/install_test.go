@@ -221,6 +221,8 @@ func TestServerSideValidation(t *testing.T) {
 		"--set", "priorityClassName=system-node-critical", "--set", "updateStrategy.rollingUpdate.maxUnavailable=10%",
 		"--set-json", `extraEnv=[{"name":"GOMEMLIMIT","valueFrom":{"resourceFieldRef":{"resource":"limits.memory"}}}]`)
 	require.NoError(t, err, "other values")
+	_, err = dryRun(namespace, "--set", "hostMetrics.root.mountPropagation=None", "--set", "hostMetrics.dev.enabled=false")
+	require.NoError(t, err, "root without propagation, no /dev")
 
 	_, err = dryRun(namespace, "--set-json", `podSecurityContext={"runAsUsr":1}`)
 	require.Error(t, err, "the API server must refuse an unknown field")
@@ -240,7 +242,7 @@ func TestServerSideValidation(t *testing.T) {
 	stderr, err = dryRun(restricted)
 	require.NoError(t, err)
 	assert.Contains(t, stderr, `would violate PodSecurity "restricted:latest"`)
-	assert.Contains(t, stderr, `"host-proc", "host-sys", "host-root" use restricted volume type "hostPath"`, "the host mounts are the only reason")
+	assert.Contains(t, stderr, `"host-proc", "host-sys", "host-root", "host-dev" use restricted volume type "hostPath"`, "the host mounts are the only reason")
 	assert.NotContains(t, stderr, "runAsNonRoot", "the security contexts already meet restricted")
 	assert.NotContains(t, stderr, "seccompProfile")
 	assert.NotContains(t, stderr, "allowPrivilegeEscalation")

@@ -44,6 +44,7 @@ func TestHelmLint(t *testing.T) {
 		{"token", []string{"--set", "auth.token=lint-token"}},
 		{"kubelet usage source with its CA", []string{"--set", "auth.token=lint-token", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.caConfigMap=kubelet-ca"}},
 		{"existing Secret, no host mounts, no RBAC", []string{"--set", "auth.existingSecret=catops", "--set", "hostMetrics.enabled=false", "--set", "rbac.create=false", "--set", "serviceAccount.create=false"}},
+		{"some host mounts, root without propagation", []string{"--set", "auth.token=lint-token", "--set", "hostMetrics.proc.enabled=false", "--set", "hostMetrics.dev.enabled=false", "--set", "hostMetrics.root.mountPropagation=None"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runHelm(t, append([]string{"lint", "--strict", chartDir(t)}, tc.args...)...)
@@ -142,6 +143,7 @@ func TestDefaults(t *testing.T) {
 		"HOST_PROC":                 "/host/proc",
 		"HOST_SYS":                  "/host/sys",
 		"HOST_ROOT":                 "/host/root",
+		"HOST_DEV":                  "/host/dev",
 		"GOMEMLIMIT":                "resourceFieldRef:limits.memory",
 	}, r.env(t), "the token only as a file, never in the environment")
 	assert.Empty(t, c.EnvFrom)
@@ -152,11 +154,12 @@ func TestDefaults(t *testing.T) {
 		"host-proc": {Name: "host-proc", MountPath: "/host/proc", ReadOnly: true},
 		"host-sys":  {Name: "host-sys", MountPath: "/host/sys", ReadOnly: true},
 		"host-root": {Name: "host-root", MountPath: "/host/root", ReadOnly: true, MountPropagation: &hostToContainer},
+		"host-dev":  {Name: "host-dev", MountPath: "/host/dev", ReadOnly: true},
 	}, r.mounts(t), "every mount read-only; the token as a directory (no subPath), so rotation reaches the file")
 	vols := r.volumes()
-	require.Len(t, vols, 4)
+	require.Len(t, vols, 5)
 	assert.Equal(t, &corev1.SecretVolumeSource{SecretName: "catops", Items: []corev1.KeyToPath{{Key: "token", Path: "token"}}}, vols["token"].Secret)
-	for name, path := range map[string]string{"host-proc": "/proc", "host-sys": "/sys", "host-root": "/"} {
+	for name, path := range map[string]string{"host-proc": "/proc", "host-sys": "/sys", "host-root": "/", "host-dev": "/dev"} {
 		require.NotNil(t, vols[name].HostPath, name)
 		assert.Equal(t, path, vols[name].HostPath.Path)
 	}
@@ -230,6 +233,11 @@ func TestSchemaRejects(t *testing.T) {
 		{"pull policy", []string{"--set", "image.pullPolicy=Sometimes"}, "at '/image/pullPolicy'"},
 		{"health port", []string{"--set", "health.port=70000"}, "at '/health/port'"},
 		{"host metrics not a boolean", []string{"--set", "hostMetrics.enabled=yes"}, "at '/hostMetrics/enabled'"},
+		{"host mount switch not a boolean", []string{"--set", "hostMetrics.root.enabled=no"}, "at '/hostMetrics/root/enabled'"},
+		{"host mount switch without enabled", []string{"--set", "hostMetrics.dev=false"}, "at '/hostMetrics/dev'"},
+		{"host mount typo", []string{"--set", "hostMetrics.prc.enabled=false"}, "at '/hostMetrics': additional properties 'prc' not allowed"},
+		{"root mount propagation typo", []string{"--set", "hostMetrics.root.mountPropagation=HostToContainr"}, "at '/hostMetrics/root/mountPropagation': value must be one of 'HostToContainer', 'None'"},
+		{"root mount propagation Bidirectional", []string{"--set", "hostMetrics.root.mountPropagation=Bidirectional"}, "at '/hostMetrics/root/mountPropagation': value must be one of 'HostToContainer', 'None'"},
 		{"backend URL without scheme", []string{"--set", "backend.url=api.catops.io"}, "at '/backend/url'"},
 		{"resources typo", []string{"--set", "resources.limit.memory=1Gi"}, "at '/resources': additional properties 'limit' not allowed"},
 		{"toleration typo", []string{"--set-json", `tolerations=[{"operater":"Exists"}]`}, "at '/tolerations/0': additional properties 'operater' not allowed"},
@@ -390,15 +398,82 @@ func TestServiceAccountCreateFalse(t *testing.T) {
 	assert.Equal(t, "custom", r.pod().ServiceAccountName)
 }
 
-func TestHostMetricsDisabled(t *testing.T) {
-	r := render(t, "--set", "auth.token=x", "--set", "hostMetrics.enabled=false")
-	env := r.env(t)
-	for _, k := range []string{"HOST_PROC", "HOST_SYS", "HOST_ROOT"} {
-		assert.NotContains(t, env, k)
+// TestHostMounts: each of the node's directories is mounted on its own
+// switch, hostMetrics.enabled=false mounts none, and a HOST_* variable is
+// set only when its directory is mounted (unset, the agent reads the
+// container's own, its default).
+func TestHostMounts(t *testing.T) {
+	type hostMount struct{ env, mountPath, hostPath string }
+	known := map[string]hostMount{
+		"host-proc": {"HOST_PROC", "/host/proc", "/proc"},
+		"host-sys":  {"HOST_SYS", "/host/sys", "/sys"},
+		"host-root": {"HOST_ROOT", "/host/root", "/"},
+		"host-dev":  {"HOST_DEV", "/host/dev", "/dev"},
 	}
-	assert.Equal(t, []string{"token"}, slices.Sorted(maps.Keys(r.mounts(t))))
-	for _, v := range r.pod().Volumes {
-		assert.Nil(t, v.HostPath, "no hostPath volume: %s", v.Name)
+	all := []string{"host-proc", "host-sys", "host-root", "host-dev"}
+	set := func(kv ...string) []string {
+		var args []string
+		for _, s := range kv {
+			args = append(args, "--set", s)
+		}
+		return args
+	}
+	hostToContainer := corev1.MountPropagationHostToContainer
+	none := corev1.MountPropagationNone
+
+	for _, tc := range []struct {
+		name        string
+		args        []string
+		want        []string                     // hostPath volumes, in order
+		propagation *corev1.MountPropagationMode // of host-root
+	}{
+		{"defaults: every mount", nil, all, &hostToContainer},
+		{"master switch off", set("hostMetrics.enabled=false"), nil, nil},
+		{"master switch off wins over the mounts' own", set("hostMetrics.enabled=false", "hostMetrics.proc.enabled=true",
+			"hostMetrics.sys.enabled=true", "hostMetrics.root.enabled=true", "hostMetrics.dev.enabled=true"), nil, nil},
+		{"no /proc", set("hostMetrics.proc.enabled=false"), []string{"host-sys", "host-root", "host-dev"}, &hostToContainer},
+		{"no /sys", set("hostMetrics.sys.enabled=false"), []string{"host-proc", "host-root", "host-dev"}, &hostToContainer},
+		{"no root", set("hostMetrics.root.enabled=false"), []string{"host-proc", "host-sys", "host-dev"}, nil},
+		{"no /dev", set("hostMetrics.dev.enabled=false"), []string{"host-proc", "host-sys", "host-root"}, &hostToContainer},
+		{"root without propagation", set("hostMetrics.root.mountPropagation=None"), all, &none},
+		{"every mount off, master switch on", set("hostMetrics.proc.enabled=false", "hostMetrics.sys.enabled=false",
+			"hostMetrics.root.enabled=false", "hostMetrics.dev.enabled=false"), nil, nil},
+		// `helm upgrade --reuse-values` from a chart without the mounts'
+		// switches keeps that chart's values, where they are missing.
+		{"switches missing: every mount", set("hostMetrics.proc=null", "hostMetrics.sys=null", "hostMetrics.root=null", "hostMetrics.dev=null"),
+			all, &hostToContainer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := render(t, append([]string{"--set", "auth.token=x"}, tc.args...)...)
+			var hostVolumes []string
+			for _, v := range r.pod().Volumes {
+				if v.HostPath == nil {
+					continue
+				}
+				hostVolumes = append(hostVolumes, v.Name)
+				m, ok := known[v.Name]
+				require.True(t, ok, "unexpected hostPath volume %s", v.Name)
+				assert.Equal(t, &corev1.HostPathVolumeSource{Path: m.hostPath, Type: ptr.To(corev1.HostPathDirectory)}, v.HostPath)
+			}
+			assert.Equal(t, tc.want, hostVolumes)
+
+			env, mounts := r.env(t), r.mounts(t)
+			wantMounts := []string{"token"}
+			for name, m := range known {
+				if !slices.Contains(tc.want, name) {
+					assert.NotContains(t, env, m.env, "%s not mounted: the agent's default, the container's own", name)
+					continue
+				}
+				wantMounts = append(wantMounts, name)
+				assert.Equal(t, m.mountPath, env[m.env])
+				var propagation *corev1.MountPropagationMode
+				if name == "host-root" {
+					propagation = tc.propagation
+				}
+				assert.Equal(t, corev1.VolumeMount{Name: name, MountPath: m.mountPath, ReadOnly: true, MountPropagation: propagation}, mounts[name])
+			}
+			assert.ElementsMatch(t, wantMounts, slices.Collect(maps.Keys(mounts)))
+		})
 	}
 }
 

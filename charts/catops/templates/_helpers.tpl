@@ -112,3 +112,22 @@ Image reference; the tag defaults to the chart's appVersion.
 {{- define "catops.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/*
+The node's directories the pods mount for host figures, in mount order, as
+a space-separated list of "proc", "sys", "root" and "dev": none when
+hostMetrics.enabled is false, else each one whose own enabled is true. A
+switch that is missing counts as on: `helm upgrade --reuse-values` from a
+chart without these switches keeps that chart's values, which lack them.
+*/}}
+{{- define "catops.hostMounts" -}}
+{{- if .Values.hostMetrics.enabled }}
+{{- $on := list }}
+{{- range list "proc" "sys" "root" "dev" }}
+{{- if dig . "enabled" true $.Values.hostMetrics }}
+{{- $on = append $on . }}
+{{- end }}
+{{- end }}
+{{- join " " $on }}
+{{- end }}
+{{- end }}
