@@ -142,7 +142,7 @@ func (c *Cluster) RegisterMetricsAPI(ctx context.Context, port int) error {
 	if err := c.apply(ctx, "/apis/apiregistration.k8s.io/v1/apiservices", MetricsAPIService, apisvc); err != nil {
 		return err
 	}
-	return c.waitFor(ctx, 60*time.Second, "APIService "+MetricsAPIService+" Available", func(ctx context.Context) error {
+	err := c.waitFor(ctx, 60*time.Second, "APIService "+MetricsAPIService+" Available", func(ctx context.Context) error {
 		body, err := c.get(ctx, "/apis/apiregistration.k8s.io/v1/apiservices/"+MetricsAPIService)
 		if err != nil {
 			return err
@@ -165,12 +165,33 @@ func (c *Cluster) RegisterMetricsAPI(ctx context.Context, port int) error {
 		}
 		return errors.New("no Available condition yet")
 	})
+	if err != nil {
+		return err
+	}
+	// Available is the condition; the aggregator's proxy for the group is
+	// set up by its own controller, a moment later.
+	return c.waitFor(ctx, 30*time.Second, "metrics.k8s.io served", func(ctx context.Context) error {
+		_, err := c.get(ctx, "/apis/metrics.k8s.io/v1beta1")
+		return err
+	})
 }
 
 // UnregisterMetricsAPI deletes the APIService v1beta1.metrics.k8s.io (the
-// Service stays): metrics.k8s.io requests then get 404 from the API server.
+// Service stays) and returns once metrics.k8s.io requests get 404 from the
+// API server: the aggregator drops the group asynchronously, after the
+// delete has returned.
 func (c *Cluster) UnregisterMetricsAPI(ctx context.Context) error {
-	return c.do(ctx, http.MethodDelete, "/apis/apiregistration.k8s.io/v1/apiservices/"+MetricsAPIService, nil, http.StatusNotFound)
+	if err := c.do(ctx, http.MethodDelete, "/apis/apiregistration.k8s.io/v1/apiservices/"+MetricsAPIService, nil, http.StatusNotFound); err != nil {
+		return err
+	}
+	return c.waitFor(ctx, 30*time.Second, "metrics.k8s.io no longer served", func(ctx context.Context) error {
+		_, err := c.get(ctx, "/apis/metrics.k8s.io/v1beta1")
+		var herr *HTTPError
+		if errors.As(err, &herr) && herr.Status == http.StatusNotFound {
+			return nil
+		}
+		return fmt.Errorf("still served (err %v)", err)
+	})
 }
 
 // apply creates obj at collection, replacing an existing object of that name.
