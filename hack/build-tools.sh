@@ -18,7 +18,9 @@
 # A cold build of everything takes ~30 min on 2 cores (measured: 1792 s,
 # 34 CPU-min); with nothing changed it takes 0.1 s.
 #
-# Usage: hack/build-tools.sh [--list] [TOOL...]     (default: all tools)
+# Usage: hack/build-tools.sh [--list] [TOOL...]
+# (default: every tool but kube-apiserver-1.34, which is built only when
+# named: `make test-compat` does).
 # Needs only Go (and network access to the module proxy on a cold machine).
 set -euo pipefail
 
@@ -27,12 +29,20 @@ TOOLS_DIR="$ROOT/hack/tools"
 BIN_DIR="${RIG_BIN_DIR:-$ROOT/.cache/bin}"
 STAMP_DIR="$BIN_DIR/.stamps"
 
-KUBE_VERSION=v1.37.2
-KUBE_LDFLAGS=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  KUBE_LDFLAGS+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=37"
-  KUBE_LDFLAGS+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+# kube_ldflags VERSION: the version stamp of a Kubernetes binary (what
+# /version and `kubectl version` report), as the upstream build sets it.
+kube_ldflags() {
+  local version=$1 minor flags="" pkg
+  minor="${version#v1.}"; minor="${minor%%.*}"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+KUBE_LDFLAGS="$(kube_ldflags v1.37.2)"
+# The oldest API server the connector supports, for `make test-compat`.
+KUBE_1_34_LDFLAGS="$(kube_ldflags v1.34.4)"
 # metrics-server reports client-go's version variables as its own.
 METRICS_SERVER_LDFLAGS=" -X k8s.io/client-go/pkg/version.gitVersion=v0.8.0 -X k8s.io/client-go/pkg/version.gitTreeState=clean"
 HELM_LDFLAGS=" -X helm.sh/helm/v3/internal/version.version=v3.22.0 -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
@@ -47,6 +57,7 @@ ACTIONLINT_LDFLAGS=" -X github.com/rhysd/actionlint.version=v1.7.12"
 TOOLS=(
   "etcd|etcd|go.etcd.io/etcd/server/v3||~3 min"
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|$KUBE_LDFLAGS|~10 min"
+  "kube-apiserver-1.34|kube-1.34|k8s.io/kubernetes/cmd/kube-apiserver|$KUBE_1_34_LDFLAGS|~12.5 min after the other tools"
   "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|$KUBE_LDFLAGS|~4.5 min after kube-apiserver"
   "kube-scheduler|kube|k8s.io/kubernetes/cmd/kube-scheduler|$KUBE_LDFLAGS|~20 s after kube-controller-manager"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|$KUBE_LDFLAGS|~1 min after kube-apiserver"
@@ -61,8 +72,17 @@ TOOLS=(
 
 die() { printf '\nbuild-tools: ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Tools built only when named: nothing but `make test-compat` runs them, and
+# a default (all tools) build should not pay their cold build time.
+ON_REQUEST=(kube-apiserver-1.34)
+on_request() { local o; for o in "${ON_REQUEST[@]}"; do [[ "$o" == "$1" ]] && return 0; done; return 1; }
+
 if [[ "${1:-}" == "--list" ]]; then
-  for t in "${TOOLS[@]}"; do IFS='|' read -r name mod pkg _ _ <<<"$t"; echo "$name ($pkg, hack/tools/$mod)"; done
+  for t in "${TOOLS[@]}"; do
+    IFS='|' read -r name mod pkg _ _ <<<"$t"
+    note=""; on_request "$name" && note=", only when named"
+    echo "$name ($pkg, hack/tools/$mod$note)"
+  done
   exit 0
 fi
 
@@ -79,7 +99,10 @@ toolchain_of() {
 
 want=("$@")
 selected() {
-  [[ ${#want[@]} -eq 0 ]] && return 0
+  if [[ ${#want[@]} -eq 0 ]]; then
+    on_request "$1" && return 1
+    return 0
+  fi
   local w; for w in "${want[@]}"; do [[ "$w" == "$1" ]] && return 0; done
   return 1
 }

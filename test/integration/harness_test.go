@@ -11,7 +11,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +45,7 @@ const (
 	agentUA = "catops-k8s/integration"
 )
 
+// auditLog is the shared cluster's audit log (see agentRequests).
 var auditLog string
 
 func TestMain(m *testing.M) {
@@ -50,21 +54,30 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
+	var args []string
+	if args, auditLog, err = auditArgs(dir); err != nil {
+		panic(err)
+	}
+	rig.Main(m, rig.Options{Kwok: true, Nodes: 2, APIServerArgs: args})
+}
+
+// auditArgs writes an audit policy into dir and returns the kube-apiserver
+// flags that log every request's metadata to dir/audit.log (blocking: an
+// entry is written before the response), and that log's path.
+func auditArgs(dir string) (args []string, logPath string, err error) {
 	policy := filepath.Join(dir, "policy.yaml")
-	auditLog = filepath.Join(dir, "audit.log")
-	if err := os.WriteFile(policy, []byte(`apiVersion: audit.k8s.io/v1
+	logPath = filepath.Join(dir, "audit.log")
+	err = os.WriteFile(policy, []byte(`apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
   - level: Metadata
-`), 0o600); err != nil {
-		panic(err)
-	}
-	rig.Main(m, rig.Options{Kwok: true, Nodes: 2, APIServerArgs: []string{
+`), 0o600)
+	return []string{
 		"--audit-policy-file=" + policy,
-		"--audit-log-path=" + auditLog,
+		"--audit-log-path=" + logPath,
 		"--audit-log-mode=blocking",
-	}})
+	}, logPath, err
 }
 
 type agentRun struct {
@@ -123,8 +136,10 @@ func startAgent(t *testing.T, restCfg *rest.Config, node string, tweak func(*con
 	a.cancel, a.done = cancel, make(chan error, 1)
 	go func() { a.done <- agent.Run(ctx, a.cfg, d) }()
 	t.Cleanup(a.stop)
+	t0 := time.Now()
 	select {
 	case <-ready:
+		t.Logf("agent for %s: caches synced in %s", node, time.Since(t0).Round(10*time.Millisecond))
 	case err := <-a.done:
 		t.Fatalf("agent stopped before its caches synced: %v\n%s", err, a.logText())
 	case <-time.After(60 * time.Second):
@@ -242,13 +257,24 @@ type auditEntry struct {
 		APIGroup string `json:"apiGroup"`
 	} `json:"objectRef"`
 	StageTimestamp time.Time `json:"stageTimestamp"`
+	ResponseStatus struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
 }
 
-// agentRequests counts the connector's requests in the audit log (by its
-// user agent), by "verb resource", within [from, to).
+// agentRequests counts the connector's requests in the shared cluster's
+// audit log (by its user agent), by "verb resource", within [from, to).
+// Requests the server refused (HTTP 4xx/5xx) count as "verb resource
+// refused".
 func agentRequests(t *testing.T, from, to time.Time) map[string]int {
 	t.Helper()
-	f, err := os.Open(auditLog)
+	return agentRequestsIn(t, auditLog, from, to)
+}
+
+// agentRequestsIn is agentRequests for the audit log at path.
+func agentRequestsIn(t *testing.T, path string, from, to time.Time) map[string]int {
+	t.Helper()
+	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
 	out := map[string]int{}
@@ -268,9 +294,89 @@ func agentRequests(t *testing.T, from, to time.Time) map[string]int {
 			if e.ObjectRef.APIGroup != "" {
 				res += "." + e.ObjectRef.APIGroup
 			}
+			if e.ResponseStatus.Code >= 400 {
+				res += " refused"
+			}
 			out[e.Verb+" "+res]++
 		}
 	}
 	require.NoError(t, sc.Err())
 	return out
+}
+
+// initialList is how an API server answers a WatchList request (a WATCH
+// with sendInitialEvents=true), which decides how the agent's default mode
+// (CATOPS_WATCH_LIST=auto) loads its caches.
+type initialList string
+
+const (
+	// listStreamed: the initial objects arrive as events ending with a
+	// bookmark. The agent makes no LIST.
+	listStreamed initialList = "streamed"
+	// listRefused: the server rejects sendInitialEvents (its WatchList
+	// feature gate is off, as by default in Kubernetes 1.33). client-go
+	// falls back to LIST + WATCH at once: one LIST per resource.
+	listRefused initialList = "refused"
+	// listIgnored: the watch runs but never marks the end of the initial
+	// events (a server older than WatchList, or a proxy dropping the
+	// parameter). The agent falls back to LIST + WATCH after
+	// podcache.DefaultFallbackAfter: one LIST and a second WATCH.
+	listIgnored initialList = "ignored"
+)
+
+// probeInitialList asks c's API server what it does with a WatchList
+// request for the pods of node1, and logs its version with the answer.
+func probeInitialList(t *testing.T, c *rig.Cluster) initialList {
+	t.Helper()
+	cs, err := c.Clientset()
+	require.NoError(t, err)
+	v, err := cs.Discovery().ServerVersion()
+	require.NoError(t, err)
+	mode, detail := watchListAnswer(t, c)
+	t.Logf("API server %s: WatchList %s (%s)", v.GitVersion, mode, detail)
+	return mode
+}
+
+func watchListAnswer(t *testing.T, c *rig.Cluster) (initialList, string) {
+	t.Helper()
+	const wait = 10 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	q := url.Values{
+		"watch":                {"true"},
+		"sendInitialEvents":    {"true"},
+		"resourceVersionMatch": {string(metav1.ResourceVersionMatchNotOlderThan)},
+		"allowWatchBookmarks":  {"true"},
+		"fieldSelector":        {"spec.nodeName=" + node1},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.APIServerURL+"/api/v1/pods?"+q.Encode(), nil)
+	require.NoError(t, err)
+	resp, err := c.HTTPClient().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var st metav1.Status
+		if json.Unmarshal(body, &st) == nil && st.Message != "" {
+			body = []byte(st.Message)
+		}
+		return listRefused, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	}
+	dec := json.NewDecoder(resp.Body)
+	events := 0
+	for {
+		var ev struct {
+			Type   string `json:"type"`
+			Object struct {
+				Metadata metav1.ObjectMeta `json:"metadata"`
+			} `json:"object"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			return listIgnored, fmt.Sprintf("%d events and no end-of-initial-events bookmark in %s: %v", events, wait, err)
+		}
+		if ev.Type == "BOOKMARK" && ev.Object.Metadata.Annotations[metav1.InitialEventsAnnotationKey] == "true" {
+			return listStreamed, fmt.Sprintf("%d initial events, then the end-of-initial-events bookmark", events)
+		}
+		events++
+	}
 }

@@ -190,7 +190,10 @@ func (c *Cluster) UnregisterMetricsAPI(ctx context.Context) error {
 		if errors.As(err, &herr) && herr.Status == http.StatusNotFound {
 			return nil
 		}
-		return fmt.Errorf("still served (err %v)", err)
+		if err != nil {
+			return fmt.Errorf("not a 404 yet: %w", err)
+		}
+		return errors.New("still served")
 	})
 }
 

@@ -24,6 +24,26 @@ const (
 	BinHelm              = "helm"
 )
 
+// EnvKubeAPIServer names the kube-apiserver binary the rig runs, in place of
+// BinKubeAPIServer: RIG_KUBE_APISERVER=kube-apiserver-1.34 runs the oldest
+// API server the connector supports (make test-compat). It is a name in
+// BinDir, not a path.
+const EnvKubeAPIServer = "RIG_KUBE_APISERVER"
+
+// APIServerBinary returns the kube-apiserver binary name chosen by
+// $RIG_KUBE_APISERVER, or BinKubeAPIServer when it is unset.
+func APIServerBinary() (string, error) {
+	name := strings.TrimSpace(os.Getenv(EnvKubeAPIServer))
+	if name == "" {
+		return BinKubeAPIServer, nil
+	}
+	if !strings.HasPrefix(name, BinKubeAPIServer) || strings.ContainsRune(name, filepath.Separator) {
+		return "", fmt.Errorf("rig: %s=%q: want the name of a kube-apiserver binary in the rig's bin folder, "+
+			"such as kube-apiserver-1.34 (see hack/build-tools.sh --list)", EnvKubeAPIServer, name)
+	}
+	return name, nil
+}
+
 // RepoRoot finds the repository root by walking up from the working
 // directory to the go.mod whose module is github.com/catops/cli (the tools
 // modules under hack/tools are skipped).
@@ -88,7 +108,7 @@ func binaryIn(dir, name string) (string, error) {
 	st, err := os.Stat(p)
 	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("rig: %s not found at %s: build the rig's tools first with `make tools` "+
-			"(or hack/build-tools.sh; a cold build takes ~15 min on 2 cores, later runs are instant)", name, p)
+			"(or hack/build-tools.sh %s; a cold build takes ~30 min on 2 cores, later runs are instant)", name, p, name)
 	}
 	return p, nil
 }
