@@ -25,6 +25,9 @@ cleanup() {
   sleep 1
   go run ./test/rig/cmd/rig down --dir "$STATE" >/dev/null 2>&1 || true
   say "stopped; nothing left running"
+  # After Ctrl-C or SIGTERM, end here: returning would resume the workload
+  # loop against a control plane that is gone.
+  exit 0
 }
 
 say "building the control-plane binaries (first run: ~30 min on 2 cores; cached after)"
