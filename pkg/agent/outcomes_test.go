@@ -121,14 +121,15 @@ func TestOutcomeNetworkError(t *testing.T) {
 }
 
 func TestOutcomeRetryableStatus(t *testing.T) {
-	for _, status := range []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+	for _, status := range []int{http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusTooEarly,
+		http.StatusTooManyRequests, http.StatusServiceUnavailable} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			e := newEnv(t, nil, pods(2)...)
 			e.waitFor("the start snapshot", e.matchesTruth)
 			e.rcv.SetFailNext(2, status)
 			e.create(newPod("default", "after"))
 			e.waitFor("the change, after retries", e.matchesTruth)
-			reason := map[int]string{408: "status_408", 429: "status_429", 503: "status_5xx"}[status]
+			reason := map[int]string{408: "status_408", 421: "status_421", 425: "status_425", 429: "status_429", 503: "status_5xx"}[status]
 			assert.Equal(t, 2.0, e.failed(reason))
 		})
 	}
@@ -271,4 +272,25 @@ func TestOutcomeBackendRejectsEverything(t *testing.T) {
 	}
 	events := testutil.ToFloat64(e.metrics.QueueEvents)
 	assert.Equal(t, float64(20+3), events, "the start snapshot and the host sample stay queued")
+}
+
+// A proxy that wants credentials, and a status outside HTTP's 2xx–5xx:
+// both keep every event and wait, saying what to check.
+func TestOutcomeProxyAuthAndUnexpectedStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status         int
+		reason, advice string
+	}{
+		{http.StatusProxyAuthRequired, "proxy_auth", "check HTTPS_PROXY"},
+		{600, "unexpected_status", "check CATOPS_BACKEND_URL"},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			e := newEnvWith(t, backendOpts{wrap: func(http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tc.status) })
+			}}, func(c *config.Config, _ *Deps) { c.CollectionInterval = time.Hour }, pods(3)...)
+			e.eventually(func() bool { return e.failed(tc.reason) > 0 }, "the answer was classified")
+			assert.Equal(t, 1, e.logs.FilterMessageSnippet(tc.advice).Len())
+			assert.Equal(t, float64(3+3), testutil.ToFloat64(e.metrics.QueueEvents), "the start snapshot and the host sample stay queued")
+		})
+	}
 }
