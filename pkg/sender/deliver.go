@@ -113,7 +113,7 @@ func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
 	}
 	level, msg := o.level, o.message
 	switch {
-	case o.outage:
+	case o.disposal == keep:
 		if s.outageSince.IsZero() {
 			s.outageSince = s.opts.Now()
 		} else if s.outageRow == o && o.pause == backoffWait {

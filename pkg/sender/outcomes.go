@@ -94,11 +94,10 @@ type outcome struct {
 	giveBackSeq bool
 	resync      resync
 	pause       pause
-	// level and message are the log line; outage rows log the first
-	// failure of a streak at level and the rest at debug.
+	// level and message are the log line. Rows that keep the batch are
+	// an outage: see Sender.logOutcome for how a streak is logged.
 	level   zapcore.Level
 	message string
-	outage  bool
 }
 
 func status(lo, hi int) func(condition) bool {
@@ -131,25 +130,25 @@ var outcomes = []outcome{
 	{name: "shutdown during a request", when: failed(failureInterrupted), disposal: interrupt,
 		level: zapcore.DebugLevel, message: "Shutting down during a request; the batch goes out with the final flush"},
 	{name: "network error or timeout", when: failed(failureNetwork), reason: "network", disposal: keep, pause: backoffWait,
-		level: zapcore.WarnLevel, message: "Backend unreachable; keeping events queued and retrying", outage: true},
+		level: zapcore.WarnLevel, message: "Backend unreachable; keeping events queued and retrying"},
 	{name: "408, 421, 425, 429, 5xx", when: func(c condition) bool {
 		return statusIn(http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusTooEarly, http.StatusTooManyRequests)(c) ||
 			status(500, 599)(c)
 	}, reason: "status_5xx", disposal: keep, pause: backoffWait,
-		level: zapcore.WarnLevel, message: "Backend unavailable; keeping events queued and retrying", outage: true},
+		level: zapcore.WarnLevel, message: "Backend unavailable; keeping events queued and retrying"},
 	{name: "token unreadable", when: failed(failureToken), reason: "auth", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "Cannot read the auth token; check CATOPS_AUTH_TOKEN_FILE. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "Cannot read the auth token; check CATOPS_AUTH_TOKEN_FILE. Keeping events queued and retrying later"},
 	{name: "batch could not be built", when: failed(failureEncode), reason: "encode", disposal: drop,
 		giveBackSeq: true, resync: resyncIfChanges,
 		level: zapcore.ErrorLevel, message: "Could not build the request for the batch; dropped it"},
 	{name: "401, 403", when: statusIn(http.StatusUnauthorized, http.StatusForbidden), reason: "auth", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Keeping events queued and retrying later"},
 	{name: "407", when: statusIn(http.StatusProxyAuthRequired), reason: "proxy_auth", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "A proxy between the agent and the backend asks for credentials (407); check HTTPS_PROXY. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "A proxy between the agent and the backend asks for credentials (407); check HTTPS_PROXY. Keeping events queued and retrying later"},
 	{name: "404, 405", when: statusIn(http.StatusNotFound, http.StatusMethodNotAllowed), reason: "misrouted", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later"},
 	{name: "3xx", when: status(300, 399), reason: "redirect", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "Backend answered with a redirect, which the agent never follows; set CATOPS_BACKEND_URL to the final URL. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "Backend answered with a redirect, which the agent never follows; set CATOPS_BACKEND_URL to the final URL. Keeping events queued and retrying later"},
 	{name: "409, legacy snapshot", when: func(c condition) bool { return statusIn(http.StatusConflict)(c) && c.legacy },
 		reason: "conflict", disposal: drop, dropped: "rejected",
 		level: zapcore.WarnLevel, message: "Backend answered 409 to a legacy snapshot; dropped it, the next one replaces it"},
@@ -158,8 +157,7 @@ var outcomes = []outcome{
 	{name: "other 4xx, a snapshot mark alone", when: func(c condition) bool { return rejectedStatus(c) && c.markAlone },
 		reason: "rejected", disposal: keep, pause: longWait,
 		level:   zapcore.ErrorLevel,
-		message: "Backend rejects even a bare snapshot mark, which every CatOps backend of this protocol takes; check that CATOPS_BACKEND_URL is one. Keeping events queued and retrying later",
-		outage:  true},
+		message: "Backend rejects even a bare snapshot mark, which every CatOps backend of this protocol takes; check that CATOPS_BACKEND_URL is one. Keeping events queued and retrying later"},
 	{name: "413, several events", when: func(c condition) bool { return statusIn(http.StatusRequestEntityTooLarge)(c) && c.events > 1 },
 		reason: "too_large", disposal: split,
 		level: zapcore.InfoLevel, message: "Backend said the batch is too large; split it in two"},
@@ -173,7 +171,7 @@ var outcomes = []outcome{
 		giveBackSeq: true, resync: resyncIfChanges,
 		level: zapcore.WarnLevel, message: "Backend rejected an event; dropped it"},
 	{name: "any other status", when: func(condition) bool { return true }, reason: "unexpected_status", disposal: keep, pause: longWait,
-		level: zapcore.ErrorLevel, message: "Backend answered with a status outside HTTP's 2xx–5xx; check CATOPS_BACKEND_URL. Keeping events queued and retrying later", outage: true},
+		level: zapcore.ErrorLevel, message: "Backend answered with a status outside HTTP's 2xx–5xx; check CATOPS_BACKEND_URL. Keeping events queued and retrying later"},
 }
 
 // classify returns the row for c: the first that matches. The last row
