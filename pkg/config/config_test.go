@@ -85,6 +85,7 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"snapshot shorter than interval", map[string]string{"COLLECTION_INTERVAL": "120", "CATOPS_SNAPSHOT_INTERVAL": "1m"}, nil, "must not be shorter than COLLECTION_INTERVAL"},
 		{"bad wire format", map[string]string{"CATOPS_WIRE_FORMAT": "xml"}, nil, "CATOPS_WIRE_FORMAT must be one of delta, snapshot"},
 		{"bad source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "cadvisor"}, nil, "CATOPS_POD_METRICS_SOURCE must be one of metrics-api, kubelet, none"},
+		{"bad watch-list mode", map[string]string{"CATOPS_WATCH_LIST": "yes"}, nil, "CATOPS_WATCH_LIST must be one of auto, on, off"},
 		{"kubelet url over http", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_URL": "http://10.0.0.5:10255/metrics/resource"}, nil, `CATOPS_KUBELET_URL must be an absolute https URL without credentials such as https://10.0.0.5:10250/metrics/resource, got "http://10.0.0.5:10255/metrics/resource"`},
 		{"kubelet url with credentials", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_URL": "https://user:pa ss@10.0.0.5:10250/"}, nil, "CATOPS_KUBELET_URL must be an absolute https URL without credentials"},
 		{"kubelet url without kubelet source", map[string]string{"CATOPS_KUBELET_URL": "https://10.0.0.5:10250/metrics/resource"}, nil, "CATOPS_KUBELET_URL is set but CATOPS_POD_METRICS_SOURCE is metrics-api: set CATOPS_POD_METRICS_SOURCE=kubelet"},
