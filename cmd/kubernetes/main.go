@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -39,8 +41,10 @@ func main() {
 	os.Exit(code)
 }
 
-// run is main without the process: exit code 2 for bad configuration, 1 for
-// a failure to start, 0 after a clean shutdown.
+// run is main without the process. Exit codes: 2 for a configuration the
+// agent cannot use (a setting, the kubeconfig or the in-cluster config),
+// printed as one plain line before anything else; 1 for a failure once
+// running, logged as JSON; 0 after a clean shutdown, --help or --version.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	opts := config.NewOptions("catops-k8s")
 	opts.FlagSet().SetOutput(io.Discard)
@@ -49,13 +53,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprint(stdout, opts.Usage())
 			return 0
 		}
-		fmt.Fprintf(stderr, "catops-k8s: %v\n", err)
-		return 2
+		return configError(stderr, err)
+	}
+	if opts.VersionRequested() {
+		fmt.Fprintf(stdout, "catops-k8s %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
 	}
 	cfg, err := opts.Validate()
 	if err != nil {
-		fmt.Fprintf(stderr, "catops-k8s: %v\n", err)
-		return 2
+		return configError(stderr, err)
 	}
-	return start(ctx, cfg, stderr)
+	restCfg, mode, err := kubeConfig(cfg.Kubeconfig, getenv)
+	if err != nil {
+		return configError(stderr, err)
+	}
+	return start(ctx, cfg, kube{restCfg, mode}, stderr)
+}
+
+// configError prints err as the one line of a configuration mistake.
+func configError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "catops-k8s: %s\n", strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
+	return 2
 }

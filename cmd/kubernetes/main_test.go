@@ -47,36 +47,48 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 	assert.Contains(t, errOut, "no-such-flag")
 }
 
-// TestStartFailureIsJSONAndHidesToken runs the agent with a kubeconfig that
-// points nowhere: it must fail with JSON log lines, exit 1, and never print
+// A kubeconfig the agent cannot load is a configuration mistake like any
+// setting: exit 2 and one plain line naming it, before any JSON, and never
 // the token.
-func TestUnreachableKubeconfigFailsWithJSONLogs(t *testing.T) {
+func TestBadKubeconfigExitsTwoWithOneLine(t *testing.T) {
 	dir := t.TempDir()
-	kc := filepath.Join(dir, "kubeconfig")
-	require.NoError(t, os.WriteFile(kc, []byte("not: [valid"), 0o600))
-	code, _, errOut := runWith(t, context.Background(), nil, map[string]string{
-		"NODE_NAME": "n", "CATOPS_AUTH_TOKEN": secret, "KUBECONFIG": kc, "CATOPS_HEALTH_ADDR": "off"})
-	assert.Equal(t, 1, code)
-	lines := strings.Split(strings.TrimSpace(errOut), "\n")
-	require.NotEmpty(t, lines)
-	for _, l := range lines {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(l), &m), "every line is JSON: %q", l)
-		assert.Contains(t, m, "level")
-		assert.Contains(t, m, "msg")
+	for name, content := range map[string]string{"not yaml": "not: [valid", "no server": "apiVersion: v1\nkind: Config\n"} {
+		kc := filepath.Join(dir, "kubeconfig")
+		require.NoError(t, os.WriteFile(kc, []byte(content), 0o600))
+		code, out, errOut := runWith(t, context.Background(), nil, map[string]string{
+			"NODE_NAME": "n", "CATOPS_AUTH_TOKEN": secret, "KUBECONFIG": kc, "CATOPS_HEALTH_ADDR": "off"})
+		assert.Equal(t, 2, code, name)
+		assert.Empty(t, out, name)
+		assert.Equal(t, 1, strings.Count(errOut, "\n"), "%s: one line: %q", name, errOut)
+		assert.True(t, strings.HasPrefix(errOut, "catops-k8s: load kubeconfig "), "%s: %q", name, errOut)
+		assert.Contains(t, errOut, "KUBECONFIG", name)
+		assert.NotContains(t, errOut, secret, name)
 	}
-	assert.Contains(t, errOut, "Cannot reach Kubernetes")
-	assert.NotContains(t, errOut, secret)
 }
 
-// TestClientGoLinesAreJSON points the agent at an API server that refuses
-// connections, so client-go's reflector logs its errors through klog; those
-// lines must come out as JSON too.
+func TestVersion(t *testing.T) {
+	code, out, errOut := runWith(t, context.Background(), []string{"--version"}, nil)
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errOut)
+	assert.Regexp(t, `^catops-k8s dev \(go1\.[0-9.]+, [a-z0-9]+/[a-z0-9]+\)\n$`, out)
+}
+
+// TestClientGoLinesAreJSON points the agent at an API server whose watches
+// carry a warning, which client-go logs through klog; those lines must come
+// out as JSON too.
 func TestClientGoLinesAreJSON(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "true" {
+			// A watch that opens with a warning, which client-go logs
+			// through klog, and ends at once.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Warning", `299 - "this API is going away"`)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		http.Error(w, `{"kind":"Status","status":"Failure","message":"boom","code":500}`, http.StatusInternalServerError)
 	}), ReadHeaderTimeout: time.Second}
 	go func() { _ = srv.Serve(ln) }()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/rest"
@@ -15,20 +14,21 @@ import (
 	"github.com/catops/cli/pkg/logging"
 )
 
+// kube is the Kubernetes access the agent uses and how it was found.
+type kube struct {
+	cfg  *rest.Config
+	mode string // "kubeconfig" or "in-cluster"
+}
+
 // start builds the agent's dependencies from cfg and runs it; from here on
 // every line on stderr is a JSON log line.
-func start(ctx context.Context, cfg *config.Config, stderr io.Writer) int {
+func start(ctx context.Context, cfg *config.Config, k kube, stderr io.Writer) int {
 	logger := logging.New(stderr, cfg.LogLevel)
 	defer func() { _ = logger.Sync() }()
 	logging.RouteKlog(logger, cfg.LogLevel)
 	logger.Info("Starting catops-k8s", zap.String("version", version), zap.String("node", cfg.NodeName))
-
-	restCfg, mode, err := kubeConfig(cfg.Kubeconfig)
-	if err != nil {
-		logger.Error("Cannot reach Kubernetes", zap.Error(err))
-		return 1
-	}
-	logger.Info("Kubernetes access", zap.String("mode", mode), zap.String("host", restCfg.Host))
+	logger.Info("Kubernetes access", zap.String("mode", k.mode), zap.String("host", k.cfg.Host))
+	restCfg := k.cfg
 	deps, err := agent.NewDeps(cfg, restCfg, logger, version)
 	if err != nil {
 		logger.Error("Cannot start", zap.Error(err))
@@ -43,8 +43,9 @@ func start(ctx context.Context, cfg *config.Config, stderr io.Writer) int {
 }
 
 // kubeConfig picks the Kubernetes access: an explicit kubeconfig, else the
-// in-cluster config inside a pod, else ~/.kube/config.
-func kubeConfig(path string) (*rest.Config, string, error) {
+// in-cluster config inside a pod, else ~/.kube/config. It reads files only:
+// whether the API server answers is found out later.
+func kubeConfig(path string, getenv func(string) string) (*rest.Config, string, error) {
 	if path != "" {
 		c, err := clientcmd.BuildConfigFromFlags("", path)
 		if err != nil {
@@ -52,10 +53,10 @@ func kubeConfig(path string) (*rest.Config, string, error) {
 		}
 		return c, "kubeconfig", nil
 	}
-	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+	if getenv("KUBERNETES_SERVICE_HOST") != "" {
 		c, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, "", fmt.Errorf("in-cluster config: %w", err)
+			return nil, "", fmt.Errorf("in-cluster config (the pod's ServiceAccount token; is automountServiceAccountToken off?): %w", err)
 		}
 		return c, "in-cluster", nil
 	}

@@ -83,7 +83,10 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 			telemetry.RegisterUsage(d.Registry, target, func() (uint64, uint64) { st := s.Stats(); return requests(st), st.Errors })
 			telemetry.RegisterUsageRejected(d.Registry, target, func() map[string]uint64 { return s.Stats().Rejected })
 		}
+		telemetry.RegisterBuildInfo(d.Registry, d.Version)
+		telemetry.RegisterClientGo(d.Registry)
 	}
+	initMetrics(cfg, d.Metrics, d.Usage != nil)
 	log := d.Logger.With(zap.String("node", cfg.NodeName))
 
 	tok, err := tokenFunc(cfg)
@@ -100,9 +103,10 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	}
 
 	pc, err := podcache.New(d.Kube, cfg.NodeName, log, podcache.Options{
-		Hooks: podcache.Hooks{WatchError: func(resource string, err error) {
-			d.Metrics.WatchRestarts.WithLabelValues(resource).Inc()
-		}},
+		Hooks: podcache.Hooks{
+			WatchError: func(resource string, _ error) { d.Metrics.WatchRestarts.WithLabelValues(resource).Inc() },
+			Request:    func(resource, verb string) { d.Metrics.InformerRequests.WithLabelValues(resource, verb).Inc() },
+		},
 		WatchList: cfg.WatchList,
 	})
 	if err != nil {
@@ -113,7 +117,17 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		u.UseNode(pc.Node)
 	}
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopInformers(); pc.Shutdown() }()
+	defer func() {
+		stopInformers()
+		// Bounded: a reflector backing off from an unreachable API server
+		// does not wake for its context, and SIGTERM must end the agent
+		// well within the pod's grace period.
+		waitCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if !pc.Shutdown(waitCtx) {
+			log.Debug("Informers still backing off at shutdown; not waiting for them")
+		}
+	}()
 	pc.Start(informerCtx)
 	log.Info("Waiting for the pod and node caches to sync")
 	if !pc.WaitForSync(ctx) {
@@ -141,6 +155,8 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		Logger:        log.Named("sender"),
 		Metrics:       d.Metrics,
 		Now:           d.Now,
+		EventTypes:    eventTypes(cfg.WireFormat),
+		Answered:      status.BackendAnswered,
 	})
 	log.Info("Shipping to backend", zap.String("url", cfg.BackendURL+wire.Path),
 		zap.String("format", cfg.WireFormat), zap.String("session", session),
@@ -170,11 +186,39 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	defer cancel()
 	pending, _ := snd.Pending()
 	if left := snd.Flush(flushCtx); left > 0 {
-		log.Warn("Shutdown deadline passed with events not delivered", zap.Int("events", left), zap.Duration("timeout", cfg.ShutdownTimeout))
+		log.Warn("Events not delivered at shutdown: the backend did not take them at once, or not within CATOPS_SHUTDOWN_TIMEOUT", zap.Int("events", left), zap.Duration("timeout", cfg.ShutdownTimeout))
 	} else {
 		log.Info("Flushed pending events", zap.Int("events", pending))
 	}
 	return nil
+}
+
+// initMetrics creates the series the agent knows it may count, at 0, so
+// that dashboards and alerts see 0 rather than no data.
+func initMetrics(cfg *config.Config, m *telemetry.Metrics, hasUsage bool) {
+	for _, resource := range []string{"pods", "nodes"} {
+		m.WatchRestarts.WithLabelValues(resource)
+		for _, verb := range []string{"list", "watch"} {
+			m.InformerRequests.WithLabelValues(resource, verb)
+		}
+	}
+	if cfg.WireFormat == config.FormatDelta {
+		for _, reason := range []string{wire.ReasonStart, wire.ReasonPeriodic, wire.ReasonResync, wire.ReasonRequested} {
+			m.Snapshots.WithLabelValues(reason)
+		}
+	}
+	if hasUsage {
+		m.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource)
+	}
+}
+
+// eventTypes are the event types a wire format sends.
+func eventTypes(format string) []wire.EventType {
+	if format == config.FormatSnapshot {
+		return []wire.EventType{sender.TypeLegacy}
+	}
+	return []wire.EventType{wire.EventSnapshotBegin, wire.EventSnapshotEnd, wire.EventPodUpsert, wire.EventPodDelete,
+		wire.EventNode, wire.EventHost, wire.EventUsage}
 }
 
 func tokenFunc(cfg *config.Config) (token.Func, error) {
@@ -201,7 +245,9 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 	defer t.Stop()
 	for {
 		var tk tick
+		start := time.Now()
 		tk.host = d.Host.Sample(ctx)
+		d.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
 		pods := pc.Pods()
 		tk.pods = len(pods)
 		if d.Usage != nil {
@@ -209,7 +255,9 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 			for i, p := range pods {
 				keys[i] = usage.PodKey{Namespace: p.Namespace, Name: p.Name}
 			}
+			start := time.Now()
 			u := d.Usage.Collect(ctx, keys, d.Now())
+			d.Metrics.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource).Observe(time.Since(start).Seconds())
 			tk.usage = &u
 		}
 		if ctx.Err() != nil {

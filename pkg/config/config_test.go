@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,4 +208,29 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	for _, name := range EnvNames() {
 		assert.True(t, strings.Contains(usage, "env "+name), "--help names %s", name)
 	}
+}
+
+// --help is grouped, names the value each flag takes and stays within 80
+// columns.
+func TestUsageIsGroupedTypedAndNarrow(t *testing.T) {
+	seen := map[string]int{}
+	for _, g := range usageGroups {
+		for _, name := range g.names {
+			seen[name]++
+		}
+	}
+	for _, s := range settings {
+		assert.Equal(t, 1, seen[s.name], "%s is in exactly one --help group", s.name)
+		if !s.boolean {
+			assert.NotEmpty(t, placeholders[s.name], "%s names its value in --help", s.name)
+		}
+	}
+	assert.Len(t, seen, len(settings), "no group names an unknown setting")
+	usage := NewOptions("catops-k8s").Usage()
+	for _, line := range strings.Split(usage, "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(line), usageWidth, "%q", line)
+	}
+	assert.Contains(t, usage, "  --collection-interval SECONDS|DURATION\n")
+	assert.Contains(t, usage, "  --allow-insecure-http\n")
+	assert.NotContains(t, usage, " string ", "no flag shows pflag's bare type")
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 )
@@ -62,7 +63,7 @@ var settings = []setting{
 	{SnapshotInterval, "CATOPS_SNAPSHOT_INTERVAL", "10m", "how often a full snapshot is sent so the backend can resynchronise (delta format)", false},
 	{Kubeconfig, "KUBECONFIG", "", "kubeconfig file; empty: in-cluster config in a pod, else ~/.kube/config", false},
 	{LogLevel, "CATOPS_LOG_LEVEL", "info", "log level: debug, info, warn or error", false},
-	{HealthAddr, "CATOPS_HEALTH_ADDR", ":8080", "address of /healthz, /readyz and /metrics; \"off\" turns the server off", false},
+	{HealthAddr, "CATOPS_HEALTH_ADDR", ":8080", "address of /healthz, /readyz and /metrics; \"off\" turns the server off. The default listens on every interface: in a pod, the kubelet's probes and Prometheus reach it on the pod IP; run by hand, use 127.0.0.1:8080", false},
 	{WireFormat, "CATOPS_WIRE_FORMAT", "delta", "wire format: delta (catops.k8s/v1 batches) or snapshot (the full node every interval, legacy shape)", false},
 	{WatchList, "CATOPS_WATCH_LIST", "auto", "how the pod and node caches load: auto (a streaming initial list, WatchList, falling back to LIST + WATCH when the API server or a proxy in front of it does not complete it within 30s), on (WatchList only) or off (LIST + WATCH)", false},
 	{PodMetricsSource, "CATOPS_POD_METRICS_SOURCE", "metrics-api", "where pod CPU/memory usage comes from: metrics-api (metrics-server, through the API server), kubelet (this node's kubelet /metrics/resource directly: no API server request; needs RBAC get on nodes/metrics) or none", false},
@@ -71,11 +72,11 @@ var settings = []setting{
 	{KubeletCAFile, "CATOPS_KUBELET_CA_FILE", "", "CA bundle that verifies the kubelet's serving certificate (source kubelet); empty: the API server's CA (in a pod: the ServiceAccount's ca.crt)", false},
 	{KubeletInsecure, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "false", "do not verify the kubelet's serving certificate (source kubelet; for self-signed kubelet certificates, like metrics-server's --kubelet-insecure-tls)", true},
 	{HostIP, "HOST_IP", "", "this node's IP (downward API status.hostIP); the kubelet's address when the Node has no InternalIP (source kubelet)", false},
-	{QueueMaxBytes, "CATOPS_QUEUE_MAX_BYTES", "8388608", "bound of the send queue in bytes (minimum 1048576); samples are dropped first when full", false},
-	{BatchMaxBytes, "CATOPS_BATCH_MAX_BYTES", "524288", "most uncompressed event bytes in one batch (minimum 4096)", false},
+	{QueueMaxBytes, "CATOPS_QUEUE_MAX_BYTES", "8388608", "bound of the send queue in bytes (minimum 1048576; 8Mi also works); samples are dropped first when full", false},
+	{BatchMaxBytes, "CATOPS_BATCH_MAX_BYTES", "524288", "most uncompressed event bytes in one batch (minimum 4096; 512Ki also works)", false},
 	{FlushDelay, "CATOPS_FLUSH_DELAY", "1s", "longest a change waits to be batched with others", false},
 	{AllowInsecureHTTP, "CATOPS_ALLOW_INSECURE_HTTP", "false", "allow plain http:// to a non-loopback backend (sends the token unencrypted)", true},
-	{ShutdownTimeout, "CATOPS_SHUTDOWN_TIMEOUT", "10s", "how long to flush pending events on SIGTERM", false},
+	{ShutdownTimeout, "CATOPS_SHUTDOWN_TIMEOUT", "10s", "longest the final flush of pending events may take on SIGTERM; a backend that fails or refuses is not retried then", false},
 	{HostProc, "HOST_PROC", "", "host /proc mount for node-level host figures (e.g. /host/proc); empty: /proc", false},
 	{HostSys, "HOST_SYS", "", "host /sys mount (e.g. /host/sys); empty: /sys", false},
 	{HostRoot, "HOST_ROOT", "", "host / mount, for filesystem usage (e.g. /host/root); empty: /", false},
@@ -92,10 +93,11 @@ type value struct {
 
 // Options are the raw settings, before validation.
 type Options struct {
-	values map[string]value
-	fs     *pflag.FlagSet
-	flags  map[string]*string
-	bools  map[string]*bool
+	values  map[string]value
+	fs      *pflag.FlagSet
+	flags   map[string]*string
+	bools   map[string]*bool
+	version *bool
 }
 
 // NewOptions binds every setting to a flag on a new FlagSet named prog.
@@ -114,9 +116,13 @@ func NewOptions(prog string) *Options {
 			o.flags[s.name] = o.fs.String(s.name, s.def, help)
 		}
 	}
+	o.version = o.fs.Bool("version", false, "print the version and exit")
 	o.fs.SortFlags = false
 	return o
 }
+
+// VersionRequested reports whether --version was given.
+func (o *Options) VersionRequested() bool { return *o.version }
 
 // FlagSet is the flag set, for --help.
 func (o *Options) FlagSet() *pflag.FlagSet { return o.fs }
@@ -155,15 +161,93 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 
 func (o *Options) get(name string) value { return o.values[name] }
 
-// Usage returns the --help text.
+// usageGroups orders --help: each setting in one group.
+var usageGroups = []struct {
+	title string
+	names []string
+}{
+	{"Backend", []string{BackendURL, AuthToken, AuthTokenFile, AllowInsecureHTTP, WireFormat}},
+	{"This node", []string{NodeName, Namespace, Kubeconfig, WatchList}},
+	{"Collection", []string{CollectionInterval, SnapshotInterval}},
+	{"Pod usage", []string{PodMetricsSource, MetricsConcurrency, KubeletURL, KubeletCAFile, KubeletInsecure, HostIP}},
+	{"Host figures", []string{HostProc, HostSys, HostRoot, HostDev, IncludeInterfaces, ExcludeInterfaces}},
+	{"Delivery", []string{QueueMaxBytes, BatchMaxBytes, FlushDelay, ShutdownTimeout}},
+	{"Health and logs", []string{HealthAddr, LogLevel}},
+}
+
+// placeholders name the value each non-boolean flag takes in --help.
+var placeholders = map[string]string{
+	BackendURL: "URL", AuthToken: "TOKEN", AuthTokenFile: "PATH", WireFormat: "delta|snapshot",
+	NodeName: "NAME", Namespace: "NAME", Kubeconfig: "PATH", WatchList: "auto|on|off",
+	CollectionInterval: "SECONDS|DURATION", SnapshotInterval: "DURATION",
+	PodMetricsSource: "metrics-api|kubelet|none", MetricsConcurrency: "N", KubeletURL: "URL", KubeletCAFile: "PATH", HostIP: "IP",
+	HostProc: "PATH", HostSys: "PATH", HostRoot: "PATH", HostDev: "PATH", IncludeInterfaces: "PATTERNS", ExcludeInterfaces: "PATTERNS",
+	QueueMaxBytes: "BYTES", BatchMaxBytes: "BYTES", FlushDelay: "DURATION", ShutdownTimeout: "DURATION",
+	HealthAddr: "HOST:PORT|off", LogLevel: "debug|info|warn|error",
+}
+
+// usageWidth is the width --help wraps its text at.
+const usageWidth = 80
+
+// Usage returns the --help text: the settings by group, each with the
+// value it takes, its help wrapped to 80 columns, its environment variable
+// and its default.
 func (o *Options) Usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", o.fs.Name())
 	b.WriteString("catops-k8s watches the pods of one Kubernetes node and ships their state,\n")
 	b.WriteString("usage and host samples to the CatOps backend. Every flag can also be set\n")
-	b.WriteString("through the environment variable named in its help.\n\nFlags:\n")
-	b.WriteString(o.fs.FlagUsages())
+	b.WriteString("through its environment variable; a flag wins over the variable.\n")
+	byName := map[string]setting{}
+	for _, s := range settings {
+		byName[s.name] = s
+	}
+	const indent = "      "
+	for _, g := range usageGroups {
+		fmt.Fprintf(&b, "\n%s:\n", g.title)
+		for _, name := range g.names {
+			s := byName[name]
+			flag := "  --" + s.name
+			if !s.boolean {
+				flag += " " + placeholders[s.name]
+			}
+			b.WriteString(flag + "\n")
+			for _, line := range wrap(s.help, usageWidth-len(indent)) {
+				b.WriteString(indent + line + "\n")
+			}
+			tail := "env " + s.env
+			switch {
+			case s.def != "" && s.def != "false":
+				tail += ", default " + s.def
+			case s.boolean:
+				tail += ", default false"
+			}
+			b.WriteString(indent + tail + "\n")
+		}
+	}
+	b.WriteString("\nOther:\n  --help\n" + indent + "print this help and exit\n  --version\n" + indent + "print the version and exit\n")
 	return b.String()
+}
+
+// wrap breaks text into lines of at most width runes, at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > width:
+			lines = append(lines, line)
+			line = word
+		default:
+			line += " " + word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // EnvNames lists every environment variable the agent reads, sorted.

@@ -1,6 +1,21 @@
-// Package health serves /healthz (liveness: the collection loop ticked
-// recently), /readyz (readiness: the informer caches hold their initial
-// list) and /metrics (the agent's Prometheus metrics).
+// Package health serves /healthz (liveness), /readyz (readiness) and
+// /metrics (the agent's Prometheus metrics).
+//
+// Each probe is a list of named checks, answered the way the Kubernetes
+// components answer theirs: 200 "ok" when all pass; 503 with one
+// "[+]name ok" or "[-]name failed: why" line per check when one fails (and
+// with ?verbose always); /healthz/NAME and /readyz/NAME run one check.
+//
+//	/healthz  collection-loop  the collection loop ticked within the limit
+//	/readyz   informer-sync    the pod and node caches hold their initial list
+//	          backend-auth     the backend did not refuse the token (401/403)
+//	                           on its latest answer
+//
+// Readiness of a DaemonSet agent gates its rolling update (maxUnavailable
+// counts pods not ready) and `helm install --wait`: it fails for what the
+// agent or its configuration gets wrong (caches not synced, a refused
+// token), not for a backend that is down or slow, which would stall every
+// rollout for an outage outside the cluster.
 package health
 
 import (
@@ -9,6 +24,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,12 +33,20 @@ import (
 	"go.uber.org/zap"
 )
 
-// Status is what the probes read. Tick and the ready flag are set by the
-// agent's loop.
+// Check names.
+const (
+	CheckCollectionLoop = "collection-loop"
+	CheckInformerSync   = "informer-sync"
+	CheckBackendAuth    = "backend-auth"
+)
+
+// Status is what the probes read. Tick, SetReady and BackendAnswered are
+// called by the agent.
 type Status struct {
 	started  time.Time
 	lastTick atomic.Pointer[time.Time] // keeps the monotonic clock reading
 	ready    atomic.Bool
+	refused  atomic.Pointer[string] // why the backend refused the token; nil: it did not
 	maxAge   time.Duration
 	now      func() time.Time
 }
@@ -47,6 +71,21 @@ func (s *Status) Tick() {
 // SetReady records whether the caches are synced.
 func (s *Status) SetReady(ok bool) { s.ready.Store(ok) }
 
+// BackendAnswered records the backend's answer to a batch: an accepted
+// batch clears a refusal; HTTP 401 or 403 (the token refused) fails the
+// backend-auth check until a batch is accepted; other answers change
+// nothing.
+func (s *Status) BackendAnswered(status int, accepted bool) {
+	switch {
+	case accepted:
+		s.refused.Store(nil)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		why := fmt.Sprintf("the backend refused the auth token (HTTP %d) at %s; fix CATOPS_AUTH_TOKEN or its Secret",
+			status, s.now().UTC().Format(time.RFC3339))
+		s.refused.Store(&why)
+	}
+}
+
 // Live reports liveness and, when not live, why.
 func (s *Status) Live() (bool, string) {
 	last := s.started
@@ -59,30 +98,90 @@ func (s *Status) Live() (bool, string) {
 	return true, "ok"
 }
 
-// Handler serves the three endpoints.
+// check is one named probe check: nil means it passes.
+type check struct {
+	name string
+	run  func() error
+}
+
+func (s *Status) liveChecks() []check {
+	return []check{{CheckCollectionLoop, func() error {
+		if ok, why := s.Live(); !ok {
+			return errors.New(why)
+		}
+		return nil
+	}}}
+}
+
+func (s *Status) readyChecks() []check {
+	return []check{
+		{CheckInformerSync, func() error {
+			if !s.ready.Load() {
+				return errors.New("the pod and node caches have not synced yet")
+			}
+			return nil
+		}},
+		{CheckBackendAuth, func() error {
+			if why := s.refused.Load(); why != nil {
+				return errors.New(*why)
+			}
+			return nil
+		}},
+	}
+}
+
+// Handler serves the probes and /metrics.
 func Handler(st *Status, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, why := st.Live()
-		reply(w, ok, why)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if st.ready.Load() {
-			reply(w, true, "ok")
-			return
-		}
-		reply(w, false, "informer caches not synced yet")
-	})
+	probe(mux, "healthz", st.liveChecks())
+	probe(mux, "readyz", st.readyChecks())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
 }
 
-func reply(w http.ResponseWriter, ok bool, msg string) {
+// probe serves /NAME (every check) and /NAME/CHECK (one).
+func probe(mux *http.ServeMux, name string, checks []check) {
+	mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
+		_, verbose := r.URL.Query()["verbose"]
+		var b strings.Builder
+		failed := false
+		for _, c := range checks {
+			if err := c.run(); err != nil {
+				failed = true
+				fmt.Fprintf(&b, "[-]%s failed: %v\n", c.name, err)
+			} else {
+				fmt.Fprintf(&b, "[+]%s ok\n", c.name)
+			}
+		}
+		switch {
+		case failed:
+			fmt.Fprintf(&b, "%s check failed\n", name)
+			reply(w, false, b.String())
+		case verbose:
+			fmt.Fprintf(&b, "%s check passed\n", name)
+			reply(w, true, b.String())
+		default:
+			reply(w, true, "ok\n")
+		}
+	})
+	for _, c := range checks {
+		mux.HandleFunc("GET /"+name+"/"+c.name, func(w http.ResponseWriter, _ *http.Request) {
+			if err := c.run(); err != nil {
+				reply(w, false, fmt.Sprintf("[-]%s failed: %v\n", c.name, err))
+				return
+			}
+			reply(w, true, "ok\n")
+		})
+	}
+}
+
+func reply(w http.ResponseWriter, ok bool, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	fmt.Fprintln(w, msg)
+	_, _ = fmt.Fprint(w, body)
 }
 
 // Serve listens on addr and serves h until ctx ends. Listening errors are

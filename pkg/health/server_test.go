@@ -92,3 +92,53 @@ func TestLivenessUsesTheMonotonicClock(t *testing.T) {
 	ok, why := st.Live()
 	assert.True(t, ok, why)
 }
+
+// A failing probe names the check that failed; the others are listed too,
+// and each check has its own path.
+func TestProbesNameTheFailingCheck(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	st := NewStatus(time.Minute, clk.now)
+	h := Handler(st, prometheus.NewRegistry())
+
+	code, body := get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "[-]informer-sync failed: the pod and node caches have not synced yet\n[+]backend-auth ok\nreadyz check failed\n", body)
+
+	st.SetReady(true)
+	code, body = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok\n", body)
+	_, body = get(t, h, "/readyz?verbose")
+	assert.Equal(t, "[+]informer-sync ok\n[+]backend-auth ok\nreadyz check passed\n", body)
+
+	// A refused token fails readiness until a batch is accepted; other
+	// refusals and outages do not touch it.
+	st.BackendAnswered(http.StatusServiceUnavailable, false)
+	code, _ = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusOK, code, "a backend outage is not the agent's fault")
+	st.BackendAnswered(http.StatusUnauthorized, false)
+	code, body = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "[-]backend-auth failed: the backend refused the auth token (HTTP 401) at 1970-01-01T00:16:40Z")
+	assert.Contains(t, body, "[+]informer-sync ok")
+	code, body = get(t, h, "/readyz/backend-auth")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "CATOPS_AUTH_TOKEN")
+	code, _ = get(t, h, "/readyz/informer-sync")
+	assert.Equal(t, http.StatusOK, code)
+	st.BackendAnswered(http.StatusBadRequest, false)
+	code, _ = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "still refused: no batch accepted since")
+	st.BackendAnswered(http.StatusOK, true)
+	code, _ = get(t, h, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+
+	clk.add(2 * time.Minute)
+	code, body = get(t, h, "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "[-]collection-loop failed: last collection tick was 2m0s ago (limit 1m0s)\nhealthz check failed\n", body)
+	code, _ = get(t, h, "/healthz/collection-loop")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	code, _ = get(t, h, "/healthz/nothing")
+	assert.Equal(t, http.StatusNotFound, code)
+}

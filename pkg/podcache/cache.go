@@ -24,10 +24,16 @@ import (
 )
 
 // Hooks lets the caller count informer events; nil fields are skipped.
+// They are called on the informers' goroutines and must not block.
 type Hooks struct {
-	// WatchError is called when a watch ends with an error and the
-	// reflector restarts it (expired resourceVersion, API server restart…).
+	// WatchError is called for every LIST or WATCH request of the caches
+	// that fails (API server unreachable, 429, 403 …) and every watch that
+	// ends with an error (expired resourceVersion, API server restart …);
+	// the reflector retries each after its backoff (0.8 s doubling to 30 s).
 	WatchError func(resource string, err error)
+	// Request is called for every LIST or WATCH request the caches start;
+	// verb is "list" or "watch" (a WatchList request is a "watch").
+	Request func(resource, verb string)
 }
 
 // Options configure a Cache.
@@ -39,7 +45,21 @@ type Options struct {
 	// FallbackAfter bounds the wait for a streamed initial state in
 	// WatchListAuto; zero means DefaultFallbackAfter.
 	FallbackAfter time.Duration
+	// SyncWarnAfter is how long WaitForSync waits before its first
+	// warning that the caches have not synced (then one a minute); zero
+	// means DefaultSyncWarnAfter.
+	SyncWarnAfter time.Duration
+	// ErrorLogEvery spaces the warnings about failed LIST and WATCH
+	// requests (every failure still reaches Hooks.WatchError); zero means
+	// DefaultErrorLogEvery.
+	ErrorLogEvery time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultSyncWarnAfter = 30 * time.Second
+	DefaultErrorLogEvery = 30 * time.Second
+)
 
 // Cache is the node-scoped pod and node cache.
 type Cache struct {
@@ -55,6 +75,8 @@ type Cache struct {
 	// until then HasSynced is false, so that the agent never trusts a set
 	// the fallback is about to replace.
 	settled atomic.Bool
+
+	failures requestFailures
 
 	mu        sync.Mutex
 	dirtyPods map[string]struct{}
@@ -85,6 +107,12 @@ func New(client Client, nodeName string, logger *zap.Logger, opts Options) (*Cac
 	if opts.FallbackAfter <= 0 {
 		opts.FallbackAfter = DefaultFallbackAfter
 	}
+	if opts.SyncWarnAfter <= 0 {
+		opts.SyncWarnAfter = DefaultSyncWarnAfter
+	}
+	if opts.ErrorLogEvery <= 0 {
+		opts.ErrorLogEvery = DefaultErrorLogEvery
+	}
 	c := &Cache{
 		nodeName:  nodeName,
 		logger:    logger,
@@ -93,6 +121,7 @@ func New(client Client, nodeName string, logger *zap.Logger, opts Options) (*Cac
 		dirtyPods: make(map[string]struct{}),
 		notify:    make(chan struct{}, 1),
 	}
+	c.failures = requestFailures{logger: logger, every: opts.ErrorLogEvery, hook: opts.Hooks.WatchError, now: time.Now}
 	set, err := c.newInformerSet(opts.WatchList != WatchListOff)
 	if err != nil {
 		return nil, err
@@ -112,8 +141,8 @@ func (c *Cache) newInformerSet(watchList bool) (*informerSet, error) {
 		nodes:     listersv1.NewNodeLister(nodeInf.GetIndexer()),
 		watchList: watchList,
 	}
-	for resource, inf := range set.informers {
-		if err := c.setWatchErrorHandler(inf, resource); err != nil {
+	for i, resource := range []string{"pods", "nodes"} {
+		if err := c.setWatchErrorHandler(set.informers[resource], set.lws[i], resource); err != nil {
 			return nil, err
 		}
 	}
@@ -143,19 +172,36 @@ func (c *Cache) newInformer(resource string, obj runtime.Object, field string, w
 	lw := newPacedListWatch(c.client.ListWatch(resource, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector(field, c.nodeName).String()
 	}), watchList)
+	lw.resource, lw.observe = resource, c.observe
 	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 	// Cannot fail: the informer has not started.
 	_ = inf.SetTransform(slim)
 	return inf, lw
 }
 
-func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, resource string) error {
-	return inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
-		if c.opts.Hooks.WatchError != nil {
-			c.opts.Hooks.WatchError(resource, err)
+// setWatchErrorHandler reports the errors the reflector hands back (a
+// watch that ended with an error, a failed LIST) unless lw already did when
+// its request failed. client-go's default handler would log them through
+// klog at error level, once per retry; requestFailures logs them instead.
+func (c *Cache) setWatchErrorHandler(inf cache.SharedIndexInformer, lw *pacedListWatch, resource string) error {
+	return inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if lw.reported(err) {
+			return
 		}
-		cache.DefaultWatchErrorHandler(ctx, r, err)
+		c.failures.failed(resource, "watch", err)
 	})
+}
+
+// observe is called by the paced ListerWatchers after every request.
+func (c *Cache) observe(resource, verb string, err error) {
+	if c.opts.Hooks.Request != nil {
+		c.opts.Hooks.Request(resource, verb)
+	}
+	if err != nil {
+		c.failures.failed(resource, verb, err)
+	} else {
+		c.failures.succeeded(resource, verb)
+	}
 }
 
 // Start runs the informers until ctx ends. In WatchListAuto, informers
@@ -239,12 +285,47 @@ func (s *informerSet) hasSynced() bool {
 	return true
 }
 
-// Shutdown waits for the informers' goroutines after ctx has ended.
-func (c *Cache) Shutdown() { c.running.Wait() }
+// Shutdown waits for the informers' goroutines after the context given to
+// Start has ended, at most until ctx ends; it reports whether they all
+// stopped. A reflector backing off after "connection refused" sleeps
+// without watching its context (up to 30 s), so a bounded wait is what
+// keeps a shutdown quick while the API server is unreachable.
+func (c *Cache) Shutdown(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { c.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // WaitForSync blocks until both caches hold the initial list, or ctx ends.
+// While they have not synced it warns after Options.SyncWarnAfter and then
+// once a minute, with the last request error.
 func (c *Cache) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForCacheSync(ctx.Done(), c.HasSynced)
+	start := time.Now()
+	warn := time.NewTimer(c.opts.SyncWarnAfter)
+	defer warn.Stop()
+	synced := make(chan bool, 1)
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { synced <- cache.WaitForCacheSync(waitCtx.Done(), c.HasSynced) }()
+	for {
+		select {
+		case ok := <-synced:
+			return ok
+		case <-warn.C:
+			fields := []zap.Field{zap.Duration("waited", time.Since(start).Round(time.Second))}
+			if resource, verb, n, err := c.failures.lastError(); err != nil {
+				fields = append(fields, zap.String("resource", resource), zap.String("verb", verb),
+					zap.Int("failedRequests", n), zap.NamedError("lastError", err))
+			}
+			c.logger.Warn("The pod and node caches have not synced yet; the agent sends nothing until they do (check the API server address and this agent's RBAC)", fields...)
+			warn.Reset(time.Minute)
+		}
+	}
 }
 
 // HasSynced reports whether both caches hold the initial list.

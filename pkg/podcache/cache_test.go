@@ -65,7 +65,7 @@ func startCache(t *testing.T, objs ...runtime.Object) (*Cache, *fake.Clientset, 
 	c, err := New(podcachetest.Clientset{Interface: client}, "node-a", zap.NewNop(), Options{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown() })
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
 	c.Start(ctx)
 	require.True(t, c.WaitForSync(ctx))
 	return c, client, func() map[string][]string {

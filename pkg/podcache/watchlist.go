@@ -2,6 +2,7 @@ package podcache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,15 @@ type pacedListWatch struct {
 	lw          cache.ListerWatcherWithContext
 	noWatchList bool // the client cannot do WatchList, or the mode is off
 
+	// resource names the requests to observe, called after each one with
+	// its error (nil: it succeeded); errors a request ended with because
+	// its context was cancelled (shutdown) are not observed.
+	resource string
+	observe  func(resource, verb string, err error)
+	// lastErr is the last request error observed, so that the reflector's
+	// error handler does not report it a second time.
+	lastErr atomic.Pointer[error]
+
 	// watchListOpened: a WatchList request (sendInitialEvents=true) was
 	// answered, so the server is there and lets us watch: if the
 	// informer still does not sync, the stream never ends its initial
@@ -76,7 +86,27 @@ func newPacedListWatch(lw cache.ListerWatcher, watchList bool) *pacedListWatch {
 func (p *pacedListWatch) IsWatchListSemanticsUnSupported() bool { return p.noWatchList }
 
 func (p *pacedListWatch) ListWithContext(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-	return p.lw.ListWithContext(ctx, o)
+	obj, err := p.lw.ListWithContext(ctx, o)
+	p.done(ctx, "list", err)
+	return obj, err
+}
+
+// done observes the end of one request.
+func (p *pacedListWatch) done(ctx context.Context, verb string, err error) {
+	if p.observe == nil || (err != nil && ctx.Err() != nil) {
+		return
+	}
+	if err != nil {
+		p.lastErr.Store(&err)
+	}
+	p.observe(p.resource, verb, err)
+}
+
+// reported tells whether err (as the reflector hands it on, maybe wrapped)
+// is the last request error already observed, and forgets it.
+func (p *pacedListWatch) reported(err error) bool {
+	last := p.lastErr.Swap(nil)
+	return last != nil && errors.Is(err, *last)
 }
 
 func (p *pacedListWatch) WatchWithContext(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -91,6 +121,7 @@ func (p *pacedListWatch) WatchWithContext(ctx context.Context, o metav1.ListOpti
 	if err == nil && o.SendInitialEvents != nil && *o.SendInitialEvents {
 		p.watchListOpened.Store(true)
 	}
+	p.done(ctx, "watch", err)
 	return w, err
 }
 

@@ -93,7 +93,7 @@ func startFake(t *testing.T, f *fakeAPIServer, opts Options) (*Cache, *observer.
 	c, err := New(client, "node-a", zap.New(core), opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown() })
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
 	c.Start(ctx)
 	return c, logs
 }
@@ -193,7 +193,7 @@ func TestNoFallbackWhileTheAPIServerDoesNotAnswer(t *testing.T) {
 	c, err := New(client, "node-a", zap.New(core), Options{FallbackAfter: 200 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown() })
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
 	c.Start(ctx)
 	assert.False(t, waitSynced(t, c, 2*time.Second))
 	assert.Zero(t, logs.FilterMessageSnippet("Falling back").Len(), "no fallback blamed on sendInitialEvents")

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -46,6 +47,9 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			markAlone: len(b.items) == 1 && (first == wire.EventSnapshotBegin || first == wire.EventSnapshotEnd)}
 		o := classify(c)
 		s.logOutcome(o, b, res)
+		if s.opts.Answered != nil && res.status != 0 {
+			s.opts.Answered(res.status, o.disposal == ack)
+		}
 		if o.reason != "" {
 			s.opts.Metrics.BatchesFailed.WithLabelValues(o.failReason(c)).Inc()
 		}
@@ -81,7 +85,10 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			}
 			return true
 		}
-		// keep: the same batch again after the row's wait.
+		// keep: the same batch again after the row's wait; not at shutdown.
+		if s.flushing {
+			return false
+		}
 		var wait time.Duration
 		switch o.pause {
 		case backoffWait:
@@ -126,6 +133,24 @@ func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
 	}
 	if ce := s.opts.Logger.Check(level, msg); ce != nil {
 		ce.Write(fields...)
+	}
+	s.logFirst(o, res, fields)
+}
+
+// logFirst logs the line a user looks for after an install: the first
+// batch the backend accepted, and, before that, the first answer that
+// refuses delivery until someone fixes something (a token, the URL, a
+// proxy), which repeats the row's advice.
+func (s *Sender) logFirst(o *outcome, res result, fields []zap.Field) {
+	switch {
+	case s.accepted:
+	case o.disposal == ack:
+		s.accepted = true
+		s.opts.Logger.Info("First batch accepted by the backend", append(fields, zap.String("url", s.endpoint))...)
+	case !s.refusalLogged && res.status != 0 && o.pause == longWait:
+		s.refusalLogged = true
+		s.opts.Logger.Error("First batch refused by the backend; nothing is delivered until this is fixed",
+			append(fields, zap.String("url", s.endpoint), zap.String("reason", o.reason), zap.String("fix", o.message))...)
 	}
 }
 
@@ -189,16 +214,19 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 		req.Header.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
 		req.Header.Set(wire.HeaderBatchID, batchID(s.opts.Session, b.seq))
 	}
+	start := time.Now()
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
 		if parent.Err() != nil {
 			return result{failure: failureInterrupted, err: err}
 		}
+		s.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(0)).Observe(time.Since(start).Seconds())
 		return result{failure: failureNetwork, err: err}
 	}
 	defer resp.Body.Close()
 	res := result{status: resp.StatusCode, bytes: len(body)}
 	msg := responseError(resp.Body)
+	s.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(resp.StatusCode)).Observe(time.Since(start).Seconds())
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return res
 	}

@@ -2,10 +2,12 @@ package sender
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -132,8 +134,7 @@ var outcomes = []outcome{
 	{name: "network error or timeout", when: failed(failureNetwork), reason: "network", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unreachable; keeping events queued and retrying"},
 	{name: "408, 421, 425, 429, 5xx", when: func(c condition) bool {
-		return statusIn(http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusTooEarly, http.StatusTooManyRequests)(c) ||
-			status(500, 599)(c)
+		return statusIn(retryableStatuses...)(c) || status(500, 599)(c)
 	}, reason: "status_5xx", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unavailable; keeping events queued and retrying"},
 	{name: "token unreadable", when: failed(failureToken), reason: "auth", disposal: keep, pause: longWait,
@@ -172,6 +173,39 @@ var outcomes = []outcome{
 		level: zapcore.WarnLevel, message: "Backend rejected an event; dropped it"},
 	{name: "any other status", when: func(condition) bool { return true }, reason: "unexpected_status", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "Backend answered with a status outside HTTP's 2xx–5xx; check CATOPS_BACKEND_URL. Keeping events queued and retrying later"},
+}
+
+// retryableStatuses are the 4xx codes of the "408, 421, 425, 429, 5xx"
+// row; each has its own catops_batches_failed_total reason.
+var retryableStatuses = []int{http.StatusRequestTimeout, http.StatusMisdirectedRequest, http.StatusTooEarly, http.StatusTooManyRequests}
+
+// queueDropReasons are the catops_events_dropped_total reasons that do not
+// come from a row: the queue overflowed, shutdown left events undelivered,
+// a snapshot superseded what was queued.
+var queueDropReasons = []string{"overflow", "shutdown", "superseded"}
+
+// initMetrics creates every catops_batches_failed_total series the rows
+// can count and every catops_events_dropped_total series of types, at 0.
+func initMetrics(m *telemetry.Metrics, types []wire.EventType) {
+	dropReasons := append([]string(nil), queueDropReasons...)
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.reason == "" {
+			continue
+		}
+		m.BatchesFailed.WithLabelValues(o.reason)
+		if o.disposal == drop && !slices.Contains(dropReasons, o.dropReason()) {
+			dropReasons = append(dropReasons, o.dropReason())
+		}
+	}
+	for _, code := range retryableStatuses {
+		m.BatchesFailed.WithLabelValues("status_" + strconv.Itoa(code))
+	}
+	for _, t := range types {
+		for _, r := range dropReasons {
+			m.EventsDropped.WithLabelValues(string(t), r)
+		}
+	}
 }
 
 // classify returns the row for c: the first that matches. The last row

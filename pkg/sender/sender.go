@@ -41,6 +41,14 @@ type Options struct {
 	Logger         *zap.Logger
 	Metrics        *telemetry.Metrics
 	Now            func() time.Time
+	// EventTypes are the event types this sender will carry; their
+	// catops_events_dropped_total series start at zero, so that a
+	// dashboard or alert sees 0 rather than no data.
+	EventTypes []wire.EventType
+	// Answered, if set, is called with each answer the backend gives
+	// (status is its HTTP status; accepted: a 2xx). It runs on the
+	// sender's goroutine and must not block.
+	Answered func(status int, accepted bool)
 }
 
 func (o *Options) defaults() {
@@ -112,6 +120,10 @@ type Sender struct {
 
 	outageSince time.Time // first failure of the current streak; Run's goroutine only
 	outageRow   *outcome  // the row last logged in the current streak; Run's goroutine only
+	// accepted: the backend took a batch; refusalLogged: the first
+	// refusal before that was logged. Run's goroutine only.
+	accepted, refusalLogged bool
+	flushing                bool // Flush is running: no waits between attempts
 
 	zw       *gzip.Writer // reused compressor
 	lastBody int          // size of the last body, to size the next buffer
@@ -123,6 +135,7 @@ type Sender struct {
 // New returns a Sender; nothing is sent until Run.
 func New(opts Options) *Sender {
 	opts.defaults()
+	initMetrics(opts.Metrics, opts.EventTypes)
 	return &Sender{
 		opts:     opts,
 		endpoint: opts.BackendURL + wire.Path,
@@ -236,8 +249,15 @@ func (s *Sender) Run(ctx context.Context) {
 
 // Flush delivers everything pending, ignoring the flush delay, until done
 // or ctx ends (give it a fresh deadline: Run's context is already over). It
-// returns how many events could not be delivered.
+// returns how many events could not be delivered, counted as dropped
+// (shutdown).
+//
+// Flush never waits to retry: an answer that would be retried later
+// (backend unreachable, 5xx, 429, a refused token) ends it at once, so that
+// a failing backend does not hold up the pod's termination for the whole
+// deadline.
 func (s *Sender) Flush(ctx context.Context) int {
+	s.flushing = true
 	for ctx.Err() == nil {
 		b := s.next(ctx, false)
 		if b == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -448,15 +451,39 @@ func TestFlushDeliversPendingAfterRunStops(t *testing.T) {
 	assert.Equal(t, []string{"a", "b"}, be.delivered())
 }
 
-func TestFlushGivesUpAtDeadlineAndCounts(t *testing.T) {
-	be := newBackend(t, func(int, wire.Batch) (int, http.Header) { return http.StatusServiceUnavailable, nil })
+// At shutdown a failing backend gets one attempt: Flush does not wait out
+// a backoff, and what it could not deliver is counted.
+func TestFlushDoesNotWaitForAFailingBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{{"5xx", http.StatusServiceUnavailable}, {"refused token", http.StatusUnauthorized}, {"429", http.StatusTooManyRequests}} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newBackend(t, func(int, wire.Batch) (int, http.Header) { return tc.status, http.Header{"Retry-After": {"1"}} })
+			h := newSender(t, be.srv.URL, nil)
+			var pauses atomic.Int32
+			h.s.pause = func(ctx context.Context, d time.Duration) bool { pauses.Add(1); return sleep(ctx, d, nil) }
+			h.s.Enqueue(podEv(t, "a"), podEv(t, "b"))
+			ctx, done := context.WithTimeout(context.Background(), time.Minute)
+			defer done()
+			assert.Equal(t, 2, h.s.Flush(ctx))
+			assert.Len(t, be.snapshot(), 1, "one attempt")
+			assert.Zero(t, pauses.Load(), "no wait before a retry")
+			assert.Equal(t, 2.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
+		})
+	}
+}
+
+func TestFlushGivesUpAtDeadline(t *testing.T) {
+	release := make(chan struct{})
+	be := newBackend(t, func(int, wire.Batch) (int, http.Header) { <-release; return http.StatusOK, nil })
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handler
 	h := newSender(t, be.srv.URL, nil)
-	h.s.pause = func(ctx context.Context, d time.Duration) bool { return sleep(ctx, d, nil) }
-	h.s.Enqueue(podEv(t, "a"), podEv(t, "b"))
-	ctx, done := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	h.s.Enqueue(podEv(t, "a"))
+	ctx, done := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer done()
-	assert.Equal(t, 2, h.s.Flush(ctx))
-	assert.Equal(t, 2.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
+	assert.Equal(t, 1, h.s.Flush(ctx), "a backend that does not answer within the deadline")
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
 }
 
 func TestLegacySnapshotSentAloneAsPlainJSON(t *testing.T) {
@@ -778,4 +805,96 @@ func TestAmbiguousBatchKeepsItsSeq(t *testing.T) {
 	eventually(t, func() bool { st, _ := r.Node("node-a"); _, ok := st.Pods["ns/c"]; return ok },
 		"the next change is applied, not taken for a duplicate of b's seq")
 	assert.Zero(t, r.Stats().Duplicates)
+}
+
+// The first batch the backend takes is logged once at info, so a user can
+// tell that an install works; before that, the first answer that stops
+// delivery until someone fixes something is logged once, with the fix.
+func TestFirstBatchAcceptedOrRefusedIsLoggedOnce(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	be := newBackend(t, func(int, wire.Batch) (int, http.Header) {
+		if refuse.Load() {
+			return http.StatusUnauthorized, nil
+		}
+		return http.StatusOK, nil
+	})
+	var answers []string
+	var mu sync.Mutex
+	h := newSender(t, be.srv.URL, func(o *Options) {
+		o.Answered = func(status int, accepted bool) {
+			mu.Lock()
+			answers = append(answers, fmt.Sprint(status, accepted))
+			mu.Unlock()
+		}
+	})
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return len(be.snapshot()) >= 3 }, "retried while refused")
+	refused := h.logs.FilterMessage("First batch refused by the backend; nothing is delivered until this is fixed").All()
+	require.Len(t, refused, 1, "logged once, not per retry")
+	assert.Equal(t, zap.ErrorLevel, refused[0].Level)
+	fields := refused[0].ContextMap()
+	assert.EqualValues(t, 401, fields["status"])
+	assert.Equal(t, "auth", fields["reason"])
+	assert.Contains(t, fields["fix"], "check CATOPS_AUTH_TOKEN")
+	assert.Equal(t, be.srv.URL+wire.Path, fields["url"])
+
+	refuse.Store(false)
+	h.s.Enqueue(podEv(t, "b"))
+	eventually(t, func() bool { return len(be.delivered()) == 2 }, "delivered once the token is right")
+	h.s.Enqueue(podEv(t, "c"))
+	eventually(t, func() bool { return len(be.delivered()) == 3 }, "and after")
+	accepted := h.logs.FilterMessage("First batch accepted by the backend").All()
+	require.Len(t, accepted, 1)
+	assert.Equal(t, zap.InfoLevel, accepted[0].Level)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, "401 false", answers[0])
+	assert.Equal(t, "200 true", answers[len(answers)-1])
+}
+
+// A backend that is down is not a refusal: no "refused" line, only the
+// outage's own.
+func TestFirstBatchUnreachableIsNotCalledRefused(t *testing.T) {
+	h := newSender(t, "http://127.0.0.1:1", nil)
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return h.logs.FilterMessageSnippet("Backend unreachable").Len() >= 1 }, "outage logged")
+	assert.Zero(t, h.logs.FilterMessageSnippet("First batch").Len())
+}
+
+// Every failure reason and drop series the sender can count exists at 0
+// from the start.
+func TestMetricsStartAtZero(t *testing.T) {
+	h := newSender(t, "http://127.0.0.1:1", func(o *Options) { o.EventTypes = []wire.EventType{wire.EventPodUpsert, wire.EventHost} })
+	for _, reason := range []string{"network", "status_5xx", "status_429", "auth", "rejected", "too_large", "conflict", "misrouted", "redirect", "proxy_auth", "encode", "unexpected_status"} {
+		assert.True(t, hasSeries(t, h.metrics.BatchesFailed, prometheus.Labels{"reason": reason}), "batches_failed_total{reason=%q}", reason)
+	}
+	for _, typ := range []string{"pod_upsert", "host"} {
+		for _, reason := range []string{"overflow", "shutdown", "superseded", "rejected", "too_large", "encode"} {
+			assert.True(t, hasSeries(t, h.metrics.EventsDropped, prometheus.Labels{"type": typ, "reason": reason}), "events_dropped_total{type=%q,reason=%q}", typ, reason)
+		}
+	}
+	assert.False(t, hasSeries(t, h.metrics.EventsDropped, prometheus.Labels{"type": "usage", "reason": "overflow"}), "only the types given")
+}
+
+// hasSeries tells whether vec has a series with exactly these labels.
+func hasSeries(t *testing.T, vec *prometheus.CounterVec, labels prometheus.Labels) bool {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1000)
+	vec.Collect(ch)
+	close(ch)
+	for m := range ch {
+		var d dto.Metric
+		require.NoError(t, m.Write(&d))
+		got := prometheus.Labels{}
+		for _, l := range d.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if maps.Equal(got, labels) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,8 @@
 package telemetry
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,10 +23,27 @@ type Metrics struct {
 	LastSendTime   prometheus.Gauge
 	Snapshots      *prometheus.CounterVec // by reason
 	WatchRestarts  *prometheus.CounterVec // by resource
-	UsageAvailable prometheus.Gauge
-	LastTick       prometheus.Gauge
-	CachedPods     prometheus.Gauge
+	// InformerRequests counts the pod and node caches' LIST and WATCH
+	// requests, by resource and verb (client-go's own reflector metrics
+	// are not collected by client-go v0.37).
+	InformerRequests *prometheus.CounterVec
+	UsageAvailable   prometheus.Gauge
+	LastTick         prometheus.Gauge
+	CachedPods       prometheus.Gauge
+	// BackendRequestDuration is the time of each POST to the backend, in
+	// seconds, by the class of its answer: 2xx, 3xx, 4xx, 5xx, or "error"
+	// when none came (network error, timeout).
+	BackendRequestDuration *prometheus.HistogramVec
+	// UsageReadDuration is the time of each interval's pod usage read, in
+	// seconds, by source (metrics-api, kubelet).
+	UsageReadDuration *prometheus.HistogramVec
+	// HostSampleDuration is the time of each interval's host sample, in
+	// seconds.
+	HostSampleDuration prometheus.Histogram
 }
+
+// durationBuckets span a loopback answer (5 ms) to a request timeout (30 s).
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -48,7 +67,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		Snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "snapshots_total",
 			Help: "Full snapshots queued, by reason."}, []string{"reason"}),
 		WatchRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "watch_restarts_total",
-			Help: "Watches that ended with an error and were restarted, by resource."}, []string{"resource"}),
+			Help: "LIST or WATCH requests of the pod and node caches that failed, and watches that ended with an error, by resource; each is retried after a backoff."}, []string{"resource"}),
+		InformerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "informer_requests_total",
+			Help: "LIST and WATCH requests made by the pod and node caches, by resource and verb (list, watch)."}, []string{"resource", "verb"}),
+		BackendRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "backend_request_duration_seconds",
+			Help: "Time of each batch POST to the backend, by the class of its answer (2xx, 3xx, 4xx, 5xx, error: none came).", Buckets: durationBuckets},
+			[]string{"code"}),
+		UsageReadDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "usage_read_duration_seconds",
+			Help: "Time of each interval's pod usage read, by source.", Buckets: durationBuckets}, []string{"source"}),
+		HostSampleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "host_sample_duration_seconds",
+			Help: "Time of each interval's host sample (gopsutil over HOST_PROC, HOST_SYS, HOST_ROOT).", Buckets: durationBuckets}),
 		UsageAvailable: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "usage_available",
 			Help: "1 when pod usage readings are available, 0 when they are unknown."}),
 		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_collection_timestamp_seconds",
@@ -57,9 +85,30 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Pods of this node in the informer cache."}),
 	}
 	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
-		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts,
-		m.UsageAvailable, m.LastTick, m.CachedPods)
+		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts, m.InformerRequests,
+		m.UsageAvailable, m.LastTick, m.CachedPods, m.BackendRequestDuration, m.UsageReadDuration, m.HostSampleDuration)
+	for _, code := range []string{"2xx", "3xx", "4xx", "5xx", "error"} {
+		m.BackendRequestDuration.WithLabelValues(code)
+	}
 	return m
+}
+
+// CodeClass is the code label of BackendRequestDuration for an HTTP status;
+// 0 (no answer) is "error".
+func CodeClass(status int) string {
+	if status < 200 || status > 599 {
+		return "error"
+	}
+	return string(rune('0'+status/100)) + "xx"
+}
+
+// RegisterBuildInfo exposes catops_build_info{version,go_version} 1.
+func RegisterBuildInfo(reg prometheus.Registerer, version string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help:        "Always 1; its labels say which agent build is running.",
+		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()}})
+	g.Set(1)
+	reg.MustRegister(g)
 }
 
 // Discard returns metrics registered nowhere, for tests and tools that do

@@ -1,0 +1,118 @@
+package podcache
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"k8s.io/client-go/rest"
+)
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+type hookCounts struct {
+	mu       sync.Mutex
+	errors   map[string]int
+	requests map[string]int
+}
+
+func (h *hookCounts) hooks() Hooks {
+	h.errors, h.requests = map[string]int{}, map[string]int{}
+	return Hooks{
+		WatchError: func(resource string, _ error) { h.mu.Lock(); h.errors[resource]++; h.mu.Unlock() },
+		Request:    func(resource, verb string) { h.mu.Lock(); h.requests[resource+" "+verb]++; h.mu.Unlock() },
+	}
+}
+
+func (h *hookCounts) get(m map[string]int, k string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return m[k]
+}
+
+// An API server nobody answers for ("connection refused", which client-go's
+// reflector retries by itself without a word): every failed request is
+// counted, the first one is logged at once at WARN and the next ones at
+// most every ErrorLogEvery, WaitForSync warns with the last error, and the
+// shutdown does not wait for reflectors sleeping in their backoff.
+func TestUnreachableAPIServerIsLoggedAndCounted(t *testing.T) {
+	client, err := NewClient(&rest.Config{Host: "http://" + closedPort(t)})
+	require.NoError(t, err)
+	core, logs := observer.New(zap.DebugLevel)
+	var counts hookCounts
+	c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks(), ErrorLogEvery: time.Hour, SyncWarnAfter: 200 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.Start(ctx)
+
+	require.Eventually(t, func() bool {
+		return counts.get(counts.errors, "pods") >= 2 && counts.get(counts.errors, "nodes") >= 2
+	}, 20*time.Second, 10*time.Millisecond, "every failed request reaches the hook, retries included")
+	assert.GreaterOrEqual(t, counts.get(counts.requests, "pods watch"), 2, "WatchList requests are watches")
+
+	warned := logs.FilterMessage("Kubernetes API request failed; retrying with backoff").All()
+	require.Len(t, warned, 1, "one line per ErrorLogEvery, not one per retry")
+	assert.Equal(t, zap.WarnLevel, warned[0].Level)
+	assert.Contains(t, warned[0].ContextMap()["error"], "connection refused")
+
+	waitCtx, done := context.WithTimeout(context.Background(), time.Second)
+	defer done()
+	assert.False(t, c.WaitForSync(waitCtx))
+	notSynced := logs.FilterMessageSnippet("have not synced yet").All()
+	require.NotEmpty(t, notSynced)
+	assert.Equal(t, zap.WarnLevel, notSynced[0].Level)
+	assert.Contains(t, notSynced[0].ContextMap()["lastError"], "connection refused")
+
+	cancel()
+	stopCtx, stop := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer stop()
+	c.Shutdown(stopCtx) // returns by the bound whether or not the reflectors woke
+	// Let the reflectors finish so the race detector sees no goroutine
+	// outliving the test's log observer.
+	c.Shutdown(context.Background())
+}
+
+// Failures that end: one WARN, then one INFO when requests succeed again,
+// and the caches sync.
+func TestAPIServerBackAfterFailures(t *testing.T) {
+	fake := &fakeAPIServer{requests: map[string]int{}}
+	var refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refused.Add(1) <= 2 {
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := NewClient(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	core, logs := observer.New(zap.InfoLevel)
+	var counts hookCounts
+	c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks(), WatchList: WatchListOff, ErrorLogEvery: time.Hour})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
+	c.Start(ctx)
+	require.True(t, waitSynced(t, c, 20*time.Second))
+	assert.Equal(t, 2, counts.get(counts.errors, "pods")+counts.get(counts.errors, "nodes"), "each failure counted once")
+	assert.Equal(t, 1, logs.FilterMessage("Kubernetes API request failed; retrying with backoff").Len())
+	assert.GreaterOrEqual(t, logs.FilterMessage("Kubernetes API requests succeed again").Len(), 1)
+}
