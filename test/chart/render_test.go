@@ -58,8 +58,7 @@ func TestChartMetadata(t *testing.T) {
 	c := yamlFile(t, "Chart.yaml")
 	assert.Equal(t, "v2", c["apiVersion"])
 	assert.Equal(t, "catops", c["name"])
-	assert.Equal(t, "0.1.0", c["version"])
-	assert.Equal(t, "0.1.0", c["appVersion"])
+	assert.Equal(t, c["version"], c["appVersion"], "one version for chart and connector (TestRelease* checks the rule)")
 	assert.Equal(t, ">=1.27.0-0", c["kubeVersion"])
 
 	_, err := template(t, "--set", "auth.token=x", "--kube-version", "1.26.0")
@@ -89,7 +88,7 @@ func TestDefaults(t *testing.T) {
 		assert.Equal(t, v, podLabels[k], "pod labels must match the selector")
 	}
 	for _, labels := range []map[string]string{ds.Labels, podLabels, r.serviceAccount.Labels, r.secret.Labels, r.clusterRole.Labels, r.clusterRoleBinding.Labels} {
-		assert.Equal(t, "catops-0.1.0", labels["helm.sh/chart"])
+		assert.Equal(t, "catops-"+appVersion, labels["helm.sh/chart"])
 		assert.Equal(t, "Helm", labels["app.kubernetes.io/managed-by"])
 		assert.Equal(t, "catops", labels["app.kubernetes.io/name"])
 	}
@@ -226,7 +225,7 @@ func TestSchemaRejects(t *testing.T) {
 	}{
 		{"misspelt top-level key", []string{"--set", "colection.interval=5"}, "additional properties 'colection' not allowed"},
 		{"misspelt nested key", []string{"--set", "auth.tokn=x"}, "at '/auth': additional properties 'tokn' not allowed"},
-		{"interval below 10", []string{"--set", "collection.interval=5"}, "at '/collection/interval'"},
+		{"interval below 10", []string{"--set", "collection.interval=5"}, "at '/collection/interval': minimum: got 5, want 10"},
 		{"interval not a duration", []string{"--set", "collection.interval=often"}, "at '/collection/interval'"},
 		{"wire format", []string{"--set", "wireFormat=json"}, "at '/wireFormat': value must be one of 'delta', 'snapshot'"},
 		{"log level", []string{"--set", "logLevel=verbose"}, "at '/logLevel'"},
