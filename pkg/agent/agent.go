@@ -207,6 +207,7 @@ func initMetrics(cfg *config.Config, m *telemetry.Metrics, hasUsage bool) {
 			m.Snapshots.WithLabelValues(reason)
 		}
 	}
+	sender.InitMetrics(m, eventTypes(cfg.WireFormat))
 	if hasUsage {
 		m.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource)
 	}

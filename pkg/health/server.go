@@ -8,8 +8,8 @@
 //
 //	/healthz  collection-loop  the collection loop ticked within the limit
 //	/readyz   informer-sync    the pod and node caches hold their initial list
-//	          backend-auth     the backend did not refuse the token (401/403)
-//	                           on its latest answer
+//	          backend-auth     the backend did not refuse the token (401)
+//	                           since it last accepted a batch
 //
 // Readiness of a DaemonSet agent gates its rolling update (maxUnavailable
 // counts pods not ready) and `helm install --wait`: it fails for what the
@@ -72,16 +72,18 @@ func (s *Status) Tick() {
 func (s *Status) SetReady(ok bool) { s.ready.Store(ok) }
 
 // BackendAnswered records the backend's answer to a batch: an accepted
-// batch clears a refusal; HTTP 401 or 403 (the token refused) fails the
+// batch clears a refusal; HTTP 401 (the token refused) fails the
 // backend-auth check until a batch is accepted; other answers change
-// nothing.
+// nothing. A 403 does not fail it: a proxy, WAF or IP allow-list in front
+// of the backend answers 403 too, and the token would be blamed wrongly
+// (the sender still logs and retries it).
 func (s *Status) BackendAnswered(status int, accepted bool) {
 	switch {
 	case accepted:
 		s.refused.Store(nil)
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		why := fmt.Sprintf("the backend refused the auth token (HTTP %d) at %s; fix CATOPS_AUTH_TOKEN or its Secret",
-			status, s.now().UTC().Format(time.RFC3339))
+	case status == http.StatusUnauthorized:
+		why := fmt.Sprintf("the backend refused the auth token (HTTP 401) at %s; fix the token (CATOPS_AUTH_TOKEN, CATOPS_AUTH_TOKEN_FILE or the chart's Secret)",
+			s.now().UTC().Format(time.RFC3339))
 		s.refused.Store(&why)
 	}
 }

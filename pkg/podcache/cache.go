@@ -28,11 +28,15 @@ import (
 type Hooks struct {
 	// WatchError is called for every LIST or WATCH request of the caches
 	// that fails (API server unreachable, 429, 403 …) and every watch that
-	// ends with an error (expired resourceVersion, API server restart …);
-	// the reflector retries each after its backoff (0.8 s doubling to 30 s).
+	// ends with an ERROR event (410 Expired after compaction, 500 …); the
+	// reflector retries each, after its backoff (0.8 s doubling to 30 s)
+	// where the failure says to wait. A WatchList request refused in a way
+	// client-go answers by listing at once (422 from a server without
+	// WatchList) is not a failure.
 	WatchError func(resource string, err error)
-	// Request is called for every LIST or WATCH request the caches start;
-	// verb is "list" or "watch" (a WatchList request is a "watch").
+	// Request is called when each LIST or WATCH request of the caches has
+	// been answered or has failed (not for one cut short by shutdown); verb
+	// is "list" or "watch" (a WatchList request is a "watch").
 	Request func(resource, verb string)
 }
 
@@ -57,7 +61,9 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultSyncWarnAfter = 30 * time.Second
+	// DefaultSyncWarnAfter leaves room for the WatchList fallback, which
+	// starts after DefaultFallbackAfter and usually syncs at once.
+	DefaultSyncWarnAfter = DefaultFallbackAfter + 15*time.Second
 	DefaultErrorLogEvery = 30 * time.Second
 )
 
@@ -173,6 +179,9 @@ func (c *Cache) newInformer(resource string, obj runtime.Object, field string, w
 		o.FieldSelector = fields.OneTermEqualSelector(field, c.nodeName).String()
 	}), watchList)
 	lw.resource, lw.observe = resource, c.observe
+	lw.routine = func(resource string, err error) {
+		c.logger.Debug("WatchList not answered; client-go lists instead", zap.String("resource", resource), zap.Error(err))
+	}
 	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: indexers})
 	// Cannot fail: the informer has not started.
 	_ = inf.SetTransform(slim)
@@ -321,8 +330,10 @@ func (c *Cache) WaitForSync(ctx context.Context) bool {
 			if resource, verb, n, err := c.failures.lastError(); err != nil {
 				fields = append(fields, zap.String("resource", resource), zap.String("verb", verb),
 					zap.Int("failedRequests", n), zap.NamedError("lastError", err))
+				c.logger.Warn("The pod and node caches have not synced yet; the agent sends nothing until they do (check the API server address and this agent's RBAC)", fields...)
+			} else {
+				c.logger.Warn("The pod and node caches have not synced yet although no request failed; the agent sends nothing until they do (a proxy holding the initial list? see CATOPS_WATCH_LIST)", fields...)
 			}
-			c.logger.Warn("The pod and node caches have not synced yet; the agent sends nothing until they do (check the API server address and this agent's RBAC)", fields...)
 			warn.Reset(time.Minute)
 		}
 	}

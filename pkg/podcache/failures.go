@@ -13,10 +13,12 @@ import (
 // requestFailures reports the caches' failed LIST and WATCH requests and
 // the watches that ended with an error. Every one reaches the hook (the
 // watch-restart metric). Those that say something is wrong are logged at
-// WARN, at most one line every `every` across resources, with the number of
-// failures not logged since; the first success after failures says so at
-// INFO. A watch the API server closes in the normal course (its
-// resourceVersion expired, the stream ended) is logged at debug only.
+// WARN: the first of an outage at once, unless a WARN was logged within
+// `every`, then at most one line every `every` across resources, with the
+// number of failures not logged since. An outage ends when no resource is
+// failing any more; if it was logged, one INFO line says so. A watch the
+// API server ends in the normal course (its resourceVersion expired, the
+// stream ended) is logged at debug only.
 //
 // client-go's reflector retries a WATCH refused with "connection refused"
 // or 429 by itself, logging at its verbosity 2 only: without this an
@@ -29,51 +31,49 @@ type requestFailures struct {
 
 	mu         sync.Mutex
 	lastLogged time.Time
-	unlogged   int            // warnings not logged since lastLogged
+	unlogged   int            // failures not logged since lastLogged
 	failing    map[string]int // failures per resource since its last success
-	since      map[string]time.Time
+	since      time.Time      // start of the current outage
+	warned     bool           // the current outage was logged
 	last       struct {
 		resource, verb string
 		err            error
 	}
-	total int // failures since the last success of any request
+	total int // failures in the current outage
 }
 
 func (f *requestFailures) failed(resource, verb string, err error) {
 	if f.hook != nil {
 		f.hook(resource, err)
 	}
-	routine := isRoutineWatchEnd(err)
+	fields := []zap.Field{zap.String("resource", resource), zap.String("verb", verb), zap.Error(err)}
+	if isRoutineWatchEnd(err) {
+		f.logger.Debug("Watch closed by the API server; resuming", fields...)
+		return
+	}
 	f.mu.Lock()
 	if f.failing == nil {
-		f.failing, f.since = map[string]int{}, map[string]time.Time{}
+		f.failing = map[string]int{}
 	}
 	now := f.now()
-	if !routine {
-		if f.failing[resource] == 0 {
-			f.since[resource] = now
-		}
-		f.failing[resource]++
-		f.total++
-		f.last.resource, f.last.verb, f.last.err = resource, verb, err
+	if len(f.failing) == 0 {
+		f.since, f.warned, f.total = now, false, 0
 	}
-	logNow := !routine && (f.lastLogged.IsZero() || now.Sub(f.lastLogged) >= f.every)
+	f.failing[resource]++
+	f.total++
+	f.last.resource, f.last.verb, f.last.err = resource, verb, err
+	logNow := f.lastLogged.IsZero() || now.Sub(f.lastLogged) >= f.every
 	unlogged := f.unlogged
-	switch {
-	case logNow:
-		f.lastLogged, f.unlogged = now, 0
-	case !routine:
+	if logNow {
+		f.lastLogged, f.unlogged, f.warned = now, 0, true
+	} else {
 		f.unlogged++
 	}
-	failures, since := f.failing[resource], f.since[resource]
+	total, since := f.total, f.since
 	f.mu.Unlock()
 
-	fields := []zap.Field{zap.String("resource", resource), zap.String("verb", verb), zap.Error(err)}
-	switch {
-	case routine:
-		f.logger.Debug("Watch closed by the API server; resuming", fields...)
-	case logNow:
-		fields = append(fields, zap.Int("failures", failures), zap.Duration("failingFor", now.Sub(since).Round(time.Second)))
+	if logNow {
+		fields = append(fields, zap.Int("failures", total), zap.Duration("failingFor", now.Sub(since).Round(time.Second)))
 		if unlogged > 0 {
 			fields = append(fields, zap.Int("notLogged", unlogged))
 		}
@@ -83,25 +83,29 @@ func (f *requestFailures) failed(resource, verb string, err error) {
 
 func (f *requestFailures) succeeded(resource, verb string) {
 	f.mu.Lock()
-	failures, since := f.failing[resource], f.since[resource]
-	if failures > 0 {
-		delete(f.failing, resource)
-		delete(f.since, resource)
+	if f.failing[resource] == 0 {
+		f.mu.Unlock()
+		return
 	}
-	f.total = 0
+	delete(f.failing, resource)
+	ended := len(f.failing) == 0
+	warned, total, since := f.warned, f.total, f.since
+	if ended {
+		f.total = 0
+	}
 	f.mu.Unlock()
-	if failures > 0 {
+	if ended && warned {
 		f.logger.Info("Kubernetes API requests succeed again", zap.String("resource", resource), zap.String("verb", verb),
-			zap.Int("failures", failures), zap.Duration("failedFor", f.now().Sub(since).Round(time.Second)))
+			zap.Int("failures", total), zap.Duration("failedFor", f.now().Sub(since).Round(time.Second)))
 	}
 }
 
-// lastError is the last failure that was not routine, and how many
-// requests failed since the last success; err is nil when none did.
+// lastError is the last failure of the current outage that was not
+// routine, and how many there were; err is nil when no outage is on.
 func (f *requestFailures) lastError() (resource, verb string, failures int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.total == 0 {
+	if len(f.failing) == 0 {
 		return "", "", 0, nil
 	}
 	return f.last.resource, f.last.verb, f.total, f.last.err

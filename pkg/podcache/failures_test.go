@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,77 @@ func TestAPIServerBackAfterFailures(t *testing.T) {
 	assert.Equal(t, 2, counts.get(counts.errors, "pods")+counts.get(counts.errors, "nodes"), "each failure counted once")
 	assert.Equal(t, 1, logs.FilterMessage("Kubernetes API request failed; retrying with backoff").Len())
 	assert.GreaterOrEqual(t, logs.FilterMessage("Kubernetes API requests succeed again").Len(), 1)
+}
+
+// An API server without WatchList answers the streamed list with 422;
+// client-go lists at once. That is a normal start, not a failure: nothing
+// counted, nothing warned.
+func TestWatchListRefusedIsNotAFailure(t *testing.T) {
+	fake := &fakeAPIServer{requests: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("sendInitialEvents") == "true" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422,"message":"sendInitialEvents is forbidden"}`))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := NewClient(&rest.Config{Host: srv.URL})
+	require.NoError(t, err)
+	core, logs := observer.New(zap.InfoLevel)
+	var counts hookCounts
+	c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
+	c.Start(ctx)
+	require.True(t, waitSynced(t, c, 20*time.Second))
+	assert.Equal(t, 1, fake.count("list pods"), "listed at once")
+	assert.Zero(t, counts.get(counts.errors, "pods")+counts.get(counts.errors, "nodes"))
+	assert.Zero(t, logs.Len(), "no line at info or above: %v", logs.All())
+}
+
+// A watch that ends with an ERROR event is restarted by client-go without
+// reaching its error handler; it is counted all the same. A 410 (expired
+// resourceVersion, after compaction) is routine: counted, not warned.
+func TestWatchEndedByAnErrorEventIsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status string
+		warn   bool
+	}{
+		{"expired", `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","code":410,"message":"too old resource version"}`, false},
+		{"internal error", `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"InternalError","code":500,"message":"etcd is sad"}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := &fakeAPIServer{requests: map[string]int{}}
+			var sent atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				if q.Get("watch") == "true" && q.Get("resourceVersion") != "" && strings.HasSuffix(r.URL.Path, "/pods") && sent.Add(1) == 1 {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write([]byte(`{"type":"ERROR","object":` + tc.status + "}\n"))
+					return
+				}
+				fake.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			client, err := NewClient(&rest.Config{Host: srv.URL})
+			require.NoError(t, err)
+			core, logs := observer.New(zap.DebugLevel)
+			var counts hookCounts
+			c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks(), WatchList: WatchListOff})
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
+			c.Start(ctx)
+			require.True(t, waitSynced(t, c, 20*time.Second))
+			require.Eventually(t, func() bool { return counts.get(counts.errors, "pods") == 1 }, 20*time.Second, 10*time.Millisecond)
+			assert.Equal(t, tc.warn, logs.FilterMessage("Kubernetes API request failed; retrying with backoff").Len() == 1)
+			assert.Equal(t, !tc.warn, logs.FilterMessage("Watch closed by the API server; resuming").Len() == 1)
+		})
+	}
 }

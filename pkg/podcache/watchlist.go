@@ -7,8 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -54,6 +56,9 @@ type pacedListWatch struct {
 	// its context was cancelled (shutdown) are not observed.
 	resource string
 	observe  func(resource, verb string, err error)
+	// routine is told of WatchList requests refused in a way client-go
+	// answers by listing at once.
+	routine func(resource string, err error)
 	// lastErr is the last request error observed, so that the reflector's
 	// error handler does not report it a second time.
 	lastErr atomic.Pointer[error]
@@ -118,11 +123,31 @@ func (p *pacedListWatch) WatchWithContext(ctx context.Context, o metav1.ListOpti
 		}
 	}
 	w, err := p.lw.WatchWithContext(ctx, o)
-	if err == nil && o.SendInitialEvents != nil && *o.SendInitialEvents {
+	watchList := o.SendInitialEvents != nil && *o.SendInitialEvents
+	if err == nil && watchList {
 		p.watchListOpened.Store(true)
 	}
+	if err != nil && watchList && !utilnet.IsConnectionRefused(err) && !apierrors.IsTooManyRequests(err) {
+		// client-go lists at once after any other WatchList error (an API
+		// server or proxy refusing sendInitialEvents answers 422): not a
+		// failure, and the LIST that follows is observed on its own.
+		if p.routine != nil && ctx.Err() == nil {
+			p.routine(p.resource, err)
+		}
+		return w, err
+	}
 	p.done(ctx, "watch", err)
-	return w, err
+	if err != nil || p.observe == nil {
+		return w, err
+	}
+	// A watch that ends with an ERROR event (410 Expired, 500, 403 …) is
+	// restarted by the reflector without reaching its error handler: see
+	// each event on the way.
+	return newObservedWatch(w, func(ev watch.Event) {
+		if ev.Type == watch.Error {
+			p.observe(p.resource, "watch", apierrors.FromObject(ev.Object))
+		}
+	}), nil
 }
 
 // List and Watch satisfy cache.ListerWatcher; the reflector calls the
@@ -150,4 +175,48 @@ func (p *pacedListWatch) delay() time.Duration {
 	}
 	p.last = now.Add(d)
 	return d
+}
+
+// observedWatch passes a watch's events on unchanged, showing each to see
+// first. Unlike watch.Filter, its goroutine ends on Stop even when nobody
+// reads the last event.
+type observedWatch struct {
+	w    watch.Interface
+	see  func(watch.Event)
+	out  chan watch.Event
+	stop chan struct{}
+	once sync.Once
+}
+
+func newObservedWatch(w watch.Interface, see func(watch.Event)) *observedWatch {
+	o := &observedWatch{w: w, see: see, out: make(chan watch.Event), stop: make(chan struct{})}
+	go o.loop()
+	return o
+}
+
+func (o *observedWatch) ResultChan() <-chan watch.Event { return o.out }
+
+func (o *observedWatch) Stop() {
+	o.once.Do(func() { close(o.stop); o.w.Stop() })
+}
+
+func (o *observedWatch) loop() {
+	defer close(o.out)
+	in := o.w.ResultChan()
+	for {
+		select {
+		case ev, ok := <-in:
+			if !ok {
+				return
+			}
+			o.see(ev)
+			select {
+			case o.out <- ev:
+			case <-o.stop:
+				return
+			}
+		case <-o.stop:
+			return
+		}
+	}
 }

@@ -213,6 +213,10 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 		req.Header.Set(wire.HeaderSession, s.opts.Session)
 		req.Header.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
 		req.Header.Set(wire.HeaderBatchID, batchID(s.opts.Session, b.seq))
+		// Marks the POST as safe to replay, so that Go's transport resends
+		// it once on a kept-alive connection the backend had just closed
+		// (which would otherwise end the one-attempt final flush).
+		req.Header.Set("Idempotency-Key", batchID(s.opts.Session, b.seq))
 	}
 	start := time.Now()
 	resp, err := s.opts.Client.Do(req)

@@ -184,9 +184,10 @@ var retryableStatuses = []int{http.StatusRequestTimeout, http.StatusMisdirectedR
 // a snapshot superseded what was queued.
 var queueDropReasons = []string{"overflow", "shutdown", "superseded"}
 
-// initMetrics creates every catops_batches_failed_total series the rows
-// can count and every catops_events_dropped_total series of types, at 0.
-func initMetrics(m *telemetry.Metrics, types []wire.EventType) {
+// InitMetrics creates every catops_batches_failed_total series the rows
+// can count and every catops_events_dropped_total series of types, at 0;
+// New calls it, and the agent before its sender exists.
+func InitMetrics(m *telemetry.Metrics, types []wire.EventType) {
 	dropReasons := append([]string(nil), queueDropReasons...)
 	for i := range outcomes {
 		o := &outcomes[i]

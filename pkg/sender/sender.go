@@ -135,7 +135,7 @@ type Sender struct {
 // New returns a Sender; nothing is sent until Run.
 func New(opts Options) *Sender {
 	opts.defaults()
-	initMetrics(opts.Metrics, opts.EventTypes)
+	InitMetrics(opts.Metrics, opts.EventTypes)
 	return &Sender{
 		opts:     opts,
 		endpoint: opts.BackendURL + wire.Path,

@@ -212,6 +212,7 @@ func TestBatchCarriesIdentityAuthAndGzip(t *testing.T) {
 	assert.Equal(t, "node-a", c.batch.Node)
 	assert.Equal(t, uint64(1), c.batch.Seq)
 	assert.Equal(t, "sess-1", c.batch.BatchID)
+	assert.Equal(t, "sess-1", c.header.Get("Idempotency-Key"), "Go's transport may replay it on a closed kept-alive connection")
 	assert.Equal(t, []string{"a", "b", "host@1"}, be.delivered())
 	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "one batch acknowledged")
 	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.QueueEvents), "queue drained")
