@@ -1,7 +1,8 @@
 // Command catops-receiver is a development backend: it accepts the
 // connector's wire protocol with the reference receiver (pkg/receiver),
-// logs every batch it applies, and serves the rebuilt state of every node
-// at GET /api/state. It is not the CatOps backend.
+// logs every batch it applies, serves the rebuilt state of every node at
+// GET /api/state and, with --view, draws that state on stdout as batches
+// arrive (view.go). It is not the CatOps backend.
 package main
 
 import (
@@ -39,8 +40,13 @@ func run(ctx context.Context, args []string) error {
 	// The default stays empty so --help never prints a token from the
 	// environment; the variable is read after parsing.
 	token := fs.String("token", "", "bearer token agents must send (default: env CATOPS_AUTH_TOKEN)")
-	viewEvery := fs.Duration("view", 0, "print a summary of every node's state to stdout at this interval when it changed (0: off)")
-	clearScreen := fs.Bool("clear", false, "with --view, clear the terminal before each summary")
+	viewEvery := fs.Duration("view", 0, "print a view of every node's state to stdout when a batch is applied, at most once per this interval (0: off)")
+	clearScreen := fs.Bool("clear", false, "with --view, redraw the view in place on the terminal (and at least every 5 s, so that ages stay current)")
+	var notes []string
+	fs.Func("view-note", "with --view, a line to print under the view (repeatable)", func(s string) error {
+		notes = append(notes, s)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +57,7 @@ func run(ctx context.Context, args []string) error {
 		return errors.New("no token: set --token or CATOPS_AUTH_TOKEN to the token the agents use")
 	}
 	logger := logging.New(os.Stderr, zapcore.InfoLevel)
-	rcv, err := receiver.New(receiver.Options{Token: *token, Logger: logger})
+	rcv, changed, err := newReceiver(*token, logger)
 	if err != nil {
 		return err
 	}
@@ -67,11 +73,26 @@ func run(ctx context.Context, args []string) error {
 		_ = srv.Shutdown(shutdown)
 	}()
 	if *viewEvery > 0 {
-		go view(ctx, os.Stdout, rcv, *viewEvery, *clearScreen)
+		opts := viewOptions{every: *viewEvery, clear: *clearScreen, refresh: 5 * time.Second, notes: notes}
+		go runView(ctx, os.Stdout, func() viewState { return snapshot(rcv) }, changed, opts)
 	}
 	logger.Info("Receiving", zap.String("addr", ln.Addr().String()), zap.String("state", "http://"+ln.Addr().String()+receiver.StatePath))
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// newReceiver returns the receiver and a channel that wakes the view after
+// each applied batch. One pending wake-up is enough, so a send to a full
+// channel is dropped rather than wait.
+func newReceiver(token string, logger *zap.Logger) (*receiver.Receiver, <-chan struct{}, error) {
+	changed := make(chan struct{}, 1)
+	rcv, err := receiver.New(receiver.Options{Token: token, Logger: logger, OnApply: func(string) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}})
+	return rcv, changed, err
 }

@@ -1,59 +1,261 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/catops/cli/pkg/receiver"
+	"github.com/catops/cli/pkg/wire"
 )
 
-// view prints a one-screen summary of every node's rebuilt state each
-// interval, while something changed.
-func view(ctx context.Context, w io.Writer, rcv *receiver.Receiver, every time.Duration, clear bool) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last uint64
+// unknown is what a figure the receiver does not have shows; a legend line
+// under the table says why it is unknown.
+const unknown = "-"
+
+// viewOptions configure the live view (--view, --clear, --view-note).
+type viewOptions struct {
+	// every is the shortest time between two redraws.
+	every time.Duration
+	// clear redraws in place, for a terminal: the first frame clears the
+	// screen, later ones overwrite it.
+	clear bool
+	// refresh, with clear, redraws at least this often even when no batch
+	// arrived, so that the ages ("5s ago") stay current; 0: never.
+	refresh time.Duration
+	// notes are printed under the view, one a line.
+	notes []string
+}
+
+// viewState is what one frame shows.
+type viewState struct {
+	stats receiver.Stats
+	nodes []receiver.NodeState
+}
+
+// snapshot reads the receiver's state for one frame.
+func snapshot(rcv *receiver.Receiver) viewState {
+	st := viewState{stats: rcv.Stats()}
+	for _, name := range rcv.Nodes() {
+		if n, ok := rcv.Node(name); ok {
+			st.nodes = append(st.nodes, n)
+		}
+	}
+	return st
+}
+
+// runView draws the view at once, then again after each signal on changed
+// (the receiver applied a batch), at most once per opts.every; signals that
+// arrive in between are merged into the next frame. It returns when ctx
+// ends.
+func runView(ctx context.Context, w io.Writer, state func() viewState, changed <-chan struct{}, opts viewOptions) {
+	var tick <-chan time.Time
+	if opts.clear && opts.refresh > 0 {
+		t := time.NewTicker(opts.refresh)
+		defer t.Stop()
+		tick = t.C
+	}
+	first := true
+	var last time.Time
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-tick:
+			}
+			if wait := opts.every - time.Since(last); wait > 0 {
+				timer := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					timer.Stop()
+					return
+				case <-timer.C:
+				}
+				select { // this frame shows it too
+				case <-changed:
+				default:
+				}
+			}
 		}
-		st := rcv.Stats()
-		if st.BatchesApplied+st.LegacySnapshots == last {
-			continue
-		}
-		last = st.BatchesApplied + st.LegacySnapshots
-		if clear {
-			fmt.Fprint(w, "\033[H\033[2J")
-		}
-		render(w, rcv, time.Now())
+		var body bytes.Buffer
+		render(&body, state(), time.Now(), opts.notes)
+		_, _ = w.Write(frame(body.Bytes(), opts.clear, first))
+		first = false
+		last = time.Now()
 	}
 }
 
-func render(w io.Writer, rcv *receiver.Receiver, now time.Time) {
-	st := rcv.Stats()
-	fmt.Fprintf(w, "catops-receiver  %s  batches %d  duplicates %d  resyncs asked %d\n\n",
-		now.Format("15:04:05"), st.BatchesApplied, st.Duplicates, st.Conflicts)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, name := range rcv.Nodes() {
-		n, ok := rcv.Node(name)
-		if !ok {
+// frame wraps a rendered view for the output: in place on a terminal
+// (cursor home, each line clearing its rest, the screen below cleared), or
+// followed by a rule when frames are appended to a log.
+func frame(body []byte, clear, first bool) []byte {
+	var b bytes.Buffer
+	if !clear {
+		b.Write(body)
+		b.WriteString(strings.Repeat("-", 72) + "\n")
+		return b.Bytes()
+	}
+	if first {
+		b.WriteString("\033[H\033[2J")
+	} else {
+		b.WriteString("\033[H")
+	}
+	for line := range strings.Lines(string(body)) {
+		b.WriteString(strings.TrimSuffix(line, "\n"))
+		b.WriteString("\033[K\n")
+	}
+	b.WriteString("\033[J")
+	return b.Bytes()
+}
+
+// render writes one frame of the view: the nodes, their hosts, their pods,
+// a legend and the notes.
+func render(w io.Writer, st viewState, now time.Time, notes []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "catops-receiver  %s  batches applied %d, duplicates %d, resyncs asked %d, rejected %d\n",
+		now.Format("15:04:05"), st.stats.BatchesApplied, st.stats.Duplicates, st.stats.Conflicts, st.stats.Rejected)
+	if len(st.nodes) == 0 {
+		b.WriteString("\nNo node has reported yet: each agent sends a snapshot of its node when it starts.\n")
+	} else {
+		renderNodes(&b, st.nodes, now)
+		renderHosts(&b, st.nodes)
+		renderPods(&b, st.nodes, now)
+		b.WriteString("\nUnits: CPU in millicores (1000m = 1 core), MEM in MiB, from the Metrics API. HOST: the agent's\n" +
+			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min.\n")
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range notes {
+			b.WriteString(n + "\n")
+		}
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
+func renderNodes(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
+	t := table{cols: []column{
+		{title: "NODE"}, {title: "STATUS"}, {title: "PODS", right: true}, {title: "SEQ", right: true},
+		{title: "LAST BATCH", right: true}, {title: "CPU", right: true}, {title: "MEM", right: true},
+	}}
+	unknownWhy := map[string][]string{} // reason → nodes
+	var notes []string
+	for _, n := range nodes {
+		cpu, mem := unknown, unknown
+		if n.Usage.Available && n.Usage.Node != nil {
+			cpu, mem = millicores(n.Usage.Node.CPUCores), mebibytes(n.Usage.Node.MemoryBytes)
+		} else {
+			reason := n.Usage.Reason
+			switch {
+			case n.Usage.Available:
+				reason = "no reading for the node yet"
+			case reason == "":
+				reason = "no usage event received yet"
+			}
+			unknownWhy[reason] = append(unknownWhy[reason], n.Name)
+		}
+		t.add(n.Name, nodeStatus(n.Node), fmt.Sprint(len(n.Pods)), fmt.Sprint(n.LastSeq), ago(now, n.LastBatchAt), cpu, mem)
+		if n.Snapshot != nil {
+			notes = append(notes, fmt.Sprintf("%s: snapshot %d (%s) in progress", n.Name, n.Snapshot.ID, n.Snapshot.Reason))
+		}
+		if n.Legacy != nil {
+			notes = append(notes, fmt.Sprintf("%s: legacy snapshot %s, %d pods (not shown: a separate view)",
+				n.Name, ago(now, n.Legacy.ReceivedAt), len(n.Legacy.Snapshot.Pods)))
+		}
+	}
+	b.WriteString("\n")
+	t.write(b)
+	reasons := make([]string, 0, len(unknownWhy))
+	for r := range unknownWhy {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	notYet := false
+	for _, r := range reasons {
+		on := strings.Join(unknownWhy[r], ", ")
+		if len(unknownWhy[r]) == len(nodes) && len(nodes) > 1 {
+			on = "every node"
+		}
+		fmt.Fprintf(b, "%s usage unknown on %s: %s\n", unknown, on, r)
+		// The reasons of a start-up ("no metrics for this node yet" from
+		// pkg/usage, and the two above) end in "yet".
+		notYet = notYet || strings.HasSuffix(r, "yet")
+	}
+	if notYet {
+		b.WriteString("  (metrics-server has a node's usage once it scraped it twice, CPU being a rate: ~1 min after start)\n")
+	}
+	for _, n := range notes {
+		b.WriteString(n + "\n")
+	}
+}
+
+func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
+	t := table{cols: []column{
+		{title: "HOST OF NODE"}, {title: "CPU %", right: true}, {title: "MEM GiB", right: true},
+		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true},
+	}}
+	var noHost []string
+	noCPU := false
+	var errs []string
+	for _, n := range nodes {
+		h := n.Host
+		if h == nil {
+			noHost = append(noHost, n.Name)
+			t.add(n.Name, unknown, unknown, unknown, unknown)
 			continue
 		}
-		usage := "usage unknown"
-		if n.Usage.Available && n.Usage.Node != nil {
-			usage = fmt.Sprintf("cpu %.2f cores  mem %s", n.Usage.Node.CPUCores, mib(n.Usage.Node.MemoryBytes))
-		} else if n.Usage.Reason != "" {
-			usage = "usage unknown (" + n.Usage.Reason + ")"
+		cpu := unknown
+		if h.CPU.UsagePercent != nil {
+			cpu = fmt.Sprintf("%.1f", *h.CPU.UsagePercent)
+		} else {
+			noCPU = true
 		}
-		fmt.Fprintf(tw, "NODE %s\t%d pods\tseq %d\t%s\tlast batch %s ago\n", name, len(n.Pods), n.LastSeq, usage,
-			now.Sub(n.LastBatchAt).Round(time.Second))
+		mem := unknown
+		if h.Memory.TotalBytes > 0 {
+			mem = usedOfTotal(h.Memory.UsedBytes, h.Memory.TotalBytes)
+		}
+		disks := unknown
+		if used, total := filesystems(h.Filesystems); total > 0 {
+			disks = usedOfTotal(used, total)
+		}
+		load := unknown
+		if h.Load != nil {
+			load = fmt.Sprintf("%.2f %.2f %.2f", h.Load.Load1, h.Load.Load5, h.Load.Load15)
+		}
+		t.add(n.Name, cpu, mem, disks, load)
+		for _, e := range h.Errors {
+			errs = append(errs, n.Name+": "+e)
+		}
+	}
+	b.WriteString("\n")
+	t.write(b)
+	if len(noHost) > 0 {
+		fmt.Fprintf(b, "%s no host sample yet from %s\n", unknown, strings.Join(noHost, ", "))
+	}
+	if noCPU {
+		fmt.Fprintf(b, "%s host CPU %% unknown until the agent's second sample: it is measured between two\n", unknown)
+	}
+	for _, e := range errs {
+		b.WriteString("host reading failed on " + e + "\n")
+	}
+}
+
+func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
+	t := table{cols: []column{
+		{title: "  POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
+		{title: "MEM", right: true}, {title: "CHANGED", right: true}, {title: "LAST TERMINATION"},
+	}}
+	podWithout := false
+	for _, n := range nodes {
+		t.section(fmt.Sprintf("%s (%s)", n.Name, plural(len(n.Pods), "pod")))
 		keys := make([]string, 0, len(n.Pods))
 		for k := range n.Pods {
 			keys = append(keys, k)
@@ -61,25 +263,208 @@ func render(w io.Writer, rcv *receiver.Receiver, now time.Time) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			p := n.Pods[k]
-			cpu, mem := "-", "-"
+			cpu, mem := unknown, unknown
 			if u, ok := n.Usage.Pods[k]; ok {
-				cpu, mem = fmt.Sprintf("%.3f", u.CPUCores), mib(u.MemoryBytes)
+				cpu, mem = millicores(u.CPUCores), mebibytes(u.MemoryBytes)
+			} else if n.Usage.Available {
+				podWithout = true
 			}
-			last := ""
-			for _, c := range p.Containers {
-				if c.LastTermination != nil && c.LastTermination.Reason != "" {
-					last = "last: " + c.LastTermination.Reason
-				}
-			}
-			changed := ""
+			changed := unknown
 			if at, ok := n.PodChangedAt[k]; ok {
-				changed = "changed " + now.Sub(at).Round(time.Second).String() + " ago"
+				changed = ago(now, at)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\tcpu %s\tmem %s\t%s\t%s\n", k, p.Phase, p.RestartCount, cpu, mem, changed, last)
+			phase := p.Phase
+			if p.DeletingSince != nil {
+				phase = "Terminating"
+			}
+			t.add("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, changed, termination(p))
 		}
 	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, strings.Repeat("-", 60))
+	b.WriteString("\n")
+	t.write(b)
+	if podWithout {
+		fmt.Fprintf(b, "%s no reading for the pod yet: a new pod gets one at metrics-server's next scrape of it;\n"+
+			"  pods that are not running get none\n", unknown)
+	}
 }
 
-func mib(b int64) string { return fmt.Sprintf("%dMi", b>>20) }
+// termination says how the pod's most telling container ended: a container
+// terminated now first, else the last termination of a restarted one, as
+// "reason, exit code" (with the container's name when the pod has several).
+func termination(p wire.Pod) string {
+	var found []string
+	containers := slices.Concat(p.Containers, p.InitContainers)
+	// An init container that ran to completion is how a pod starts, not
+	// news.
+	normal := func(i int, code *int32) bool {
+		return i >= len(p.Containers) && !containers[i].Sidecar && code != nil && *code == 0
+	}
+	for i, c := range containers {
+		if c.State == wire.StateTerminated && (c.Reason != "" || c.ExitCode != nil) && !normal(i, c.ExitCode) {
+			found = append(found, describeExit(c.Name, c.Reason, c.ExitCode, len(containers)))
+		}
+	}
+	for i, c := range containers {
+		if c.State != wire.StateTerminated && c.LastTermination != nil {
+			code := c.LastTermination.ExitCode
+			if !normal(i, &code) {
+				found = append(found, describeExit(c.Name, c.LastTermination.Reason, &code, len(containers)))
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return ""
+	case 1:
+		return found[0]
+	default:
+		return fmt.Sprintf("%s (+%d more)", found[0], len(found)-1)
+	}
+}
+
+func describeExit(container, reason string, code *int32, containers int) string {
+	var s string
+	switch {
+	case reason != "" && code != nil:
+		s = fmt.Sprintf("%s, exit %d", reason, *code)
+	case code != nil:
+		s = fmt.Sprintf("exit %d", *code)
+	default:
+		s = reason
+	}
+	if containers > 1 {
+		s = container + ": " + s
+	}
+	return s
+}
+
+func nodeStatus(n *wire.Node) string {
+	if n == nil {
+		return unknown
+	}
+	s := "NotReady"
+	for _, c := range n.Conditions {
+		if c.Type == "Ready" && c.Status == "True" {
+			s = "Ready"
+		}
+	}
+	if n.Unschedulable {
+		s += ",SchedulingDisabled"
+	}
+	return s
+}
+
+// filesystems sums the filesystems of a host sample, each device once.
+func filesystems(fss []wire.Filesystem) (used, total uint64) {
+	seen := map[string]bool{}
+	for _, fs := range fss {
+		if fs.Device != "" && seen[fs.Device] {
+			continue
+		}
+		seen[fs.Device] = true
+		used += fs.UsedBytes
+		total += fs.TotalBytes
+	}
+	return used, total
+}
+
+func usedOfTotal(used, total uint64) string {
+	const gib = 1 << 30
+	return fmt.Sprintf("%.1f / %.1f", float64(used)/gib, float64(total)/gib)
+}
+
+func millicores(cores float64) string {
+	return fmt.Sprintf("%dm", int64(math.Round(cores*1000)))
+}
+
+func mebibytes(b int64) string {
+	return fmt.Sprintf("%dMi", (b+(1<<19))>>20)
+}
+
+// ago is the age of t at now, to the second ("1m05s ago"), or unknown for
+// a zero t.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return unknown
+	}
+	d := max(now.Sub(t).Round(time.Second), 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds ago", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// table lays out rows in columns two spaces apart, padded to the widest
+// cell of each column (in characters), left- or right-aligned. Section
+// lines between rows are printed as they are and do not widen a column.
+type table struct {
+	cols []column
+	rows []tableRow
+}
+
+type column struct {
+	title string
+	right bool
+}
+
+type tableRow struct {
+	cells   []string
+	section string
+}
+
+func (t *table) add(cells ...string) {
+	if len(cells) != len(t.cols) {
+		panic(fmt.Sprintf("view: row of %d cells in a table of %d columns", len(cells), len(t.cols)))
+	}
+	t.rows = append(t.rows, tableRow{cells: cells})
+}
+
+func (t *table) section(line string) { t.rows = append(t.rows, tableRow{section: line}) }
+
+func (t *table) write(b *strings.Builder) {
+	width := make([]int, len(t.cols))
+	header := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		header[i] = c.title
+		width[i] = utf8.RuneCountInString(c.title)
+	}
+	for _, r := range t.rows {
+		for i, c := range r.cells {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(cells []string) {
+		var l strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				l.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if t.cols[i].right {
+				l.WriteString(pad + c)
+			} else {
+				l.WriteString(c + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
+	}
+	line(header)
+	for _, r := range t.rows {
+		if r.cells == nil {
+			b.WriteString(r.section + "\n")
+			continue
+		}
+		line(r.cells)
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -28,7 +28,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, `usage: rig up [--nodes N] [--no-controllers] [--no-kwok] [--metrics-server] [--control-plane-node] [--dir DIR]
+	fmt.Fprintf(os.Stderr, `usage: rig up [--nodes N] [--no-controllers] [--no-kwok] [--metrics-server] [--control-plane-node] [--dir DIR] [--stop-hint CMD]
        rig status [--dir DIR]
        rig down [--dir DIR]
 
@@ -54,6 +54,7 @@ func main() {
 	noKwok := fl.Bool("no-kwok", false, "do not run kwok (up; implies --nodes 0)")
 	metricsServer := fl.Bool("metrics-server", false, "also run metrics-server behind the aggregation layer (up; needs kwok)")
 	controlPlane := fl.Bool("control-plane-node", false, "also create kwok-control-plane, a node tainted node-role.kubernetes.io/control-plane:NoSchedule (up)")
+	stopHint := fl.String("stop-hint", "", "the command the banner names to stop the rig (up; default: `rig down` for DIR)")
 	_ = fl.Parse(os.Args[2:])
 
 	if *dir == "" {
@@ -66,7 +67,7 @@ func main() {
 	var err error
 	switch cmd {
 	case "up":
-		err = up(*dir, *nodes, !*noControllers, !*noKwok, *metricsServer, *controlPlane)
+		err = up(*dir, *nodes, !*noControllers, !*noKwok, *metricsServer, *controlPlane, *stopHint)
 	case "down":
 		err = down(*dir)
 	case "status":
@@ -87,7 +88,7 @@ func fail(err error) {
 
 func logf(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
-func up(dir string, nodes int, controllers, kwok, metricsServer, controlPlane bool) error {
+func up(dir string, nodes int, controllers, kwok, metricsServer, controlPlane bool, stopHint string) error {
 	if st, err := rig.ReadState(dir); err == nil {
 		for _, p := range st.Processes {
 			if p.Alive() {
@@ -140,6 +141,13 @@ func up(dir string, nodes int, controllers, kwok, metricsServer, controlPlane bo
 		logf("rig: tainted control-plane node kwok-control-plane Ready")
 	}
 	bin, _ := rig.BinDir()
+	if stopHint == "" {
+		stopHint = "go run ./test/rig/cmd/rig down   (or make cluster-down)"
+		abs, _ := filepath.Abs(dir)
+		if root, err := rig.RepoRoot(); err != nil || abs != filepath.Join(root, ".rig") {
+			stopHint = "go run ./test/rig/cmd/rig down --dir " + dir
+		}
+	}
 	fmt.Printf(`
 API server:  %s
 kubeconfig:  %s
@@ -147,8 +155,8 @@ logs:        %s
 Try:
   export KUBECONFIG=%s
   %s get nodes
-Stop with:   go run ./test/rig/cmd/rig down   (or make cluster-down)
-`, c.APIServerURL, c.Kubeconfig, filepath.Join(dir, "logs"), c.Kubeconfig, filepath.Join(bin, rig.BinKubectl))
+Stop with:   %s
+`, c.APIServerURL, c.Kubeconfig, filepath.Join(dir, "logs"), c.Kubeconfig, filepath.Join(bin, rig.BinKubectl), stopHint)
 	return nil
 }
 
