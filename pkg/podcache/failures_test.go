@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"k8s.io/client-go/rest"
 )
@@ -46,6 +47,22 @@ func (h *hookCounts) get(m map[string]int, k string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return m[k]
+}
+
+// startObserved starts a Cache against the API server at host, counting
+// its hooks into counts and logging at level and above.
+func startObserved(t *testing.T, host string, level zapcore.Level, counts *hookCounts, opts Options) (*Cache, *observer.ObservedLogs) {
+	t.Helper()
+	client, err := NewClient(&rest.Config{Host: host})
+	require.NoError(t, err)
+	core, logs := observer.New(level)
+	opts.Hooks = counts.hooks()
+	c, err := New(client, "node-a", zap.New(core), opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
+	c.Start(ctx)
+	return c, logs
 }
 
 // An API server nobody answers for ("connection refused", which client-go's
@@ -103,15 +120,8 @@ func TestAPIServerBackAfterFailures(t *testing.T) {
 		fake.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	client, err := NewClient(&rest.Config{Host: srv.URL})
-	require.NoError(t, err)
-	core, logs := observer.New(zap.InfoLevel)
 	var counts hookCounts
-	c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks(), WatchList: WatchListOff, ErrorLogEvery: time.Hour})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
-	c.Start(ctx)
+	c, logs := startObserved(t, srv.URL, zap.InfoLevel, &counts, Options{WatchList: WatchListOff, ErrorLogEvery: time.Hour})
 	require.True(t, waitSynced(t, c, 20*time.Second))
 	assert.Equal(t, 2, counts.get(counts.errors, "pods")+counts.get(counts.errors, "nodes"), "each failure counted once")
 	assert.Equal(t, 1, logs.FilterMessage("Kubernetes API request failed; retrying with backoff").Len())
@@ -133,15 +143,8 @@ func TestWatchListRefusedIsNotAFailure(t *testing.T) {
 		fake.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	client, err := NewClient(&rest.Config{Host: srv.URL})
-	require.NoError(t, err)
-	core, logs := observer.New(zap.InfoLevel)
 	var counts hookCounts
-	c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks()})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
-	c.Start(ctx)
+	c, logs := startObserved(t, srv.URL, zap.InfoLevel, &counts, Options{})
 	require.True(t, waitSynced(t, c, 20*time.Second))
 	assert.Equal(t, 1, fake.count("list pods"), "listed at once")
 	assert.Zero(t, counts.get(counts.errors, "pods")+counts.get(counts.errors, "nodes"))
@@ -174,15 +177,8 @@ func TestWatchEndedByAnErrorEventIsCounted(t *testing.T) {
 				fake.ServeHTTP(w, r)
 			}))
 			t.Cleanup(srv.Close)
-			client, err := NewClient(&rest.Config{Host: srv.URL})
-			require.NoError(t, err)
-			core, logs := observer.New(zap.DebugLevel)
 			var counts hookCounts
-			c, err := New(client, "node-a", zap.New(core), Options{Hooks: counts.hooks(), WatchList: WatchListOff})
-			require.NoError(t, err)
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
-			c.Start(ctx)
+			c, logs := startObserved(t, srv.URL, zap.DebugLevel, &counts, Options{WatchList: WatchListOff})
 			require.True(t, waitSynced(t, c, 20*time.Second))
 			require.Eventually(t, func() bool { return counts.get(counts.errors, "pods") == 1 }, 20*time.Second, 10*time.Millisecond)
 			assert.Equal(t, tc.warn, logs.FilterMessage("Kubernetes API request failed; retrying with backoff").Len() == 1)
