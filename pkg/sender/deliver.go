@@ -21,6 +21,7 @@ import (
 
 // result is what one attempt to deliver a batch produced.
 type result struct {
+	token      string // the token the attempt used ("" when unreadable); never logged
 	status     int    // HTTP status; 0 when no answer came
 	failure    string // why no answer came (failure* in outcomes.go), or ""
 	retryAfter time.Duration
@@ -90,13 +91,17 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			return false
 		}
 		var wait time.Duration
+		var until func() bool
 		switch o.pause {
 		case backoffWait:
 			wait = max(backoff.Step(), min(res.retryAfter, backoff.Cap))
 		case longWait:
 			wait = s.opts.RejectBackoff
+			if o.reason == "auth" {
+				until = s.tokenChangedFrom(res.token)
+			}
 		}
-		if !s.pause(ctx, wait) {
+		if !s.pause(ctx, wait, until) {
 			return false // shutting down: the batch stays in flight for Flush
 		}
 	}
@@ -196,7 +201,7 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 	}
 	body, contentType, gz, err := s.encode(b)
 	if err != nil {
-		return result{failure: failureEncode, err: err}
+		return result{failure: failureEncode, err: err, token: token}
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
@@ -228,7 +233,7 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 		return result{failure: failureNetwork, err: err}
 	}
 	defer resp.Body.Close()
-	res := result{status: resp.StatusCode, bytes: len(body)}
+	res := result{status: resp.StatusCode, bytes: len(body), token: token}
 	msg := responseError(resp.Body)
 	s.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(resp.StatusCode)).Observe(time.Since(start).Seconds())
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -310,4 +315,41 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// tokenChangedFrom returns the condition that ends the long wait after the
+// backend refused token (or after it could not be read, token ""): the
+// token source now gives another one. A rotated Secret is then tried at
+// once instead of after RejectBackoff; an unchanged token still waits, so
+// refusals stay at one a RejectBackoff.
+func (s *Sender) tokenChangedFrom(token string) func() bool {
+	return func() bool {
+		t, err := s.opts.Token()
+		if err != nil || t == token {
+			return false
+		}
+		s.opts.Logger.Info("Auth token changed; retrying now")
+		return true
+	}
+}
+
+// pauseUntil waits for d, or until ctx ends (false), or, checked every
+// poll, until until() holds; a nil until waits the whole d.
+func pauseUntil(ctx context.Context, d, poll time.Duration, until func() bool) bool {
+	if until == nil {
+		return sleep(ctx, d, nil)
+	}
+	deadline := time.Now().Add(d)
+	for {
+		step := min(poll, time.Until(deadline))
+		if step <= 0 {
+			return true
+		}
+		if !sleep(ctx, step, nil) {
+			return false
+		}
+		if until() {
+			return true
+		}
+	}
 }

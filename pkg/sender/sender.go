@@ -34,6 +34,10 @@ type Options struct {
 	RetryBackoff wait.Backoff
 	// RejectBackoff is the wait after 400/401/403 before the next attempt.
 	RejectBackoff time.Duration
+	// TokenPoll is how often Token is read again during the wait after the
+	// backend refused the token (401/403) or it could not be read: a
+	// changed token ends the wait at once. Default 1s.
+	TokenPoll time.Duration
 	// MaxBatchRate bounds batches per second, so a backlog drains gently.
 	MaxBatchRate   float64
 	RequestTimeout time.Duration
@@ -66,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.RejectBackoff <= 0 {
 		o.RejectBackoff = time.Minute
+	}
+	if o.TokenPoll <= 0 {
+		o.TokenPoll = time.Second
 	}
 	if o.MaxBatchRate <= 0 {
 		o.MaxBatchRate = 10
@@ -128,8 +135,9 @@ type Sender struct {
 	zw       *gzip.Writer // reused compressor
 	lastBody int          // size of the last body, to size the next buffer
 
-	// pause waits between attempts; tests replace it to record the waits.
-	pause func(ctx context.Context, d time.Duration) bool
+	// pause waits d between attempts, or less once until (if set) holds;
+	// tests replace it to record the waits.
+	pause func(ctx context.Context, d time.Duration, until func() bool) bool
 }
 
 // New returns a Sender; nothing is sent until Run.
@@ -143,7 +151,9 @@ func New(opts Options) *Sender {
 		q:        queue{max: opts.MaxQueueBytes},
 		wake:     make(chan struct{}, 1),
 		resync:   make(chan string, 1),
-		pause:    func(ctx context.Context, d time.Duration) bool { return sleep(ctx, d, nil) },
+		pause: func(ctx context.Context, d time.Duration, until func() bool) bool {
+			return pauseUntil(ctx, d, opts.TokenPoll, until)
+		},
 	}
 }
 

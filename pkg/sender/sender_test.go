@@ -4,12 +4,14 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -167,7 +170,7 @@ func newSender(t *testing.T, url string, tweak func(*Options)) *harness {
 	}
 	h.s = New(opts)
 	// Record the waits instead of sleeping: retries happen at once.
-	h.s.pause = func(ctx context.Context, d time.Duration) bool {
+	h.s.pause = func(ctx context.Context, d time.Duration, _ func() bool) bool {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)
 		h.mu.Unlock()
@@ -463,7 +466,10 @@ func TestFlushDoesNotWaitForAFailingBackend(t *testing.T) {
 			be := newBackend(t, func(int, wire.Batch) (int, http.Header) { return tc.status, http.Header{"Retry-After": {"1"}} })
 			h := newSender(t, be.srv.URL, nil)
 			var pauses atomic.Int32
-			h.s.pause = func(ctx context.Context, d time.Duration) bool { pauses.Add(1); return sleep(ctx, d, nil) }
+			h.s.pause = func(ctx context.Context, d time.Duration, _ func() bool) bool {
+				pauses.Add(1)
+				return sleep(ctx, d, nil)
+			}
 			h.s.Enqueue(podEv(t, "a"), podEv(t, "b"))
 			ctx, done := context.WithTimeout(context.Background(), time.Minute)
 			defer done()
@@ -898,4 +904,51 @@ func hasSeries(t *testing.T, vec *prometheus.CounterVec, labels prometheus.Label
 		}
 	}
 	return false
+}
+
+// A token file rewritten during the wait after a 401 ends the wait at once
+// (the RejectBackoff here is an hour: the second attempt can only come
+// from the change).
+func TestChangedTokenEndsTheAuthWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(path, []byte("old-token\n"), 0o600))
+	f, err := token.NewFile(path)
+	require.NoError(t, err)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Authorization") != "Bearer rotated-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	h := newSender(t, srv.URL, func(o *Options) { o.Token = f.Token; o.RejectBackoff = time.Hour; o.TokenPoll = 10 * time.Millisecond })
+	h.s.pause = func(ctx context.Context, d time.Duration, until func() bool) bool {
+		return pauseUntil(ctx, d, 10*time.Millisecond, until)
+	}
+	h.s.Enqueue(podEv(t, "a"))
+	h.run(t)
+	eventually(t, func() bool { return requests.Load() == 1 }, "refused once")
+	require.NoError(t, os.WriteFile(path, []byte("rotated-token\n"), 0o600))
+	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "delivered with the new token, before the hour")
+	assert.EqualValues(t, 2, requests.Load())
+	assert.Equal(t, 1, h.logs.FilterMessage("Auth token changed; retrying now").Len())
+}
+
+// The condition ends the wait only for another readable token.
+func TestTokenChangedFrom(t *testing.T) {
+	current, readErr := "same", error(nil)
+	h := newSender(t, "http://127.0.0.1:1", func(o *Options) {
+		o.Token = func() (string, error) { return current, readErr }
+	})
+	assert.False(t, h.s.tokenChangedFrom("same")(), "unchanged: the refusal rate stays one a RejectBackoff")
+	current = "other"
+	assert.True(t, h.s.tokenChangedFrom("same")())
+	readErr = errors.New("gone")
+	assert.False(t, h.s.tokenChangedFrom("same")(), "unreadable is no change")
+	readErr = nil
+	assert.True(t, h.s.tokenChangedFrom("")(), "readable again after it could not be read")
 }
