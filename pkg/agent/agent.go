@@ -38,9 +38,15 @@ type HostSampler interface {
 	Sample(ctx context.Context) wire.HostSample
 }
 
-// UsageCollector reads pod and node usage once per interval.
+// UsageCollector reads pod and node usage once per interval
+// (usage.Collector).
 type UsageCollector interface {
 	Collect(ctx context.Context, pods []usage.PodKey, now time.Time) wire.Usage
+	// Stats are the running totals behind the usage metrics.
+	Stats() usage.Stats
+	// UseNode gives it the cached Node object (capacity bounds, and the
+	// kubelet's address for the kubelet source); called before Collect.
+	UseNode(usage.NodeFunc)
 }
 
 // Deps are the agent's connections to the outside, built by main (or a test).
@@ -75,7 +81,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	}
 	if d.Metrics == nil {
 		d.Metrics = telemetry.New(d.Registry)
-		if s, ok := d.Usage.(interface{ Stats() usage.Stats }); ok {
+		if s := d.Usage; s != nil {
 			target, requests := telemetry.MetricsAPI, func(st usage.Stats) uint64 { return st.Requests }
 			if cfg.PodMetricsSource == config.SourceKubelet {
 				target, requests = telemetry.Kubelet, func(st usage.Stats) uint64 { return st.KubeletRequests }
@@ -112,9 +118,10 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if err != nil {
 		return err
 	}
-	// The kubelet usage source finds its kubelet through the cached Node.
-	if u, ok := d.Usage.(interface{ UseNode(usage.NodeFunc) }); ok {
-		u.UseNode(pc.Node)
+	// Usage readings are bounded by the cached Node's capacity, and the
+	// kubelet source finds its kubelet through it.
+	if d.Usage != nil {
+		d.Usage.UseNode(pc.Node)
 	}
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {

@@ -156,9 +156,7 @@ func (c *Collector) Stats() Stats {
 // the first Collect.
 func (c *Collector) UseNode(f NodeFunc) {
 	c.node.Store(&f)
-	if s, ok := c.src.(interface{ UseNode(NodeFunc) }); ok {
-		s.UseNode(f)
-	}
+	c.src.UseNode(f)
 }
 
 // Collect reads usage for this node and pods (the pods on this node) at

@@ -253,6 +253,7 @@ type stubSource struct {
 }
 
 func (s *stubSource) Name() string { return "stub" }
+func (s *stubSource) UseNode(NodeFunc) {}
 func (s *stubSource) Fetch(ctx context.Context, _ []PodKey) (Reading, error) {
 	s.calls.Add(1)
 	return s.fetch(ctx)

@@ -83,6 +83,9 @@ func NewMetricsAPI(client MetricsClient, nodeName string, opts ...MetricsAPIOpti
 // Name implements Source.
 func (m *MetricsAPI) Name() string { return MetricsAPIName }
 
+// UseNode does nothing: the Metrics API is asked for the node by name.
+func (m *MetricsAPI) UseNode(NodeFunc) {}
+
 // Fetch implements Source. pods are the pods on this node; pods of other
 // nodes that a namespace LIST returns are dropped. A pod without PodMetrics
 // (not scraped yet) is absent from the Reading, and so is a node or pod

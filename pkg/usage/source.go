@@ -50,4 +50,8 @@ type Source interface {
 	// usage this time; IsUnavailable(err) says the API as a whole is not
 	// accessible. Reading's request counts and Errors are set either way.
 	Fetch(ctx context.Context, pods []PodKey) (Reading, error)
+	// UseNode gives the source the cached Node object of this node, before
+	// the first Fetch: the kubelet source finds its kubelet through it;
+	// the Metrics API source, which names the node itself, ignores it.
+	UseNode(NodeFunc)
 }
