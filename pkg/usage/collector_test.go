@@ -252,7 +252,7 @@ type stubSource struct {
 	calls atomic.Int64
 }
 
-func (s *stubSource) Name() string { return "stub" }
+func (s *stubSource) Name() string     { return "stub" }
 func (s *stubSource) UseNode(NodeFunc) {}
 func (s *stubSource) Fetch(ctx context.Context, _ []PodKey) (Reading, error) {
 	s.calls.Add(1)
