@@ -34,7 +34,12 @@ func start(ctx context.Context, cfg *config.Config, k kube, stderr io.Writer) in
 		logger.Error("Cannot start", zap.Error(err))
 		return 1
 	}
-	if err := agent.Run(ctx, cfg, deps); err != nil {
+	a, err := agent.New(cfg, deps)
+	if err != nil {
+		logger.Error("Cannot start", zap.Error(err))
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
 		logger.Error("Agent stopped", zap.Error(err))
 		return 1
 	}

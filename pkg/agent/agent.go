@@ -4,9 +4,10 @@
 //	host sampler ─┼─▶ joiner ─▶ sender ─▶ backend
 //	usage collector ─┘
 //
-// Run owns three goroutines besides the informers': the loop (the joiner's
-// only user), the sampler (host sample and usage each interval) and the
-// sender.
+// New builds the agent from its collaborators (Deps, made by NewDeps or by
+// a test) without talking to anything; Run owns three goroutines besides
+// the informers': the loop (the joiner's only user), the sampler (host
+// sample and usage each interval) and the sender.
 package agent
 
 import (
@@ -70,9 +71,32 @@ type tick struct {
 	pods  int // pods in the cache when the tick was read
 }
 
-// Run runs the agent until ctx ends, then flushes what is pending within
-// cfg.ShutdownTimeout. It returns an error only when the agent cannot start.
+// Agent is the node agent, built by New and run by Run.
+type Agent struct {
+	cfg     *config.Config
+	d       Deps
+	log     *zap.Logger
+	status  *health.Status
+	pc      *podcache.Cache
+	snd     *sender.Sender
+	session string
+}
+
+// Run builds the agent with New and runs it until ctx ends.
 func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	a, err := New(cfg, d)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New builds the agent from cfg and its collaborators without talking to
+// anything: the metrics (registered on d.Registry unless d.Metrics is
+// given), the probes' status, the pod and node caches, and the sender. It
+// returns an error for what cannot work (an unreadable token file, a bad
+// WatchList mode).
+func New(cfg *config.Config, d Deps) (*Agent, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -93,22 +117,14 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		telemetry.RegisterClientGo(d.Registry)
 	}
 	initMetrics(cfg, d.Metrics, d.Usage != nil)
-	log := d.Logger.With(zap.String("node", cfg.NodeName))
+	a := &Agent{cfg: cfg, d: d, log: d.Logger.With(zap.String("node", cfg.NodeName)), session: newSession()}
 
 	tok, err := tokenFunc(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	status := health.NewStatus(3*cfg.CollectionInterval+30*time.Second, d.Now)
-	if cfg.HealthAddr != "" {
-		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, d.Registry), log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-
-	pc, err := podcache.New(d.Kube, cfg.NodeName, log, podcache.Options{
+	a.status = health.NewStatus(3*cfg.CollectionInterval+30*time.Second, d.Now)
+	a.pc, err = podcache.New(d.Kube, cfg.NodeName, a.log, podcache.Options{
 		Hooks: podcache.Hooks{
 			WatchError: func(resource string, _ error) { d.Metrics.WatchRestarts.WithLabelValues(resource).Inc() },
 			Request:    func(resource, verb string) { d.Metrics.InformerRequests.WithLabelValues(resource, verb).Inc() },
@@ -116,13 +132,47 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		WatchList: cfg.WatchList,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Usage readings are bounded by the cached Node's capacity, and the
 	// kubelet source finds its kubelet through it.
 	if d.Usage != nil {
-		d.Usage.UseNode(pc.Node)
+		d.Usage.UseNode(a.pc.Node)
 	}
+	a.snd = sender.New(sender.Options{
+		BackendURL:    cfg.BackendURL,
+		Token:         tok,
+		Node:          cfg.NodeName,
+		Namespace:     cfg.Namespace,
+		AgentVersion:  d.Version,
+		Session:       a.session,
+		MaxQueueBytes: cfg.QueueMaxBytes,
+		MaxBatchBytes: cfg.BatchMaxBytes,
+		FlushDelay:    cfg.FlushDelay,
+		Client:        d.Client,
+		Logger:        a.log.Named("sender"),
+		Metrics:       d.Metrics,
+		Now:           d.Now,
+		EventTypes:    eventTypes(cfg.WireFormat),
+		Answered:      a.status.BackendAnswered,
+	})
+	return a, nil
+}
+
+// Run serves the probes, starts the caches and, once they synced, ships
+// until ctx ends; then it flushes what is pending within
+// cfg.ShutdownTimeout. It returns an error only when the agent cannot start
+// (the health address is taken). Call it once.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg, d, log, pc, snd := a.cfg, a.d, a.log, a.pc, a.snd
+	if cfg.HealthAddr != "" {
+		stop, err := health.Serve(cfg.HealthAddr, health.Handler(a.status, d.Registry), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	informerCtx, stopInformers := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		stopInformers()
@@ -140,33 +190,14 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	if !pc.WaitForSync(ctx) {
 		return nil // stopped before the caches synced: nothing to flush
 	}
-	status.SetReady(true)
-	status.Tick()
+	a.status.SetReady(true)
+	a.status.Tick()
 	log.Info("Caches synced", zap.Int("pods", len(pc.Pods())))
 	if d.Ready != nil {
 		d.Ready()
 	}
-
-	session := newSession()
-	snd := sender.New(sender.Options{
-		BackendURL:    cfg.BackendURL,
-		Token:         tok,
-		Node:          cfg.NodeName,
-		Namespace:     cfg.Namespace,
-		AgentVersion:  d.Version,
-		Session:       session,
-		MaxQueueBytes: cfg.QueueMaxBytes,
-		MaxBatchBytes: cfg.BatchMaxBytes,
-		FlushDelay:    cfg.FlushDelay,
-		Client:        d.Client,
-		Logger:        log.Named("sender"),
-		Metrics:       d.Metrics,
-		Now:           d.Now,
-		EventTypes:    eventTypes(cfg.WireFormat),
-		Answered:      status.BackendAnswered,
-	})
 	log.Info("Shipping to backend", zap.String("url", cfg.BackendURL+wire.Path),
-		zap.String("format", cfg.WireFormat), zap.String("session", session),
+		zap.String("format", cfg.WireFormat), zap.String("session", a.session),
 		zap.Duration("interval", cfg.CollectionInterval))
 
 	sendCtx, stopSender := context.WithCancel(ctx)
@@ -179,7 +210,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 	ticks := make(chan tick)
 	go sample(ctx, cfg, d, pc, ticks)
 
-	l := &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: snd, status: status}
+	l := &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: snd, status: a.status}
 	l.run(ctx, ticks)
 
 	// Shutdown: take the last changes, stop the sender's retry loop, and
