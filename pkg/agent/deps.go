@@ -2,13 +2,13 @@ package agent
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"k8s.io/client-go/rest"
 
+	"github.com/catops/cli/pkg/backendclient"
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/hostsample"
 	"github.com/catops/cli/pkg/podcache"
@@ -39,12 +39,18 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := backendclient.New(backendclient.Options{
+		CAFile: cfg.BackendCAFile, CertFile: cfg.BackendCertFile, KeyFile: cfg.BackendKeyFile, Logger: logger.Named("backend"),
+	})
+	if err != nil {
+		return Deps{}, fmt.Errorf("backend client: %w", err)
+	}
 	d := Deps{
 		Kube:     kube,
 		Host:     hostsample.New(host, logger.Named("host")),
 		Logger:   logger,
 		Registry: reg,
-		Client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		Client:   client,
 		Version:  version,
 	}
 	var src usage.Source // none for config.SourceNone

@@ -38,6 +38,9 @@ const (
 	BatchMaxBytes      = "batch-max-bytes"
 	FlushDelay         = "flush-delay"
 	AllowInsecureHTTP  = "allow-insecure-http"
+	BackendCAFile      = "backend-ca-file"
+	BackendCertFile    = "backend-cert-file"
+	BackendKeyFile     = "backend-key-file"
 	ShutdownTimeout    = "shutdown-timeout"
 	HostProc           = "host-proc"
 	HostSys            = "host-sys"
@@ -75,6 +78,9 @@ var settings = []setting{
 	{QueueMaxBytes, "CATOPS_QUEUE_MAX_BYTES", "8388608", "bound of the send queue in bytes (minimum 1048576; 8Mi also works); samples are dropped first when full", false},
 	{BatchMaxBytes, "CATOPS_BATCH_MAX_BYTES", "524288", "most uncompressed event bytes in one batch (minimum 4096; 512Ki also works)", false},
 	{FlushDelay, "CATOPS_FLUSH_DELAY", "1s", "longest a change waits to be batched with others", false},
+	{BackendCAFile, "CATOPS_BACKEND_CA_FILE", "", "PEM CA bundle trusted in place of the system roots for the backend's certificate, re-read when it changes; empty: the system roots", false},
+	{BackendCertFile, "CATOPS_BACKEND_CERT_FILE", "", "PEM client certificate shown to a backend that asks for one (mTLS), re-read when it changes; needs CATOPS_BACKEND_KEY_FILE", false},
+	{BackendKeyFile, "CATOPS_BACKEND_KEY_FILE", "", "PEM private key of CATOPS_BACKEND_CERT_FILE", false},
 	{AllowInsecureHTTP, "CATOPS_ALLOW_INSECURE_HTTP", "false", "allow plain http:// to a non-loopback backend (sends the token unencrypted)", true},
 	{ShutdownTimeout, "CATOPS_SHUTDOWN_TIMEOUT", "10s", "longest the final flush of pending events may take on SIGTERM; a backend that fails or refuses is not retried then", false},
 	{HostProc, "HOST_PROC", "", "host /proc mount for node-level host figures (e.g. /host/proc); empty: /proc", false},
@@ -98,7 +104,14 @@ type Options struct {
 	flags   map[string]*string
 	bools   map[string]*bool
 	version *bool
+	// proxies are the proxy variables Go's transport reads, as getenv
+	// gave them (only those set).
+	proxies []value
 }
+
+// ProxyEnv are the variables that name the backend's proxy, in the order
+// Go's http.ProxyFromEnvironment reads them.
+var ProxyEnv = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
 
 // NewOptions binds every setting to a flag on a new FlagSet named prog.
 func NewOptions(prog string) *Options {
@@ -156,6 +169,11 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 			o.values[s.name] = value{raw: s.def, source: s.env}
 		}
 	}
+	for _, name := range ProxyEnv {
+		if raw := strings.TrimSpace(getenv(name)); raw != "" {
+			o.proxies = append(o.proxies, value{raw: raw, source: name})
+		}
+	}
 	return nil
 }
 
@@ -166,7 +184,7 @@ var usageGroups = []struct {
 	title string
 	names []string
 }{
-	{"Backend", []string{BackendURL, AuthToken, AuthTokenFile, AllowInsecureHTTP, WireFormat}},
+	{"Backend", []string{BackendURL, AuthToken, AuthTokenFile, BackendCAFile, BackendCertFile, BackendKeyFile, AllowInsecureHTTP, WireFormat}},
 	{"This node", []string{NodeName, Namespace, Kubeconfig, WatchList}},
 	{"Collection", []string{CollectionInterval, SnapshotInterval}},
 	{"Pod usage", []string{PodMetricsSource, MetricsConcurrency, KubeletURL, KubeletCAFile, KubeletInsecure, HostIP}},
@@ -178,6 +196,7 @@ var usageGroups = []struct {
 // placeholders name the value each non-boolean flag takes in --help.
 var placeholders = map[string]string{
 	BackendURL: "URL", AuthToken: "TOKEN", AuthTokenFile: "PATH", WireFormat: "delta|snapshot",
+	BackendCAFile: "PATH", BackendCertFile: "PATH", BackendKeyFile: "PATH",
 	NodeName: "NAME", Namespace: "NAME", Kubeconfig: "PATH", WatchList: "auto|on|off",
 	CollectionInterval: "SECONDS|DURATION", SnapshotInterval: "DURATION",
 	PodMetricsSource: "metrics-api|kubelet|none", MetricsConcurrency: "N", KubeletURL: "URL", KubeletCAFile: "PATH", HostIP: "IP",

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/catops/cli/pkg/backendclient"
 	"github.com/catops/cli/pkg/token"
 )
 
@@ -38,9 +39,14 @@ const (
 
 // Config is the validated, typed configuration.
 type Config struct {
-	BackendURL         string // without a trailing slash
-	AuthToken          string
-	AuthTokenFile      string
+	BackendURL    string // without a trailing slash
+	AuthToken     string
+	AuthTokenFile string
+	// BackendCAFile, BackendCertFile and BackendKeyFile are the backend's
+	// CA bundle and the client certificate and key (mTLS); empty: unset.
+	BackendCAFile      string
+	BackendCertFile    string
+	BackendKeyFile     string
 	NodeName           string
 	Namespace          string
 	CollectionInterval time.Duration
@@ -198,6 +204,57 @@ func (o *Options) backend(c *Config) error {
 		}
 	}
 	c.BackendURL = strings.TrimRight(u.String(), "/")
+	if err := o.backendTLS(c); err != nil {
+		return err
+	}
+	return o.proxy()
+}
+
+// backendTLS checks the backend's CA bundle and client certificate: they
+// must load now, as they will at every change.
+func (o *Options) backendTLS(c *Config) error {
+	ca, cert, key := o.get(BackendCAFile), o.get(BackendCertFile), o.get(BackendKeyFile)
+	if ca.raw != "" {
+		if _, err := backendclient.LoadCA(ca.raw); err != nil {
+			return errorf("%s: %v: set it to the PEM bundle of the CA that signed the backend's certificate", ca.source, err)
+		}
+		c.BackendCAFile = ca.raw
+	}
+	switch {
+	case cert.raw == "" && key.raw == "":
+		return nil
+	case key.raw == "":
+		return errorf("%s is set but %s is not: set both (the client certificate and its key) or neither", cert.source, key.source)
+	case cert.raw == "":
+		return errorf("%s is set but %s is not: set both (the client certificate and its key) or neither", key.source, cert.source)
+	}
+	if _, err := backendclient.LoadKeyPair(cert.raw, key.raw); err != nil {
+		return errorf("%s and %s: %v", cert.source, key.source, err)
+	}
+	c.BackendCertFile, c.BackendKeyFile = cert.raw, key.raw
+	return nil
+}
+
+// proxy checks the proxy variables: an http, https or socks5 URL with a
+// host, or host:port, which Go's transport takes as http://host:port.
+// Their text may hold credentials: it is never echoed.
+func (o *Options) proxy() error {
+	for _, v := range o.proxies {
+		raw := v.raw
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
+		u, err := url.Parse(raw)
+		ok := err == nil && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "socks5") &&
+			u.Hostname() != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == ""
+		if ok && u.Port() != "" {
+			n, perr := strconv.Atoi(u.Port())
+			ok = perr == nil && n >= 1 && n <= 65535
+		}
+		if !ok {
+			return errorf("%s is not a valid proxy URL: set it to http://host:port (or http://user:password@host:port), or unset it", v.source)
+		}
+	}
 	return nil
 }
 
