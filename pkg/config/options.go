@@ -109,10 +109,6 @@ type Options struct {
 	proxies []value
 }
 
-// ProxyEnv are the variables that name the backend's proxy, in the order
-// Go's http.ProxyFromEnvironment reads them.
-var ProxyEnv = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}
-
 // NewOptions binds every setting to a flag on a new FlagSet named prog.
 func NewOptions(prog string) *Options {
 	o := &Options{
@@ -169,9 +165,14 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 			o.values[s.name] = value{raw: s.def, source: s.env}
 		}
 	}
-	for _, name := range ProxyEnv {
-		if raw := strings.TrimSpace(getenv(name)); raw != "" {
-			o.proxies = append(o.proxies, value{raw: raw, source: name})
+	// Go's transport takes the first of each pair that is not empty, as
+	// it is: untrimmed.
+	for _, pair := range [][2]string{{"HTTPS_PROXY", "https_proxy"}, {"HTTP_PROXY", "http_proxy"}} {
+		for _, name := range pair {
+			if raw := getenv(name); raw != "" {
+				o.proxies = append(o.proxies, value{raw: raw, source: name})
+				break
+			}
 		}
 	}
 	return nil

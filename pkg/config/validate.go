@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -241,11 +242,14 @@ func (o *Options) backendTLS(c *Config) error {
 func (o *Options) proxy() error {
 	for _, v := range o.proxies {
 		raw := v.raw
+		if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return errorf("%s holds a space or a line break (a Secret made with --from-file keeps the file's newline), which makes Go ignore the proxy: remove it", v.source)
+		}
 		if !strings.Contains(raw, "://") {
 			raw = "http://" + raw
 		}
 		u, err := url.Parse(raw)
-		ok := err == nil && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "socks5") &&
+		ok := err == nil && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "socks5" || u.Scheme == "socks5h") &&
 			u.Hostname() != "" && (u.Path == "" || u.Path == "/") && u.RawQuery == ""
 		if ok && u.Port() != "" {
 			n, perr := strconv.Atoi(u.Port())

@@ -926,9 +926,7 @@ func TestChangedTokenEndsTheAuthWait(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	h := newSender(t, srv.URL, func(o *Options) { o.Token = f.Token; o.RejectBackoff = time.Hour; o.TokenPoll = 10 * time.Millisecond })
-	h.s.pause = func(ctx context.Context, d time.Duration, until func() bool) bool {
-		return pauseUntil(ctx, d, 10*time.Millisecond, until)
-	}
+	h.s = New(h.s.opts) // the waits New installs, not the harness's recorder
 	h.s.Enqueue(podEv(t, "a"))
 	h.run(t)
 	eventually(t, func() bool { return requests.Load() == 1 }, "refused once")

@@ -72,6 +72,25 @@ func TestProxyValues(t *testing.T) {
 	assert.NotContains(t, r.env(t), "HTTPS_PROXY")
 }
 
+// A proxy given through extraEnv (the way to keep its password in a
+// Secret) also gets the API server added to NO_PROXY; a NO_PROXY in
+// extraEnv is the user's alone (never two variables of one name).
+func TestProxyFromExtraEnv(t *testing.T) {
+	r := render(t, "--set", "auth.token=x", "--set", "extraEnv[0].name=HTTPS_PROXY", "--set", "extraEnv[0].value=http://proxy.corp:3128")
+	assert.Equal(t, "$(KUBERNETES_SERVICE_HOST)", r.env(t)["NO_PROXY"])
+
+	r = render(t, "--set", "auth.token=x", "--set", "proxy.httpsProxy=http://proxy.corp:3128",
+		"--set", "extraEnv[0].name=NO_PROXY", "--set", `extraEnv[0].value=10.96.0.1\,.corp.example`)
+	count := 0
+	for _, e := range r.container(t).Env {
+		if e.Name == "NO_PROXY" {
+			count++
+			assert.Equal(t, "10.96.0.1,.corp.example", e.Value)
+		}
+	}
+	assert.Equal(t, 1, count)
+}
+
 func indexOf(list []string, s string) int {
 	for i, v := range list {
 		if v == s {
