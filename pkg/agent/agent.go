@@ -15,8 +15,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +75,7 @@ type tick struct {
 
 // Agent is the node agent, built by New and run by Run.
 type Agent struct {
+	ran     atomic.Bool
 	cfg     *config.Config
 	d       Deps
 	log     *zap.Logger
@@ -162,8 +165,11 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 // Run serves the probes, starts the caches and, once they synced, ships
 // until ctx ends; then it flushes what is pending within
 // cfg.ShutdownTimeout. It returns an error only when the agent cannot start
-// (the health address is taken). Call it once.
+// (the health address is taken) or when called a second time.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.ran.Swap(true) {
+		return errors.New("agent: Run called twice; build another agent with New")
+	}
 	cfg, d, log, pc, snd := a.cfg, a.d, a.log, a.pc, a.snd
 	if cfg.HealthAddr != "" {
 		stop, err := health.Serve(cfg.HealthAddr, health.Handler(a.status, d.Registry), log)

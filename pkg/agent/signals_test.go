@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/catops/cli/pkg/config"
+	"github.com/catops/cli/pkg/podcache/podcachetest"
 	"github.com/catops/cli/pkg/receiver"
 )
 
@@ -88,4 +92,15 @@ func TestMetricsFromTheStart(t *testing.T) {
 		assert.Contains(t, body, want)
 	}
 	assert.False(t, strings.Contains(body, "catops_usage_read_duration_seconds"), "no usage source, no usage histogram series")
+}
+
+// An agent runs once: its sender was flushed and its health server served.
+func TestRunTwiceIsRefused(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1")
+	a, err := New(cfg, Deps{Kube: podcachetest.Clientset{Interface: fake.NewClientset()}, Host: &fakeHost{}, Logger: zap.NewNop(), Version: "test"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, a.Run(ctx), "stopped before the caches synced: a clean stop")
+	assert.ErrorContains(t, a.Run(ctx), "Run called twice")
 }

@@ -100,8 +100,14 @@ func (r *reloading) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// CloseIdleConnections closes the current transport's idle connections.
-func (r *reloading) CloseIdleConnections() { r.transport().CloseIdleConnections() }
+// CloseIdleConnections closes the current transport's idle connections
+// (without looking at the files).
+func (r *reloading) CloseIdleConnections() {
+	r.mu.Lock()
+	t := r.current
+	r.mu.Unlock()
+	t.CloseIdleConnections()
+}
 
 func (r *reloading) transport() *http.Transport {
 	if len(r.files) == 0 {

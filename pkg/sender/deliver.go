@@ -97,7 +97,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			wait = max(backoff.Step(), min(res.retryAfter, backoff.Cap))
 		case longWait:
 			wait = s.opts.RejectBackoff
-			if o.reason == "auth" {
+			if o.tokenWait {
 				until = s.tokenChangedFrom(res.token)
 			}
 		}
@@ -241,7 +241,11 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 	}
 	res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.opts.Now())
 	res.location = resp.Header.Get("Location")
-	res.err = fmt.Errorf("backend answered %s: %s", resp.Status, msg)
+	who := "backend"
+	if resp.StatusCode == http.StatusProxyAuthRequired {
+		who = "a proxy" // only proxies answer 407
+	}
+	res.err = fmt.Errorf("%s answered %s: %s", who, resp.Status, msg)
 	return res
 }
 
@@ -297,8 +301,8 @@ func responseError(r io.Reader) string {
 		return resp.Error
 	}
 	text := strings.TrimSpace(strings.ReplaceAll(string(raw), "\n", " "))
-	if len(text) > 200 {
-		text = text[:200] + "…"
+	if len(text) > 300 {
+		text = text[:300] + "…"
 	}
 	return text
 }

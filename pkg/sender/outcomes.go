@@ -95,7 +95,10 @@ type outcome struct {
 	// reused by the next batch (no gap, so no 409).
 	giveBackSeq bool
 	resync      resync
-	pause       pause
+	// tokenWait: the wait ends early once the token source gives another
+	// token (the rows that blame the token).
+	tokenWait bool
+	pause     pause
 	// level and message are the log line. Rows that keep the batch are
 	// an outage: see Sender.logOutcome for how a streak is logged.
 	level   zapcore.Level
@@ -137,12 +140,12 @@ var outcomes = []outcome{
 		return statusIn(retryableStatuses...)(c) || status(500, 599)(c)
 	}, reason: "status_5xx", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unavailable; keeping events queued and retrying"},
-	{name: "token unreadable", when: failed(failureToken), reason: "auth", disposal: keep, pause: longWait,
+	{name: "token unreadable", when: failed(failureToken), reason: "auth", disposal: keep, pause: longWait, tokenWait: true,
 		level: zapcore.ErrorLevel, message: "Cannot read the auth token; check CATOPS_AUTH_TOKEN_FILE. Keeping events queued and retrying later"},
 	{name: "batch could not be built", when: failed(failureEncode), reason: "encode", disposal: drop,
 		giveBackSeq: true, resync: resyncIfChanges,
 		level: zapcore.ErrorLevel, message: "Could not build the request for the batch; dropped it"},
-	{name: "401, 403", when: statusIn(http.StatusUnauthorized, http.StatusForbidden), reason: "auth", disposal: keep, pause: longWait,
+	{name: "401, 403", when: statusIn(http.StatusUnauthorized, http.StatusForbidden), reason: "auth", disposal: keep, pause: longWait, tokenWait: true,
 		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Keeping events queued and retrying later"},
 	{name: "407", when: statusIn(http.StatusProxyAuthRequired), reason: "proxy_auth", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "A proxy between the agent and the backend asks for credentials (407); check HTTPS_PROXY. Keeping events queued and retrying later"},
