@@ -156,7 +156,6 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 		Logger:        a.log.Named("sender"),
 		Metrics:       d.Metrics,
 		Now:           d.Now,
-		EventTypes:    eventTypes(cfg.WireFormat),
 		Answered:      a.status.BackendAnswered,
 	})
 	return a, nil

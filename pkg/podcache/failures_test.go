@@ -50,13 +50,15 @@ func (h *hookCounts) get(m map[string]int, k string) int {
 }
 
 // startObserved starts a Cache against the API server at host, counting
-// its hooks into counts and logging at level and above.
+// its hooks into counts (unless nil) and logging at level and above.
 func startObserved(t *testing.T, host string, level zapcore.Level, counts *hookCounts, opts Options) (*Cache, *observer.ObservedLogs) {
 	t.Helper()
 	client, err := NewClient(&rest.Config{Host: host})
 	require.NoError(t, err)
 	core, logs := observer.New(level)
-	opts.Hooks = counts.hooks()
+	if counts != nil {
+		opts.Hooks = counts.hooks()
+	}
 	c, err := New(client, "node-a", zap.New(core), opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -87,15 +87,7 @@ func startFake(t *testing.T, f *fakeAPIServer, opts Options) (*Cache, *observer.
 	f.requests = map[string]int{}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	client, err := NewClient(&rest.Config{Host: srv.URL})
-	require.NoError(t, err)
-	core, logs := observer.New(zap.InfoLevel)
-	c, err := New(client, "node-a", zap.New(core), opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); c.Shutdown(context.Background()) })
-	c.Start(ctx)
-	return c, logs
+	return startObserved(t, srv.URL, zap.InfoLevel, nil, opts)
 }
 
 func waitSynced(t *testing.T, c *Cache, within time.Duration) bool {

@@ -188,8 +188,8 @@ var retryableStatuses = []int{http.StatusRequestTimeout, http.StatusMisdirectedR
 var queueDropReasons = []string{"overflow", "shutdown", "superseded"}
 
 // InitMetrics creates every catops_batches_failed_total series the rows
-// can count and every catops_events_dropped_total series of types, at 0;
-// New calls it, and the agent before its sender exists.
+// can count and every catops_events_dropped_total series of types, at 0
+// (the agent calls it at start, with the types its wire format sends).
 func InitMetrics(m *telemetry.Metrics, types []wire.EventType) {
 	dropReasons := append([]string(nil), queueDropReasons...)
 	for i := range outcomes {

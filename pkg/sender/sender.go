@@ -45,10 +45,6 @@ type Options struct {
 	Logger         *zap.Logger
 	Metrics        *telemetry.Metrics
 	Now            func() time.Time
-	// EventTypes are the event types this sender will carry; their
-	// catops_events_dropped_total series start at zero, so that a
-	// dashboard or alert sees 0 rather than no data.
-	EventTypes []wire.EventType
 	// Answered, if set, is called with each answer the backend gives
 	// (status is its HTTP status; accepted: a 2xx). It runs on the
 	// sender's goroutine and must not block.
@@ -143,7 +139,6 @@ type Sender struct {
 // New returns a Sender; nothing is sent until Run.
 func New(opts Options) *Sender {
 	opts.defaults()
-	InitMetrics(opts.Metrics, opts.EventTypes)
 	return &Sender{
 		opts:     opts,
 		endpoint: opts.BackendURL + wire.Path,

@@ -874,7 +874,8 @@ func TestFirstBatchUnreachableIsNotCalledRefused(t *testing.T) {
 // Every failure reason and drop series the sender can count exists at 0
 // from the start.
 func TestMetricsStartAtZero(t *testing.T) {
-	h := newSender(t, "http://127.0.0.1:1", func(o *Options) { o.EventTypes = []wire.EventType{wire.EventPodUpsert, wire.EventHost} })
+	h := newSender(t, "http://127.0.0.1:1", nil)
+	InitMetrics(h.metrics, []wire.EventType{wire.EventPodUpsert, wire.EventHost})
 	for _, reason := range []string{"network", "status_5xx", "status_429", "auth", "rejected", "too_large", "conflict", "misrouted", "redirect", "proxy_auth", "encode", "unexpected_status"} {
 		assert.True(t, hasSeries(t, h.metrics.BatchesFailed, prometheus.Labels{"reason": reason}), "batches_failed_total{reason=%q}", reason)
 	}
