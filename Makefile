@@ -29,11 +29,13 @@ HAVE_CC = $(shell command -v "$$(GOTOOLCHAIN=$(GOTOOLCHAIN) go env CC)" >/dev/nu
 NO_CGO = $(if $(HAVE_CC),,CGO_ENABLED=0 )
 
 .PHONY: test
-test: ## unit tests with -race (without it if there is no C compiler), then a short fuzz of the usage parsers (~25 s more)
+test: ## unit tests with -race (without it if there is no C compiler), then a short fuzz of the usage parsers, the settings and the receiver's decoder (~45 s more)
 	$(if $(HAVE_CC),,@echo "make test: no C compiler ($(shell GOTOOLCHAIN=$(GOTOOLCHAIN) go env CC)), which -race needs (cgo): running the tests with CGO_ENABLED=0, without the race detector")
 	$(NO_CGO)go test $(if $(HAVE_CC),-race )-count=1 $(PKGS)
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletScrape$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzMetricsAPI$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint, actionlint

@@ -83,6 +83,7 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"non-numeric interval", map[string]string{"COLLECTION_INTERVAL": "often"}, nil, `COLLECTION_INTERVAL must be a number of seconds or a duration such as 30s, got "often"`},
 		{"interval too small", map[string]string{"COLLECTION_INTERVAL": "2"}, nil, "COLLECTION_INTERVAL must be at least 10s, got 2s"},
 		{"flag named in error", nil, []string{"--collection-interval=1s"}, "--collection-interval must be at least 10s"},
+		{"seconds beyond a Duration are not wrapped around", map[string]string{"COLLECTION_INTERVAL": "18446744133"}, nil, `COLLECTION_INTERVAL must be a number of seconds or a duration such as 30s, got "18446744133"`},
 		{"snapshot shorter than interval", map[string]string{"COLLECTION_INTERVAL": "120", "CATOPS_SNAPSHOT_INTERVAL": "1m"}, nil, "must not be shorter than COLLECTION_INTERVAL"},
 		{"bad wire format", map[string]string{"CATOPS_WIRE_FORMAT": "xml"}, nil, "CATOPS_WIRE_FORMAT must be one of delta, snapshot"},
 		{"bad source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "cadvisor"}, nil, "CATOPS_POD_METRICS_SOURCE must be one of metrics-api, kubelet, none"},
@@ -99,11 +100,16 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"bad level", map[string]string{"CATOPS_LOG_LEVEL": "loud"}, nil, "CATOPS_LOG_LEVEL must be debug, info, warn or error"},
 		{"bad queue", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "lots"}, nil, "CATOPS_QUEUE_MAX_BYTES must be a number of bytes"},
 		{"queue too small", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "1000"}, nil, "must be at least 1048576 bytes"},
+		{"queue beyond int64 is not wrapped around", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "18446744073710600192"}, nil, `CATOPS_QUEUE_MAX_BYTES must be a number of bytes such as 8388608 or 8Mi, got "18446744073710600192"`},
+		{"queue far too large", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "1e30"}, nil, `CATOPS_QUEUE_MAX_BYTES must be a number of bytes such as 8388608 or 8Mi, got "1e30"`},
+		{"queue with an exponent that takes minutes to expand", map[string]string{"CATOPS_QUEUE_MAX_BYTES": "1e-999999999"}, nil, `CATOPS_QUEUE_MAX_BYTES must be a number of bytes such as 8388608 or 8Mi, got "1e-999999999"`},
 		{"batch over queue", map[string]string{"CATOPS_BATCH_MAX_BYTES": "4Mi", "CATOPS_QUEUE_MAX_BYTES": "2Mi"}, nil, "must not be larger than CATOPS_QUEUE_MAX_BYTES"},
 		{"bad health addr", map[string]string{"CATOPS_HEALTH_ADDR": "8080"}, nil, "CATOPS_HEALTH_ADDR must be host:port"},
 		{"bad concurrency", map[string]string{"CATOPS_METRICS_API_CONCURRENCY": "0"}, nil, "must be a whole number from 1 to 64"},
 		{"stray argument", nil, []string{"run"}, `unexpected argument "run"`},
+		{"unknown flag with a line break", nil, []string{"--no-such\nflag"}, `unknown flag: --no-such\nflag`},
 		{"token file missing", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>", "CATOPS_AUTH_TOKEN_FILE": "/nonexistent/token"}, nil, "CATOPS_AUTH_TOKEN_FILE: auth token file \"/nonexistent/token\""},
+		{"token file name with a line break", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>", "CATOPS_AUTH_TOKEN_FILE": "/nonexistent/to\nken"}, nil, `CATOPS_AUTH_TOKEN_FILE: auth token file "/nonexistent/to\nken": stat /nonexistent/to\nken: no such file or directory`},
 		{"blank token flag", map[string]string{"CATOPS_AUTH_TOKEN": "<unset>"}, []string{"--auth-token", "  "}, "no auth token"},
 		{"unparsable url hides its text", map[string]string{"CATOPS_BACKEND_URL": "https://user:pa ss@host"}, nil, "CATOPS_BACKEND_URL is not a valid URL"},
 		{"bare question mark", map[string]string{"CATOPS_BACKEND_URL": "https://backend?"}, nil, "without query or fragment"},
@@ -203,6 +209,19 @@ func TestTokenFileIsAccepted(t *testing.T) {
 	assert.Equal(t, path, c.AuthTokenFile)
 }
 
+// A key without a row in the table would be a flag without a name.
+func TestEveryKeyHasARow(t *testing.T) {
+	names, envs := map[string]bool{}, map[string]bool{}
+	for k, s := range settings {
+		assert.NotEmpty(t, s.name, "key %d has no row in settings", k)
+		assert.NotEmpty(t, s.env, "%s has no variable", s.name)
+		assert.NotEmpty(t, s.help, "%s has no help", s.name)
+		assert.False(t, names[s.name], "flag %s twice", s.name)
+		assert.False(t, envs[s.env], "variable %s twice", s.env)
+		names[s.name], envs[s.env] = true, true
+	}
+}
+
 func TestUsageListsEveryVariable(t *testing.T) {
 	usage := NewOptions("catops-k8s").Usage()
 	for _, name := range EnvNames() {
@@ -213,16 +232,16 @@ func TestUsageListsEveryVariable(t *testing.T) {
 // --help is grouped, names the value each flag takes and stays within 80
 // columns.
 func TestUsageIsGroupedTypedAndNarrow(t *testing.T) {
-	seen := map[string]int{}
+	seen := map[key]int{}
 	for _, g := range usageGroups {
-		for _, name := range g.names {
-			seen[name]++
+		for _, k := range g.keys {
+			seen[k]++
 		}
 	}
-	for _, s := range settings {
-		assert.Equal(t, 1, seen[s.name], "%s is in exactly one --help group", s.name)
+	for k, s := range settings {
+		assert.Equal(t, 1, seen[key(k)], "%s is in exactly one --help group", s.name)
 		if !s.boolean {
-			assert.NotEmpty(t, placeholders[s.name], "%s names its value in --help", s.name)
+			assert.NotEmpty(t, s.arg, "%s names its value in --help", s.name)
 		}
 	}
 	assert.Len(t, seen, len(settings), "no group names an unknown setting")

@@ -4,10 +4,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +73,8 @@ type Config struct {
 	BatchMaxBytes             int
 	FlushDelay                time.Duration
 	ShutdownTimeout           time.Duration
+	SpoolDir                  string // the disk spool's directory; empty: off, memory only
+	SpoolMaxBytes             int
 	HostProc                  string
 	HostSys                   string
 	HostRoot                  string
@@ -86,77 +91,87 @@ type Error struct{ msg string }
 
 func (e *Error) Error() string { return e.msg }
 
-func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
+// errorf formats an Error. It escapes control characters: an os error
+// wrapped in one holds the file name as given, a line break included.
+func errorf(format string, args ...any) error {
+	return &Error{msg: escapeControls(fmt.Sprintf(format, args...))}
+}
 
 // Validate checks every setting and returns the typed Config, or the first
 // mistake found.
 func (o *Options) Validate() (*Config, error) {
 	c := &Config{
-		AuthToken:     o.get(AuthToken).raw,
-		AuthTokenFile: o.get(AuthTokenFile).raw,
-		NodeName:      o.get(NodeName).raw,
-		Namespace:     o.get(Namespace).raw,
-		Kubeconfig:    o.get(Kubeconfig).raw,
-		HostProc:      o.get(HostProc).raw,
-		HostSys:       o.get(HostSys).raw,
-		HostRoot:      o.get(HostRoot).raw,
-		HostDev:       o.get(HostDev).raw,
+		AuthToken:     o.get(authToken).raw,
+		AuthTokenFile: o.get(authTokenFile).raw,
+		NodeName:      o.get(nodeName).raw,
+		Namespace:     o.get(namespace).raw,
+		Kubeconfig:    o.get(kubeconfig).raw,
+		HostProc:      o.get(hostProc).raw,
+		HostSys:       o.get(hostSys).raw,
+		HostRoot:      o.get(hostRoot).raw,
+		HostDev:       o.get(hostDev).raw,
 	}
 	if c.NodeName == "" {
-		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(NodeName).source)
+		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(nodeName).source)
 	}
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
 		return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN, or CATOPS_AUTH_TOKEN_FILE to a file holding it (the Helm chart mounts its Secret)")
 	}
 	if c.AuthToken == "" {
 		if _, err := token.NewFile(c.AuthTokenFile); err != nil {
-			return nil, errorf("%s: %v", o.get(AuthTokenFile).source, err)
+			return nil, errorf("%s: %v", o.get(authTokenFile).source, err)
 		}
 	}
 	if err := o.backend(c); err != nil {
 		return nil, err
 	}
 	var err error
-	if c.CollectionInterval, err = o.duration(CollectionInterval, MinInterval); err != nil {
+	if c.CollectionInterval, err = o.duration(collectionInterval, MinInterval); err != nil {
 		return nil, err
 	}
-	if c.SnapshotInterval, err = o.duration(SnapshotInterval, time.Minute); err != nil {
+	if c.SnapshotInterval, err = o.duration(snapshotInterval, time.Minute); err != nil {
 		return nil, err
 	}
 	if c.SnapshotInterval < c.CollectionInterval {
-		return nil, errorf("%s (%s) must not be shorter than %s (%s)", o.get(SnapshotInterval).source, c.SnapshotInterval, o.get(CollectionInterval).source, c.CollectionInterval)
+		return nil, errorf("%s (%s) must not be shorter than %s (%s)", o.get(snapshotInterval).source, c.SnapshotInterval, o.get(collectionInterval).source, c.CollectionInterval)
 	}
-	if c.FlushDelay, err = o.duration(FlushDelay, 10*time.Millisecond); err != nil {
+	if c.FlushDelay, err = o.duration(flushDelay, 10*time.Millisecond); err != nil {
 		return nil, err
 	}
 	if c.FlushDelay > 10*time.Second {
-		return nil, errorf("%s must be at most 10s (pod changes should reach the backend within seconds), got %s", o.get(FlushDelay).source, c.FlushDelay)
+		return nil, errorf("%s must be at most 10s (pod changes should reach the backend within seconds), got %s", o.get(flushDelay).source, c.FlushDelay)
 	}
-	if c.ShutdownTimeout, err = o.duration(ShutdownTimeout, time.Second); err != nil {
+	if c.ShutdownTimeout, err = o.duration(shutdownTimeout, time.Second); err != nil {
 		return nil, err
 	}
-	if c.QueueMaxBytes, err = o.bytes(QueueMaxBytes, 1<<20); err != nil {
+	if c.QueueMaxBytes, err = o.bytes(queueMaxBytes, 1<<20); err != nil {
 		return nil, err
 	}
-	if c.BatchMaxBytes, err = o.bytes(BatchMaxBytes, 4<<10); err != nil {
+	if c.BatchMaxBytes, err = o.bytes(batchMaxBytes, 4<<10); err != nil {
 		return nil, err
 	}
 	if c.BatchMaxBytes > c.QueueMaxBytes {
-		return nil, errorf("%s (%d) must not be larger than %s (%d)", o.get(BatchMaxBytes).source, c.BatchMaxBytes, o.get(QueueMaxBytes).source, c.QueueMaxBytes)
+		return nil, errorf("%s (%d) must not be larger than %s (%d)", o.get(batchMaxBytes).source, c.BatchMaxBytes, o.get(queueMaxBytes).source, c.QueueMaxBytes)
 	}
-	if c.MetricsConcurrency, err = strconv.Atoi(o.get(MetricsConcurrency).raw); err != nil || c.MetricsConcurrency < 1 || c.MetricsConcurrency > 64 {
-		return nil, errorf("%s must be a whole number from 1 to 64, got %q", o.get(MetricsConcurrency).source, o.get(MetricsConcurrency).raw)
-	}
-	if c.LogLevel, err = zapcore.ParseLevel(o.get(LogLevel).raw); err != nil || c.LogLevel < zapcore.DebugLevel || c.LogLevel > zapcore.ErrorLevel {
-		return nil, errorf("%s must be debug, info, warn or error, got %q", o.get(LogLevel).source, o.get(LogLevel).raw)
-	}
-	if c.WireFormat, err = o.oneOf(WireFormat, FormatDelta, FormatSnapshot); err != nil {
+	if c.SpoolMaxBytes, err = o.bytes(spoolMaxBytes, 1<<20); err != nil {
 		return nil, err
 	}
-	if c.WatchList, err = o.oneOf(WatchList, WatchListAuto, WatchListOn, WatchListOff); err != nil {
+	if c.MetricsConcurrency, err = strconv.Atoi(o.get(metricsConcurrency).raw); err != nil || c.MetricsConcurrency < 1 || c.MetricsConcurrency > 64 {
+		return nil, errorf("%s must be a whole number from 1 to 64, got %q", o.get(metricsConcurrency).source, o.get(metricsConcurrency).raw)
+	}
+	if c.LogLevel, err = zapcore.ParseLevel(o.get(logLevel).raw); err != nil || c.LogLevel < zapcore.DebugLevel || c.LogLevel > zapcore.ErrorLevel {
+		return nil, errorf("%s must be debug, info, warn or error, got %q", o.get(logLevel).source, o.get(logLevel).raw)
+	}
+	if c.WireFormat, err = o.oneOf(wireFormat, FormatDelta, FormatSnapshot); err != nil {
 		return nil, err
 	}
-	if c.PodMetricsSource, err = o.oneOf(PodMetricsSource, SourceMetricsAPI, SourceKubelet, SourceNone); err != nil {
+	if err := o.spool(c); err != nil {
+		return nil, err
+	}
+	if c.WatchList, err = o.oneOf(watchList, WatchListAuto, WatchListOn, WatchListOff); err != nil {
+		return nil, err
+	}
+	if c.PodMetricsSource, err = o.oneOf(podMetricsSource, SourceMetricsAPI, SourceKubelet, SourceNone); err != nil {
 		return nil, err
 	}
 	if err := o.kubelet(c); err != nil {
@@ -165,17 +180,17 @@ func (o *Options) Validate() (*Config, error) {
 	if c.HealthAddr, err = o.healthAddr(); err != nil {
 		return nil, err
 	}
-	if c.HostIncludeInterfaces, err = o.patterns(IncludeInterfaces); err != nil {
+	if c.HostIncludeInterfaces, err = o.patterns(includeInterfaces); err != nil {
 		return nil, err
 	}
-	if c.HostExcludeInterfaces, err = o.patterns(ExcludeInterfaces); err != nil {
+	if c.HostExcludeInterfaces, err = o.patterns(excludeInterfaces); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 func (o *Options) backend(c *Config) error {
-	v := o.get(BackendURL)
+	v := o.get(backendURL)
 	u, err := url.Parse(v.raw)
 	if err != nil {
 		// The text may hold credentials: do not echo it.
@@ -195,9 +210,9 @@ func (o *Options) backend(c *Config) error {
 			return errorf("%s has port %q: use a port from 1 to 65535", v.source, p)
 		}
 	}
-	insecure, err := strconv.ParseBool(o.get(AllowInsecureHTTP).raw)
+	insecure, err := strconv.ParseBool(o.get(allowInsecureHTTP).raw)
 	if err != nil {
-		return errorf("%s must be true or false, got %q", o.get(AllowInsecureHTTP).source, o.get(AllowInsecureHTTP).raw)
+		return errorf("%s must be true or false, got %q", o.get(allowInsecureHTTP).source, o.get(allowInsecureHTTP).raw)
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		if !insecure {
@@ -214,7 +229,7 @@ func (o *Options) backend(c *Config) error {
 // backendTLS checks the backend's CA bundle and client certificate: they
 // must load now, as they will at every change.
 func (o *Options) backendTLS(c *Config) error {
-	ca, cert, key := o.get(BackendCAFile), o.get(BackendCertFile), o.get(BackendKeyFile)
+	ca, cert, key := o.get(backendCAFile), o.get(backendCertFile), o.get(backendKeyFile)
 	if ca.raw != "" {
 		if _, err := backendclient.LoadCA(ca.raw); err != nil {
 			return errorf("%s: %v: set it to the PEM bundle of the CA that signed the backend's certificate", ca.source, err)
@@ -265,25 +280,25 @@ func (o *Options) proxy() error {
 // kubelet checks the settings of the kubelet source.
 func (o *Options) kubelet(c *Config) error {
 	var err error
-	insecure := o.get(KubeletInsecure)
+	insecure := o.get(kubeletInsecure)
 	if c.KubeletInsecureSkipVerify, err = strconv.ParseBool(insecure.raw); err != nil {
 		return errorf("%s must be true or false, got %q", insecure.source, insecure.raw)
 	}
-	if v := o.get(HostIP); v.raw != "" {
+	if v := o.get(hostIP); v.raw != "" {
 		if net.ParseIP(v.raw) == nil {
 			return errorf("%s must be an IP address (the downward API field status.hostIP), got %q", v.source, v.raw)
 		}
 		c.HostIP = v.raw
 	}
-	u, ca := o.get(KubeletURL), o.get(KubeletCAFile)
+	u, ca := o.get(kubeletURL), o.get(kubeletCAFile)
 	if c.PodMetricsSource != SourceKubelet {
 		for _, v := range []value{u, ca} {
 			if v.raw != "" {
-				return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", v.source, o.get(PodMetricsSource).source, c.PodMetricsSource, o.get(PodMetricsSource).source)
+				return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", v.source, o.get(podMetricsSource).source, c.PodMetricsSource, o.get(podMetricsSource).source)
 			}
 		}
 		if c.KubeletInsecureSkipVerify {
-			return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", insecure.source, o.get(PodMetricsSource).source, c.PodMetricsSource, o.get(PodMetricsSource).source)
+			return errorf("%s is set but %s is %s: set %s=kubelet to read the kubelet, or unset it", insecure.source, o.get(podMetricsSource).source, c.PodMetricsSource, o.get(podMetricsSource).source)
 		}
 		return nil
 	}
@@ -315,6 +330,34 @@ func (o *Options) kubelet(c *Config) error {
 	return nil
 }
 
+// spool checks the disk spool's directory (the spool creates it when it
+// does not exist yet) and, when the spool is on, its bound against the
+// queue's: with the spool off, a queue above 64Mi needs no spool setting.
+func (o *Options) spool(c *Config) error {
+	dir := o.get(spoolDir)
+	if dir.raw == "" {
+		return nil
+	}
+	if !filepath.IsAbs(dir.raw) {
+		return errorf("%s must be an absolute path such as /var/lib/catops/spool (an emptyDir mount), got %q", dir.source, dir.raw)
+	}
+	switch fi, err := os.Stat(dir.raw); {
+	case err == nil && !fi.IsDir():
+		return errorf("%s: %q is not a directory: set it to a directory (an emptyDir mount), or unset it to keep events in memory only", dir.source, dir.raw)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return errorf("%s: cannot use %q: %v: set it to a directory the agent can write (an emptyDir mount), or unset it", dir.source, dir.raw, errors.Unwrap(err))
+	}
+	if c.WireFormat == FormatSnapshot {
+		wf := o.get(wireFormat).source
+		return errorf("%s is set but %s is snapshot: the legacy snapshot format has no send queue to spool; set %s=delta, or unset %s", dir.source, wf, wf, dir.source)
+	}
+	if c.SpoolMaxBytes < c.QueueMaxBytes {
+		return errorf("%s (%d) must not be smaller than %s (%d): the spool must hold a full queue", o.get(spoolMaxBytes).source, c.SpoolMaxBytes, o.get(queueMaxBytes).source, c.QueueMaxBytes)
+	}
+	c.SpoolDir = dir.raw
+	return nil
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -323,8 +366,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (o *Options) duration(name string, minimum time.Duration) (time.Duration, error) {
-	v := o.get(name)
+func (o *Options) duration(k key, minimum time.Duration) (time.Duration, error) {
+	v := o.get(k)
 	d, ok := durationOrSeconds(v.raw)
 	if !ok {
 		return 0, errorf("%s must be a number of seconds or a duration such as 30s, got %q", v.source, v.raw)
@@ -336,20 +379,42 @@ func (o *Options) duration(name string, minimum time.Duration) (time.Duration, e
 }
 
 // bytes parses a byte count, also as a quantity such as 8Mi.
-func (o *Options) bytes(name string, minimum int) (int, error) {
-	v := o.get(name)
-	q, err := resource.ParseQuantity(v.raw)
-	if err != nil || q.Value() < 0 || q.Value() > 1<<31 {
+func (o *Options) bytes(k key, minimum int) (int, error) {
+	v := o.get(k)
+	n, ok := parseBytes(v.raw)
+	if !ok {
 		return 0, errorf("%s must be a number of bytes such as 8388608 or 8Mi, got %q", v.source, v.raw)
 	}
-	if q.Value() < int64(minimum) {
-		return 0, errorf("%s must be at least %d bytes, got %d", v.source, minimum, q.Value())
+	if n < int64(minimum) {
+		return 0, errorf("%s must be at least %d bytes, got %d", v.source, minimum, n)
 	}
-	return int(q.Value()), nil
+	return int(n), nil
 }
 
-func (o *Options) oneOf(name string, allowed ...string) (string, error) {
-	v := o.get(name)
+// maxBytes is the largest byte count a setting takes.
+var maxBytes = *resource.NewQuantity(1<<31, resource.BinarySI)
+
+// longExponent is a decimal exponent of three digits or more, which no
+// byte count needs.
+var longExponent = regexp.MustCompile(`[eE][-+]?[0-9]{3,}$`)
+
+// parseBytes reads a quantity from 0 to maxBytes, rounded up to a whole
+// byte. ParseQuantity would take minutes to expand 1e-999999999, and
+// Value() wraps around beyond int64 (18446744073710600192 is 1Mi): the
+// exponent is checked first and the bound compared as a quantity.
+func parseBytes(raw string) (int64, bool) {
+	if longExponent.MatchString(raw) {
+		return 0, false
+	}
+	q, err := resource.ParseQuantity(raw)
+	if err != nil || q.Sign() < 0 || q.Cmp(maxBytes) > 0 {
+		return 0, false
+	}
+	return q.Value(), true
+}
+
+func (o *Options) oneOf(k key, allowed ...string) (string, error) {
+	v := o.get(k)
 	for _, a := range allowed {
 		if v.raw == a {
 			return a, nil
@@ -360,8 +425,8 @@ func (o *Options) oneOf(name string, allowed ...string) (string, error) {
 
 // patterns splits a comma-separated list of path.Match patterns, leaving
 // out empty items; nil when there is none.
-func (o *Options) patterns(name string) ([]string, error) {
-	v := o.get(name)
+func (o *Options) patterns(k key) ([]string, error) {
+	v := o.get(k)
 	var out []string
 	for p := range strings.SplitSeq(v.raw, ",") {
 		p = strings.TrimSpace(p)
@@ -377,7 +442,7 @@ func (o *Options) patterns(name string) ([]string, error) {
 }
 
 func (o *Options) healthAddr() (string, error) {
-	v := o.get(HealthAddr)
+	v := o.get(healthAddr)
 	if v.raw == "" || v.raw == "off" || v.raw == "0" {
 		return "", nil
 	}
