@@ -1,20 +1,21 @@
 // Package agent wires the pipeline together and runs it:
 //
 //	pod cache ─┐
-//	host sampler ─┼─▶ joiner ─▶ sender ─▶ backend
+//	host sampler ─┼─▶ joiner ─▶ sender ─▶ backend           (delta format)
 //	usage collector ─┘
+//	             └──▶ legacy.Builder ─▶ legacy.Poster ─▶ backend   (snapshot format)
 //
 // New builds the agent from its collaborators (Deps, made by NewDeps or by
 // a test) without talking to anything; Run owns three goroutines besides
-// the informers': the loop (the joiner's only user), the sampler (host
-// sample and usage each interval) and the sender.
+// the informers': the loop (the joiner's or the legacy builder's only
+// user), the sampler (host sample and usage each interval) and the sender
+// or the legacy poster.
 package agent
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,8 +29,10 @@ import (
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/health"
 	"github.com/catops/cli/pkg/joiner"
+	"github.com/catops/cli/pkg/legacy"
 	"github.com/catops/cli/pkg/podcache"
 	"github.com/catops/cli/pkg/sender"
+	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/usage"
@@ -81,8 +84,17 @@ type Agent struct {
 	log     *zap.Logger
 	status  *health.Status
 	pc      *podcache.Cache
-	snd     *sender.Sender
+	snd     *sender.Sender // the delta format's; nil with the snapshot format
+	post    *legacy.Poster // the snapshot format's; nil with the delta format
+	spool   *spool.Spool   // the sender's disk copy; nil without CATOPS_SPOOL_DIR
 	session string
+}
+
+// shipper delivers what the loop hands it: the sender or the legacy poster.
+type shipper interface {
+	Run(ctx context.Context)
+	Pending() (items, bytes int)
+	Flush(ctx context.Context) int
 }
 
 // Run builds the agent with New and runs it until ctx ends.
@@ -96,9 +108,10 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 
 // New builds the agent from cfg and its collaborators without talking to
 // anything: the metrics (registered on d.Registry unless d.Metrics is
-// given), the probes' status, the pod and node caches, and the sender. It
-// returns an error for what cannot work (an unreadable token file, a bad
-// WatchList mode).
+// given), the probes' status, the pod and node caches, and the sender
+// (delta format) or the legacy poster (snapshot format). It returns an
+// error for what cannot work (an unreadable token file, a bad WatchList
+// mode).
 func New(cfg *config.Config, d Deps) (*Agent, error) {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -118,6 +131,9 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 		}
 		telemetry.RegisterBuildInfo(d.Registry, d.Version)
 		telemetry.RegisterClientGo(d.Registry)
+		if cfg.SpoolDir != "" {
+			d.Metrics.RegisterSpool(d.Registry)
+		}
 	}
 	initMetrics(cfg, d.Metrics, d.Usage != nil)
 	a := &Agent{cfg: cfg, d: d, log: d.Logger.With(zap.String("node", cfg.NodeName)), session: newSession()}
@@ -142,6 +158,25 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 	if d.Usage != nil {
 		d.Usage.UseNode(a.pc.Node)
 	}
+	if cfg.WireFormat == config.FormatSnapshot {
+		a.post = legacy.New(legacy.Options{
+			BackendURL:   cfg.BackendURL,
+			Token:        tok,
+			AgentVersion: d.Version,
+			Client:       d.Client,
+			Logger:       a.log.Named("sender"),
+			Metrics:      d.Metrics,
+			Now:          d.Now,
+			Answered:     a.status.BackendAnswered,
+		})
+		return a, nil
+	}
+	if cfg.SpoolDir != "" {
+		a.spool, err = spool.Open(cfg.SpoolDir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: a.log.Named("spool"), Metrics: d.Metrics})
+		if err != nil {
+			return nil, fmt.Errorf("CATOPS_SPOOL_DIR: %w", err)
+		}
+	}
 	a.snd = sender.New(sender.Options{
 		BackendURL:    cfg.BackendURL,
 		Token:         tok,
@@ -157,6 +192,7 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 		Metrics:       d.Metrics,
 		Now:           d.Now,
 		Answered:      a.status.BackendAnswered,
+		Spool:         a.spool,
 	})
 	return a, nil
 }
@@ -169,7 +205,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.ran.Swap(true) {
 		return errors.New("agent: Run called twice; build another agent with New")
 	}
-	cfg, d, log, pc, snd := a.cfg, a.d, a.log, a.pc, a.snd
+	cfg, d, log, pc := a.cfg, a.d, a.log, a.pc
+	var ship shipper = a.snd
+	if a.post != nil {
+		ship = a.post
+	}
 	if cfg.HealthAddr != "" {
 		stop, err := health.Serve(cfg.HealthAddr, health.Handler(a.status, d.Registry), log)
 		if err != nil {
@@ -207,7 +247,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	sendCtx, stopSender := context.WithCancel(ctx)
 	senderDone := make(chan struct{})
-	go func() { defer close(senderDone); snd.Run(sendCtx) }()
+	go func() { defer close(senderDone); ship.Run(sendCtx) }()
 
 	// The sampler is not waited for at shutdown: a reading stuck in the
 	// kernel (statfs on a hung mount) must not hold up the flush. It ends
@@ -215,20 +255,36 @@ func (a *Agent) Run(ctx context.Context) error {
 	ticks := make(chan tick)
 	go sample(ctx, cfg, d, pc, ticks)
 
-	l := &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: snd, status: a.status}
-	l.run(ctx, ticks)
+	var l *loop
+	if a.post != nil {
+		a.runLegacy(ctx, ticks)
+	} else {
+		l = &loop{cfg: cfg, d: d, log: log, pc: pc, j: joiner.New(pc, d.Now), snd: a.snd, status: a.status}
+		l.run(ctx, ticks)
+	}
 
-	// Shutdown: take the last changes, stop the sender's retry loop, and
-	// flush with a fresh deadline (ctx is already over).
+	// Shutdown: stop the retry loop, take the last changes, and flush with
+	// a fresh deadline (ctx is already over).
 	stopSender()
 	<-senderDone
-	if cfg.WireFormat == config.FormatDelta {
+	if l != nil {
 		l.changes()
 	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	pending, _ := snd.Pending()
-	if left := snd.Flush(flushCtx); left > 0 {
+	pending, _ := ship.Pending()
+	left := ship.Flush(flushCtx)
+	if a.spool != nil {
+		kept := !a.spool.Degraded()
+		if err := a.spool.Close(); err != nil {
+			log.Warn("Cannot close the spool", zap.Error(err))
+		}
+		if kept && left > 0 {
+			log.Info("Events not delivered at shutdown are kept in the spool for the next start", zap.Int("events", left))
+			return nil
+		}
+	}
+	if left > 0 {
 		log.Warn("Events not delivered at shutdown: the backend did not take them at once, or not within CATOPS_SHUTDOWN_TIMEOUT", zap.Int("events", left), zap.Duration("timeout", cfg.ShutdownTimeout))
 	} else {
 		log.Info("Flushed pending events", zap.Int("events", pending))
@@ -245,25 +301,22 @@ func initMetrics(cfg *config.Config, m *telemetry.Metrics, hasUsage bool) {
 			m.InformerRequests.WithLabelValues(resource, verb)
 		}
 	}
-	if cfg.WireFormat == config.FormatDelta {
+	if cfg.WireFormat == config.FormatSnapshot {
+		legacy.InitMetrics(m)
+	} else {
 		for _, reason := range []string{wire.ReasonStart, wire.ReasonPeriodic, wire.ReasonResync, wire.ReasonRequested} {
 			m.Snapshots.WithLabelValues(reason)
 		}
+		sender.InitMetrics(m, deltaEventTypes)
 	}
-	sender.InitMetrics(m, eventTypes(cfg.WireFormat))
 	if hasUsage {
 		m.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource)
 	}
 }
 
-// eventTypes are the event types a wire format sends.
-func eventTypes(format string) []wire.EventType {
-	if format == config.FormatSnapshot {
-		return []wire.EventType{sender.TypeLegacy}
-	}
-	return []wire.EventType{wire.EventSnapshotBegin, wire.EventSnapshotEnd, wire.EventPodUpsert, wire.EventPodDelete,
-		wire.EventNode, wire.EventHost, wire.EventUsage}
-}
+// deltaEventTypes are the event types the delta format sends.
+var deltaEventTypes = []wire.EventType{wire.EventSnapshotBegin, wire.EventSnapshotEnd, wire.EventPodUpsert, wire.EventPodDelete,
+	wire.EventNode, wire.EventHost, wire.EventUsage}
 
 func tokenFunc(cfg *config.Config) (token.Func, error) {
 	if cfg.AuthToken != "" {
@@ -320,6 +373,34 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 	}
 }
 
+// recordTick records a collection tick for the probes and the metrics.
+func recordTick(st *health.Status, m *telemetry.Metrics, now func() time.Time, tk tick) {
+	st.Tick()
+	m.LastTick.Set(float64(now().Unix()))
+	m.CachedPods.Set(float64(tk.pods))
+	if tk.usage != nil {
+		m.UsageAvailable.Set(boolGauge(tk.usage.Available))
+	}
+}
+
+// runLegacy is the loop of the snapshot format: every tick, the whole node
+// goes to the legacy poster, replacing one not yet sent.
+func (a *Agent) runLegacy(ctx context.Context, ticks <-chan tick) {
+	b := legacy.NewBuilder(a.cfg.NodeName, a.cfg.Namespace, a.d.Now)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case tk := <-ticks:
+			recordTick(a.status, a.d.Metrics, a.d.Now, tk)
+			a.pc.TakeDirty() // a snapshot covers every change: the marks must not pile up
+			if err := a.post.Offer(b.Build(a.pc.Pods(), &tk.host, tk.usage)); err != nil {
+				a.log.Error("Cannot encode snapshot", zap.Error(err))
+			}
+		}
+	}
+}
+
 // loop is the joiner's goroutine: it turns cache changes, ticks and resync
 // requests into queued events.
 type loop struct {
@@ -338,10 +419,7 @@ type loop struct {
 }
 
 func (l *loop) run(ctx context.Context, ticks <-chan tick) {
-	delta := l.cfg.WireFormat == config.FormatDelta
-	if delta {
-		l.snapshot(wire.ReasonStart)
-	}
+	l.snapshot(wire.ReasonStart)
 	snapshots := time.NewTicker(l.cfg.SnapshotInterval)
 	defer snapshots.Stop()
 	for {
@@ -349,30 +427,15 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 		case <-ctx.Done():
 			return
 		case <-l.pc.Changed():
-			if delta {
-				l.changes()
-			}
+			l.changes()
 		case tk := <-ticks:
-			l.status.Tick()
-			l.d.Metrics.LastTick.Set(float64(l.d.Now().Unix()))
-			l.d.Metrics.CachedPods.Set(float64(tk.pods))
-			if tk.usage != nil {
-				l.d.Metrics.UsageAvailable.Set(boolGauge(tk.usage.Available))
-			}
-			if delta {
-				l.changes() // changes first: usage may name pods just added
-				l.enqueue(l.j.Samples(&tk.host, tk.usage))
-			} else {
-				l.legacy(tk)
-			}
+			recordTick(l.status, l.d.Metrics, l.d.Now, tk)
+			l.changes() // changes first: usage may name pods just added
+			l.enqueue(l.j.Samples(&tk.host, tk.usage))
 		case <-snapshots.C:
-			if delta {
-				l.snapshot(wire.ReasonPeriodic)
-			}
+			l.snapshot(wire.ReasonPeriodic)
 		case reason := <-l.snd.ResyncRequested():
-			if delta {
-				l.resync(reason)
-			}
+			l.resync(reason)
 		case <-l.resyncTimer():
 			l.resyncAt = time.Time{}
 			l.snapshot(l.resyncReason)
@@ -426,17 +489,6 @@ func (l *loop) enqueue(evs []wire.EncodedEvent, err error) {
 		l.log.Error("Cannot encode events", zap.Error(err))
 	}
 	l.snd.Enqueue(evs...)
-}
-
-func (l *loop) legacy(tk tick) {
-	l.j.Observe(&tk.host, tk.usage)
-	snap := l.j.Legacy(l.cfg.NodeName, l.cfg.Namespace)
-	b, err := json.Marshal(snap)
-	if err != nil {
-		l.log.Error("Cannot encode snapshot", zap.Error(err))
-		return
-	}
-	l.snd.Enqueue(wire.EncodedEvent{Type: sender.TypeLegacy, Data: b})
 }
 
 func boolGauge(b bool) float64 {

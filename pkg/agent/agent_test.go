@@ -380,6 +380,40 @@ func TestLegacySnapshotFormat(t *testing.T) {
 	assert.Empty(t, st.Pods, "no delta batches in snapshot format")
 }
 
+// At shutdown the snapshot not yet delivered (here: its request cut short)
+// goes out once more.
+func TestLegacySnapshotGoesOutWithTheFinalFlush(t *testing.T) {
+	var stall atomic.Bool
+	stall.Store(true)
+	stalled := make(chan struct{})
+	testDone := make(chan struct{})
+	e := newEnvWith(t, backendOpts{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stall.CompareAndSwap(true, false) {
+				close(stalled)
+				select { // never answers; the agent gives up
+				case <-r.Context().Done():
+				case <-testDone:
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}}, func(c *config.Config, _ *Deps) { c.WireFormat, c.CollectionInterval = config.FormatSnapshot, time.Hour }, newPod("default", "app"))
+	t.Cleanup(func() { close(testDone) })
+	select {
+	case <-stalled:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the snapshot was never posted")
+	}
+	e.stop() // SIGTERM while the request hangs
+	st, ok := e.rcv.Node(node)
+	require.True(t, ok)
+	require.NotNil(t, st.Legacy, "the interrupted snapshot went out with the final flush")
+	assert.Len(t, st.Legacy.Snapshot.Pods, 1)
+	assert.Equal(t, 1, e.logs.FilterMessage("Flushed pending events").Len())
+}
+
 // stuckHost blocks after its first sample, like statfs on a hung mount.
 type stuckHost struct {
 	calls   atomic.Int32

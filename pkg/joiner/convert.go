@@ -33,19 +33,20 @@ func podRecord(p *corev1.Pod) *wire.Pod {
 		out.Owner = &wire.Owner{Kind: ref.Kind, Name: ref.Name}
 	}
 	out.Ready = podConditionTrue(p, corev1.PodReady)
-	out.RestartCount = podRestarts(p)
+	out.RestartCount = PodRestarts(p)
 	return out
 }
 
-// podRestarts is the pod's restart count as kubectl's RESTARTS column shows
+// PodRestarts is the pod's restart count as kubectl's RESTARTS column shows
 // it. While the pod is still initializing (an init container is waiting,
 // running or failed and the Initialized condition is not True), it is the
 // sum of the init containers' restarts up to and including the one that
 // holds the pod up. Once initialized, it is the restarts of the native
 // sidecars (init containers with restartPolicy Always, which keep running
 // beside the app) plus those of the app containers; finished run-once init
-// containers no longer count.
-func podRestarts(p *corev1.Pod) int32 {
+// containers no longer count. The legacy snapshot format (pkg/legacy)
+// reports the same figure.
+func PodRestarts(p *corev1.Pod) int32 {
 	sidecars := make(map[string]bool, len(p.Spec.InitContainers))
 	for _, c := range p.Spec.InitContainers {
 		sidecars[c.Name] = isSidecar(c)

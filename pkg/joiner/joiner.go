@@ -19,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -48,11 +47,6 @@ type Joiner struct {
 
 	// marshal encodes pod and node records (json.Marshal; tests replace it).
 	marshal func(any) ([]byte, error)
-
-	// Latest readings, kept for the legacy snapshot format.
-	host      *wire.HostSample
-	nodeUsage *wire.ResourceUsage
-	podUsage  map[usage.PodKey]wire.ResourceUsage
 }
 
 // New returns a joiner reading from src; now is the clock (time.Now if nil).
@@ -61,12 +55,11 @@ func New(src PodSource, now func() time.Time) *Joiner {
 		now = time.Now
 	}
 	return &Joiner{
-		src:      src,
-		now:      now,
-		seed:     maphash.MakeSeed(),
-		sent:     make(map[string]sentPod),
-		podUsage: make(map[usage.PodKey]wire.ResourceUsage),
-		marshal:  json.Marshal,
+		src:     src,
+		now:     now,
+		seed:    maphash.MakeSeed(),
+		sent:    make(map[string]sentPod),
+		marshal: json.Marshal,
 	}
 }
 
@@ -102,15 +95,6 @@ func (j *Joiner) Snapshot(reason string) ([]wire.EncodedEvent, error) {
 		out = append(out, ev)
 	}
 	clear(j.sent)
-	present := make(map[usage.PodKey]struct{}, len(pods))
-	for _, p := range pods {
-		present[usage.PodKey{Namespace: p.Namespace, Name: p.Name}] = struct{}{}
-	}
-	for k := range j.podUsage {
-		if _, ok := present[k]; !ok {
-			delete(j.podUsage, k)
-		}
-	}
 	for _, p := range pods {
 		// A pod that cannot be encoded is left out (and so swept from the
 		// backend at snapshot_end) and not recorded as sent: its next
@@ -168,7 +152,6 @@ func (j *Joiner) Changes() ([]wire.EncodedEvent, error) {
 			}
 			continue
 		}
-		j.forgetUsage(key)
 		prev, wasSent := j.sent[key]
 		if !wasSent {
 			continue // created and deleted between two flushes
@@ -191,12 +174,6 @@ func (j *Joiner) deleteEvent(now time.Time, key, uid string) (wire.EncodedEvent,
 	}
 	return wire.Encode(wire.Event{Type: wire.EventPodDelete, Time: now,
 		PodRef: &wire.PodRef{Namespace: ns, Name: name, UID: uid}})
-}
-
-func (j *Joiner) forgetUsage(key string) {
-	if ns, name, err := cache.SplitMetaNamespaceKey(key); err == nil {
-		delete(j.podUsage, usage.PodKey{Namespace: ns, Name: name})
-	}
 }
 
 // podEvent encodes p's record and reports whether it differs from the one
@@ -239,7 +216,7 @@ func (j *Joiner) nodeEvent(now time.Time) (wire.EncodedEvent, bool, error) {
 // the next fresh reading carries them.
 func (j *Joiner) Samples(host *wire.HostSample, u *wire.Usage) ([]wire.EncodedEvent, error) {
 	now := j.now().UTC()
-	u = j.Observe(host, u)
+	u = j.emittedOnly(u)
 	var out []wire.EncodedEvent
 	if host != nil {
 		ev, err := wire.Encode(wire.Event{Type: wire.EventHost, Time: now, Host: host})
@@ -258,24 +235,11 @@ func (j *Joiner) Samples(host *wire.HostSample, u *wire.Usage) ([]wire.EncodedEv
 	return out, nil
 }
 
-// Observe records the latest host sample and usage readings (for the
-// legacy format) and returns u without the readings of pods that were
-// never emitted.
-func (j *Joiner) Observe(host *wire.HostSample, u *wire.Usage) *wire.Usage {
-	if host != nil {
-		j.host = host
-	}
-	if u == nil {
-		return nil
-	}
-	if !u.Available {
-		j.nodeUsage = nil
-		clear(j.podUsage)
+// emittedOnly returns u without the readings of pods that were never
+// emitted, or that left the cache since the reading was asked for.
+func (j *Joiner) emittedOnly(u *wire.Usage) *wire.Usage {
+	if u == nil || !u.Available {
 		return u
-	}
-	if u.Node != nil {
-		n := *u.Node
-		j.nodeUsage = &n
 	}
 	kept := *u
 	kept.Pods = nil
@@ -284,7 +248,6 @@ func (j *Joiner) Observe(host *wire.HostSample, u *wire.Usage) *wire.Usage {
 		if _, ok := j.src.Pod(key); !ok {
 			continue // gone since the reading was asked for
 		}
-		j.podUsage[usage.PodKey{Namespace: pu.Namespace, Name: pu.Name}] = pu.ResourceUsage
 		if _, ok := j.sent[key]; ok {
 			kept.Pods = append(kept.Pods, pu)
 		}

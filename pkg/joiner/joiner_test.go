@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -228,22 +227,11 @@ func TestUsageOnlyForEmittedPodsAndUnknownStaysUnknown(t *testing.T) {
 	require.Len(t, evs[1].Usage.Pods, 1)
 	assert.Equal(t, "known", evs[1].Usage.Pods[0].Name)
 
-	snap := j.Legacy("node-a", "catops")
-	require.Len(t, snap.Pods, 2)
-	for _, p := range snap.Pods {
-		require.NotNil(t, p.CPUUsageCores, p.Name)
-	}
-
-	// Usage goes away: the legacy figures become null, never zero.
+	// Usage goes away: the event says so, with no readings.
 	evs = decode(t, must(j.Samples(nil, &wire.Usage{Available: false, Source: "metrics-api", Reason: "not served"})))
+	require.Len(t, evs, 1)
 	assert.False(t, evs[0].Usage.Available)
-	for _, p := range j.Legacy("node-a", "catops").Pods {
-		assert.Nil(t, p.CPUUsageCores)
-		assert.Nil(t, p.MemoryUsageBytes)
-	}
-	raw, err := json.Marshal(j.Legacy("node-a", "catops"))
-	require.NoError(t, err)
-	assert.Contains(t, string(raw), `"cpu_usage_cores":null`)
+	assert.Empty(t, evs[0].Usage.Pods)
 }
 
 func TestNodeEventOnlyWhenRecordChanges(t *testing.T) {
@@ -288,21 +276,6 @@ func TestRecreatedPodEmitsDeleteOfTheOldUID(t *testing.T) {
 	require.Equal(t, []string{"pod_delete:web-0", "pod_upsert:web-0"}, types_(evs))
 	assert.Equal(t, "uid-web-0", evs[0].PodRef.UID)
 	assert.Equal(t, "uid-web-0-second", evs[1].Pod.UID)
-}
-
-func TestPodUsageStaysBoundedWithShortLivedPods(t *testing.T) {
-	src := newFakeSource()
-	j := New(src, clock())
-	for i := range 500 {
-		name := "job-" + strconv.Itoa(i)
-		src.put(testPod("ns", name, corev1.PodRunning))
-		must(j.Changes())
-		src.del("ns", name)
-		must(j.Changes())
-		// A reading that arrives after the pod left is not kept.
-		must(j.Samples(nil, &wire.Usage{Available: true, Pods: []wire.PodUsage{{Namespace: "ns", Name: name}}}))
-	}
-	assert.Empty(t, j.podUsage)
 }
 
 // A record that cannot be encoded costs that record only: the others are

@@ -80,13 +80,7 @@ func TestRestartCountMatchesKubectl(t *testing.T) {
 			restartsPod(nil, nil, []corev1.ContainerStatus{running("app", 4), running("b", 5)}, ""), 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, podRecord(tc.pod).RestartCount, "delta format")
-			src := newFakeSource()
-			src.put(tc.pod)
-			legacy := New(src, clock()).Legacy("node-a", "ns")
-			if assert.Len(t, legacy.Pods, 1) {
-				assert.Equal(t, tc.want, legacy.Pods[0].RestartCount, "legacy snapshot format")
-			}
+			assert.Equal(t, tc.want, podRecord(tc.pod).RestartCount)
 		})
 	}
 }

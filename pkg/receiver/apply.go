@@ -63,6 +63,9 @@ func applyBatch(st *NodeState, b *wire.Batch) {
 	st.AgentVersion = b.AgentVersion
 	st.Namespace = b.Namespace
 	st.Counters.BatchesApplied++
+	if b.Replay {
+		st.Counters.ReplayedBatches++
+	}
 	st.Counters.EventsApplied += uint64(len(b.Events))
 }
 

@@ -49,3 +49,10 @@ func (r *Recorder) UpsertedPods() map[string]bool {
 	}
 	return out
 }
+
+// Batches returns a copy of every applied batch, in the order applied.
+func (r *Recorder) Batches() []wire.Batch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]wire.Batch(nil), r.batches...)
+}

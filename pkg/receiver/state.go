@@ -80,6 +80,9 @@ type NodeCounters struct {
 	Duplicates     uint64 `json:"duplicates"`
 	Conflicts      uint64 `json:"conflicts"`
 	EventsApplied  uint64 `json:"events_applied"`
+	// ReplayedBatches counts applied batches marked replay: an earlier
+	// run's batches, sent from the agent's spool after a restart.
+	ReplayedBatches uint64 `json:"replayed_batches"`
 	// SnapshotsCompleted counts snapshot_end events that matched a begin.
 	SnapshotsCompleted uint64 `json:"snapshots_completed"`
 	LegacySnapshots    uint64 `json:"legacy_snapshots"`

@@ -33,7 +33,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 			b.ReportAllocs()
 			var wireBytes int
 			for b.Loop() {
-				body, _, _, err := s.encode(bt)
+				body, err := s.encode(bt)
 				if err != nil {
 					b.Fatal(err)
 				}

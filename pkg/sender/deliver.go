@@ -44,7 +44,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		}
 		res := s.post(ctx, b)
 		first := b.items[0].ev.Type
-		c := condition{status: res.status, failure: res.failure, events: len(b.items), legacy: first == TypeLegacy,
+		c := condition{status: res.status, failure: res.failure, events: len(b.items),
 			markAlone: len(b.items) == 1 && (first == wire.EventSnapshotBegin || first == wire.EventSnapshotEnd)}
 		o := classify(c)
 		s.logOutcome(o, b, res)
@@ -165,8 +165,10 @@ func (s *Sender) logFirst(o *outcome, res result, fields []zap.Field) {
 // time, so b holds the latest number.
 func (s *Sender) giveBackSeq(b *batch) {
 	s.mu.Lock()
-	if s.seq == b.seq {
+	if b.session == "" && s.seq == b.seq {
 		s.seq--
+	} else if rs := s.replayed[b.session]; b.session != "" && rs.LastSeq == b.seq {
+		rs.LastSeq--
 	}
 	s.mu.Unlock()
 }
@@ -177,6 +179,12 @@ func (s *Sender) done(b *batch, dropped []item, reason string) {
 	s.mu.Lock()
 	if s.inflight == b {
 		s.inflight = nil
+	}
+	if sp := s.opts.Spool; sp != nil {
+		sp.Finish(s.sessionOf(b.session), ids(b.items), s.lastSeq(b.session))
+		if s.q.len() == 0 {
+			sp.Reset(s.opts.Now())
+		}
 	}
 	s.updateGauges()
 	s.mu.Unlock()
@@ -191,6 +199,7 @@ func (s *Sender) split(b *batch) {
 	s.mu.Lock()
 	b.items = b.items[:half:half]
 	s.q.pushFront(tail)
+	s.spoolFlight(b)
 	s.mu.Unlock()
 }
 
@@ -199,7 +208,7 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 	if err != nil {
 		return result{failure: failureToken, err: fmt.Errorf("read auth token: %w", err)}
 	}
-	body, contentType, gz, err := s.encode(b)
+	body, err := s.encode(b)
 	if err != nil {
 		return result{failure: failureEncode, err: err, token: token}
 	}
@@ -210,19 +219,18 @@ func (s *Sender) post(ctx context.Context, b *batch) result {
 	if err != nil {
 		return result{failure: failureEncode, err: fmt.Errorf("build request: %w", err)}
 	}
-	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Content-Type", wire.ContentTypeDelta)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("User-Agent", "catops-k8s/"+s.opts.AgentVersion)
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-		req.Header.Set(wire.HeaderSession, s.opts.Session)
-		req.Header.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
-		req.Header.Set(wire.HeaderBatchID, batchID(s.opts.Session, b.seq))
-		// Marks the POST as safe to replay, so that Go's transport resends
-		// it once on a kept-alive connection the backend had just closed
-		// (which would otherwise end the one-attempt final flush).
-		req.Header.Set("Idempotency-Key", batchID(s.opts.Session, b.seq))
-	}
+	req.Header.Set("Content-Encoding", "gzip")
+	session := s.sessionOf(b.session)
+	req.Header.Set(wire.HeaderSession, session)
+	req.Header.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
+	req.Header.Set(wire.HeaderBatchID, batchID(session, b.seq))
+	// Marks the POST as safe to replay, so that Go's transport resends
+	// it once on a kept-alive connection the backend had just closed
+	// (which would otherwise end the one-attempt final flush).
+	req.Header.Set("Idempotency-Key", batchID(session, b.seq))
 	start := time.Now()
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
@@ -253,12 +261,8 @@ func batchID(session string, seq uint64) string {
 	return session + "-" + strconv.FormatUint(seq, 10)
 }
 
-// encode builds the request body: a gzip'd delta batch, or a legacy
-// snapshot as the plain JSON the existing backend reads.
-func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err error) {
-	if len(b.items) == 1 && b.items[0].ev.Type == TypeLegacy {
-		return b.items[0].ev.Data, wire.ContentTypeSnapshot, false, nil
-	}
+// encode builds the request body: the gzip'd delta batch.
+func (s *Sender) encode(b *batch) ([]byte, error) {
 	h := wire.Header{
 		Version:      wire.Version,
 		Node:         s.opts.Node,
@@ -268,6 +272,11 @@ func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err
 		Seq:          b.seq,
 		BatchID:      batchID(s.opts.Session, b.seq),
 		SentAt:       s.opts.Now().UTC(),
+	}
+	if b.session != "" { // an earlier run's batch: its own header
+		rs := s.replayed[b.session]
+		h.Node, h.Namespace, h.AgentVersion, h.Session = rs.Node, rs.Namespace, rs.AgentVersion, rs.ID
+		h.BatchID, h.Replay = batchID(rs.ID, b.seq), true
 	}
 	events := make([]json.RawMessage, len(b.items))
 	for i, it := range b.items {
@@ -284,13 +293,13 @@ func (s *Sender) encode(b *batch) (body []byte, contentType string, gz bool, err
 		s.zw.Reset(buf)
 	}
 	if err := wire.WriteBatch(s.zw, h, events); err != nil {
-		return nil, "", false, fmt.Errorf("encode batch %d: %w", b.seq, err)
+		return nil, fmt.Errorf("encode batch %d: %w", b.seq, err)
 	}
 	if err := s.zw.Close(); err != nil {
-		return nil, "", false, fmt.Errorf("compress batch %d: %w", b.seq, err)
+		return nil, fmt.Errorf("compress batch %d: %w", b.seq, err)
 	}
 	s.lastBody = buf.Len()
-	return buf.Bytes(), wire.ContentTypeDelta, true, nil
+	return buf.Bytes(), nil
 }
 
 // responseError reads the backend's one-line explanation, if any.

@@ -67,7 +67,6 @@ type condition struct {
 	status    int    // HTTP status; 0 when no answer came
 	failure   string // why no answer came: one of the failure* constants, or ""
 	events    int    // events in the batch
-	legacy    bool   // the batch is a legacy snapshot body
 	markAlone bool   // the batch is one snapshot_begin or snapshot_end event
 }
 
@@ -153,9 +152,6 @@ var outcomes = []outcome{
 		level: zapcore.ErrorLevel, message: "Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later"},
 	{name: "3xx", when: status(300, 399), reason: "redirect", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "Backend answered with a redirect, which the agent never follows; set CATOPS_BACKEND_URL to the final URL. Keeping events queued and retrying later"},
-	{name: "409, legacy snapshot", when: func(c condition) bool { return statusIn(http.StatusConflict)(c) && c.legacy },
-		reason: "conflict", disposal: drop, dropped: "rejected",
-		level: zapcore.WarnLevel, message: "Backend answered 409 to a legacy snapshot; dropped it, the next one replaces it"},
 	{name: "409", when: statusIn(http.StatusConflict), reason: "conflict", disposal: drop, dropped: "superseded", resync: resyncRequested,
 		level: zapcore.InfoLevel, message: "Backend asked for a resync; sending a full snapshot"},
 	{name: "other 4xx, a snapshot mark alone", when: func(c condition) bool { return rejectedStatus(c) && c.markAlone },

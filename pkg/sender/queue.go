@@ -6,18 +6,20 @@ import (
 	"github.com/catops/cli/pkg/wire"
 )
 
-// TypeLegacy marks a queued legacy snapshot body (--wire-format=snapshot).
-const TypeLegacy wire.EventType = "legacy_snapshot"
-
 type item struct {
 	ev wire.EncodedEvent
 	at time.Time // when it was queued
+	// id is the event's record in the spool (0 without one); session is
+	// the earlier run's session it was queued under, read back from the
+	// spool, or "" for the running session.
+	id      uint64
+	session string
 }
 
 // droppable reports whether an event is a sample, which a newer sample
 // replaces; lifecycle events (pods, node, snapshot marks) are not.
 func droppable(t wire.EventType) bool {
-	return t == wire.EventHost || t == wire.EventUsage || t == TypeLegacy
+	return t == wire.EventHost || t == wire.EventUsage
 }
 
 // queue is a FIFO of encoded events bounded in bytes. It is not safe for
@@ -53,11 +55,8 @@ func (q *queue) take(maxBytes int) []item {
 		}
 		size += s
 		n++
-		if q.items[n-1].ev.Type == TypeLegacy {
-			break // a legacy body is always sent alone
-		}
-		if n < len(q.items) && q.items[n].ev.Type == TypeLegacy {
-			break
+		if n < len(q.items) && q.items[n].session != q.items[0].session {
+			break // a batch belongs to one session
 		}
 	}
 	out := make([]item, n)

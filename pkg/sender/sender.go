@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -45,6 +46,10 @@ type Options struct {
 	Logger         *zap.Logger
 	Metrics        *telemetry.Metrics
 	Now            func() time.Time
+	// Spool, if set, keeps the queue on disk: New sends what an earlier
+	// run left first, under its session, and Flush leaves what it could
+	// not deliver there instead of dropping it. Nil: memory only.
+	Spool *spool.Spool
 	// Answered, if set, is called with each answer the backend gives
 	// (status is its HTTP status; accepted: a 2xx). It runs on the
 	// sender's goroutine and must not block.
@@ -96,8 +101,9 @@ func (o *Options) defaults() {
 }
 
 type batch struct {
-	seq   uint64
-	items []item
+	seq     uint64
+	session string // an earlier run's session (a replay), or "" for the running one
+	items   []item
 	// ambiguous: an attempt got no clear answer (no response, 5xx, 408,
 	// 429, or shutdown during the request), so the backend may have
 	// applied this seq. Its seq is then never given back: reused, it
@@ -117,6 +123,9 @@ type Sender struct {
 	inflight      *batch
 	awaitSnapshot bool
 	seq           uint64
+	// replayed are the earlier runs' sessions whose events the spool gave
+	// back, with the seq of each one's last batch.
+	replayed map[string]*spool.Session
 
 	wake   chan struct{}
 	resync chan string // the reason of the pending resync request
@@ -139,7 +148,7 @@ type Sender struct {
 // New returns a Sender; nothing is sent until Run.
 func New(opts Options) *Sender {
 	opts.defaults()
-	return &Sender{
+	s := &Sender{
 		opts:     opts,
 		endpoint: opts.BackendURL + wire.Path,
 		limiter:  rate.NewLimiter(rate.Limit(opts.MaxBatchRate), 1),
@@ -150,6 +159,41 @@ func New(opts Options) *Sender {
 			return pauseUntil(ctx, d, opts.TokenPoll, until)
 		},
 	}
+	if opts.Spool != nil {
+		s.replay(opts.Spool.Replay())
+		opts.Spool.Begin(spool.Session{ID: opts.Session, Node: opts.Node, Namespace: opts.Namespace, AgentVersion: opts.AgentVersion})
+	}
+	return s
+}
+
+// replay queues what an earlier run left in the spool, ahead of anything
+// this run queues, each event under its own session; the batch that was in
+// flight goes out first with its seq (the backend may have applied it, so
+// it is ambiguous).
+func (s *Sender) replay(c spool.Contents) {
+	if len(c.Records) == 0 {
+		return
+	}
+	s.replayed = make(map[string]*spool.Session, len(c.Sessions))
+	for id, sess := range c.Sessions {
+		s.replayed[id] = &sess
+	}
+	now := s.opts.Now()
+	for _, r := range c.Records {
+		s.q.push(item{ev: r.Event, at: now, id: r.ID, session: r.Session})
+	}
+	if f := c.InFlight; f != nil {
+		n := 0
+		for n < len(s.q.items) && s.q.items[n].session == f.Session && s.q.items[n].id <= f.LastID {
+			n++
+		}
+		if n > 0 { // the spool keeps an in-flight batch only when its first record is at the head
+			s.inflight = &batch{seq: f.Seq, session: f.Session, items: s.q.take(itemBytes(s.q.items[:n])), ambiguous: true}
+		}
+	}
+	s.updateGauges()
+	s.opts.Logger.Info("Sending first what the spool kept from before the restart",
+		zap.Int("events", len(c.Records)), zap.Int("sessions", len(c.Sessions)), zap.Int("skippedRecords", c.Skipped))
 }
 
 // Enqueue queues events in order. It never blocks: when the queue is over
@@ -161,10 +205,19 @@ func (s *Sender) Enqueue(evs ...wire.EncodedEvent) {
 	}
 	now := s.opts.Now()
 	s.mu.Lock()
-	for _, ev := range evs {
-		s.q.push(item{ev: ev, at: now})
+	var first uint64
+	if s.opts.Spool != nil {
+		first = s.opts.Spool.Append(s.opts.Session, evs)
+	}
+	for i, ev := range evs {
+		it := item{ev: ev, at: now}
+		if s.opts.Spool != nil {
+			it.id = first + uint64(i)
+		}
+		s.q.push(it)
 	}
 	dropped, needResync := s.q.overflow()
+	s.unspool(dropped)
 	s.updateGauges()
 	s.mu.Unlock()
 
@@ -215,6 +268,49 @@ func (s *Sender) updateGauges() {
 	s.opts.Metrics.QueueBytes.Set(float64(bytes))
 }
 
+// unspool removes dropped items from the spool; s.mu is held.
+func (s *Sender) unspool(items []item) {
+	if s.opts.Spool == nil || len(items) == 0 {
+		return
+	}
+	s.opts.Spool.Remove(ids(items))
+}
+
+func ids(items []item) []uint64 {
+	out := make([]uint64, len(items))
+	for i, it := range items {
+		out[i] = it.id
+	}
+	return out
+}
+
+// sessionOf names the session a batch or item belongs to.
+func (s *Sender) sessionOf(session string) string {
+	if session == "" {
+		return s.opts.Session
+	}
+	return session
+}
+
+// nextSeq numbers a new batch of session; s.mu is held.
+func (s *Sender) nextSeq(session string) uint64 {
+	if session == "" {
+		s.seq++
+		return s.seq
+	}
+	rs := s.replayed[session]
+	rs.LastSeq++
+	return rs.LastSeq
+}
+
+// lastSeq is the seq of session's last batch; s.mu is held.
+func (s *Sender) lastSeq(session string) uint64 {
+	if session == "" {
+		return s.seq
+	}
+	return s.replayed[session].LastSeq
+}
+
 func (s *Sender) countDropped(items []item, reason string) {
 	for _, it := range items {
 		s.opts.Metrics.EventsDropped.WithLabelValues(string(it.ev.Type), reason).Inc()
@@ -254,8 +350,9 @@ func (s *Sender) Run(ctx context.Context) {
 
 // Flush delivers everything pending, ignoring the flush delay, until done
 // or ctx ends (give it a fresh deadline: Run's context is already over). It
-// returns how many events could not be delivered, counted as dropped
-// (shutdown).
+// returns how many events could not be delivered: counted as dropped
+// (shutdown), or, with a spool that is not degraded, left there for the
+// next run.
 //
 // Flush never waits to retry: an answer that would be retried later
 // (backend unreachable, 5xx, 429, a refused token) ends it at once, so that
@@ -275,6 +372,9 @@ func (s *Sender) Flush(ctx context.Context) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	left, _ := s.pendingLocked()
+	if s.opts.Spool != nil && !s.opts.Spool.Degraded() {
+		return left // the next run sends them
+	}
 	if s.inflight != nil {
 		s.countDropped(s.inflight.items, "shutdown")
 		s.inflight = nil
@@ -297,6 +397,7 @@ func (s *Sender) next(ctx context.Context, wait bool) *batch {
 		}
 		if s.awaitSnapshot {
 			dropped, found := s.q.dropUntilSnapshot()
+			s.unspool(dropped)
 			s.countDropped(dropped, "superseded")
 			s.awaitSnapshot = !found
 			s.updateGauges()
@@ -305,9 +406,10 @@ func (s *Sender) next(ctx context.Context, wait bool) *batch {
 		if s.q.len() > 0 && !s.awaitSnapshot {
 			age := s.opts.Now().Sub(s.q.items[0].at)
 			if !wait || s.q.bytes >= s.opts.MaxBatchBytes || age >= s.opts.FlushDelay {
-				s.seq++
-				s.inflight = &batch{seq: s.seq, items: s.q.take(s.opts.MaxBatchBytes)}
-				b := s.inflight
+				session := s.q.items[0].session
+				b := &batch{seq: s.nextSeq(session), session: session, items: s.q.take(s.opts.MaxBatchBytes)}
+				s.inflight = b
+				s.spoolFlight(b)
 				s.mu.Unlock()
 				return b
 			}
@@ -321,6 +423,15 @@ func (s *Sender) next(ctx context.Context, wait bool) *batch {
 			return nil
 		}
 	}
+}
+
+// spoolFlight records b as the batch in flight; s.mu is held.
+func (s *Sender) spoolFlight(b *batch) {
+	if s.opts.Spool == nil {
+		return
+	}
+	s.opts.Spool.Form(spool.InFlight{Session: s.sessionOf(b.session), Seq: b.seq,
+		FirstID: b.items[0].id, LastID: b.items[len(b.items)-1].id})
 }
 
 // sleep waits for d (forever if negative), a wake-up, or ctx; it reports

@@ -48,7 +48,6 @@ type call struct {
 	status int
 	batch  wire.Batch
 	header http.Header
-	legacy *wire.Snapshot
 }
 
 func newBackend(t *testing.T, script func(n int, b wire.Batch) (int, http.Header)) *backend {
@@ -70,12 +69,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	raw, err := io.ReadAll(body)
 	require.NoError(b.t, err)
 	c := call{header: r.Header.Clone()}
-	if r.Header.Get("Content-Type") == wire.ContentTypeSnapshot {
-		c.legacy = &wire.Snapshot{}
-		require.NoError(b.t, json.Unmarshal(raw, c.legacy))
-	} else {
-		require.NoError(b.t, json.Unmarshal(raw, &c.batch))
-	}
+	require.NoError(b.t, json.Unmarshal(raw, &c.batch))
 	b.mu.Lock()
 	n := len(b.calls)
 	status, hdr := http.StatusOK, http.Header(nil)
@@ -493,22 +487,6 @@ func TestFlushGivesUpAtDeadline(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
 }
 
-func TestLegacySnapshotSentAloneAsPlainJSON(t *testing.T) {
-	be := newBackend(t, nil)
-	h := newSender(t, be.srv.URL, nil)
-	body, err := json.Marshal(wire.Snapshot{NodeName: "node-a", Pods: []wire.SnapshotPod{{Name: "p"}}})
-	require.NoError(t, err)
-	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body}, wire.EncodedEvent{Type: TypeLegacy, Data: body})
-	h.run(t)
-	eventually(t, func() bool { return len(be.snapshot()) == 2 }, "two posts")
-	for _, c := range be.snapshot() {
-		require.NotNil(t, c.legacy)
-		assert.Equal(t, "node-a", c.legacy.NodeName)
-		assert.Empty(t, c.header.Get("Content-Encoding"))
-		assert.Equal(t, "Bearer "+testToken, c.header.Get("Authorization"))
-	}
-}
-
 func TestRetryAfterParsing(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	assert.Equal(t, 5*time.Second, retryAfter("5", now))
@@ -532,23 +510,6 @@ func TestWrongURLKeepsEventsAndSaysWhatToFix(t *testing.T) {
 	assert.Equal(t, []time.Duration{30 * time.Second}, h.recordedWaits())
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("check CATOPS_BACKEND_URL").Len())
 	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
-}
-
-func TestConflictOnLegacySnapshotDoesNotStallTheQueue(t *testing.T) {
-	be := newBackend(t, func(n int, _ wire.Batch) (int, http.Header) {
-		if n == 0 {
-			return http.StatusConflict, nil
-		}
-		return 0, nil
-	})
-	h := newSender(t, be.srv.URL, nil)
-	body := []byte(`{"node_name":"node-a","pods":[]}`)
-	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body})
-	h.run(t)
-	eventually(t, func() bool { return len(be.snapshot()) == 1 }, "first post answered 409")
-	h.s.Enqueue(wire.EncodedEvent{Type: TypeLegacy, Data: body})
-	eventually(t, func() bool { return len(be.snapshot()) == 2 && be.snapshot()[1].status == http.StatusOK },
-		"the next snapshot is still sent: legacy mode has no snapshot_begin to wait for")
 }
 
 // A batch the backend refused outright gives its sequence number back, so

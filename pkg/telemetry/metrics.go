@@ -40,6 +40,13 @@ type Metrics struct {
 	// HostSampleDuration is the time of each interval's host sample, in
 	// seconds.
 	HostSampleDuration prometheus.Histogram
+
+	// The disk spool (CATOPS_SPOOL_DIR); registered only when it is on.
+	SpoolDegraded       prometheus.Gauge       // 1 while events are kept in memory only
+	SpoolBytes          prometheus.Gauge       // size of the spool file, in bytes
+	SpoolReplayedEvents prometheus.Counter     // events read back at start, left by the run before
+	SpoolSkippedRecords prometheus.Counter     // records that could not be read, left out
+	SpoolWriteFailures  *prometheus.CounterVec // by reason: full (the cap), no_space (disk full), error
 }
 
 // durationBuckets span a loopback answer (5 ms) to a request timeout (30 s).
@@ -83,6 +90,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time of the last collection tick."}),
 		CachedPods: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "cached_pods",
 			Help: "Pods of this node in the informer cache."}),
+		SpoolDegraded: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "spool_degraded",
+			Help: "1 while the disk spool cannot be written and events are kept in memory only, until the queue drains."}),
+		SpoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "spool_bytes",
+			Help: "Size of the spool file on disk, in bytes."}),
+		SpoolReplayedEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "spool_replayed_events_total",
+			Help: "Events read back from the spool at start: queued by the run before and not acknowledged by the backend."}),
+		SpoolSkippedRecords: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "spool_skipped_records_total",
+			Help: "Spool records that could not be read and were left out (a whole unreadable file counts one)."}),
+		SpoolWriteFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "spool_write_failures_total",
+			Help: "Spool writes that failed, by reason (full: CATOPS_SPOOL_MAX_BYTES reached, no_space: disk full, error); each degrades the spool to memory."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
 		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts, m.InformerRequests,
@@ -91,6 +108,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.BackendRequestDuration.WithLabelValues(code)
 	}
 	return m
+}
+
+// RegisterSpool registers the spool's metrics on reg (only when the spool
+// is on, so an agent without one shows none).
+func (m *Metrics) RegisterSpool(reg prometheus.Registerer) {
+	reg.MustRegister(m.SpoolDegraded, m.SpoolBytes, m.SpoolReplayedEvents, m.SpoolSkippedRecords, m.SpoolWriteFailures)
+	for _, reason := range []string{"full", "no_space", "error"} {
+		m.SpoolWriteFailures.WithLabelValues(reason)
+	}
 }
 
 // CodeClass is the code label of BackendRequestDuration for an HTTP status;

@@ -38,6 +38,9 @@ type Header struct {
 	Seq          uint64    `json:"seq"`
 	BatchID      string    `json:"batch_id"`
 	SentAt       time.Time `json:"sent_at"`
+	// Replay is true when the batch belongs to the session of an earlier
+	// run of the agent, read back from its disk spool after a restart.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // Batch is a decoded delta batch: events are applied in order.
