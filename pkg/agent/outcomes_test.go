@@ -183,7 +183,7 @@ func TestOutcomeRedirect(t *testing.T) {
 	assert.Positive(t, events, "the events stay queued, nothing is sent elsewhere")
 }
 
-// The legacy poster's row of the same name (pkg/legacy/outcomes.go).
+// The row "409, legacy snapshot" of the sender's table (pkg/sender/outcomes.go), which only the legacy poster meets.
 func TestOutcomeConflictOnLegacySnapshot(t *testing.T) {
 	e := newEnv(t, func(c *config.Config, _ *Deps) { c.WireFormat = config.FormatSnapshot }, pods(1)...)
 	e.waitFor("a legacy snapshot", func(st receiver.NodeState) bool { return st.Legacy != nil })

@@ -6,35 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
 )
-
-// result is what one attempt to deliver a batch produced.
-type result struct {
-	token      string // the token the attempt used ("" when unreadable); never logged
-	status     int    // HTTP status; 0 when no answer came
-	failure    string // why no answer came (failure* in outcomes.go), or ""
-	retryAfter time.Duration
-	location   string // a redirect's target
-	err        error
-	bytes      int
-}
 
 // deliver sends b until the backend takes it or drops it (true), or until
 // ctx ends (false: b stays in flight for Flush). What each answer leads to
 // is the outcomes table.
 func (s *Sender) deliver(ctx context.Context, b *batch) bool {
-	backoff := s.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		if err := s.limiter.Wait(ctx); err != nil {
 			return false
@@ -42,18 +25,12 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		if attempt > 0 {
 			s.opts.Metrics.BatchesRetried.Inc()
 		}
-		res := s.post(ctx, b)
 		first := b.items[0].ev.Type
-		c := condition{status: res.status, failure: res.failure, events: len(b.items),
+		c := condition{events: len(b.items),
 			markAlone: len(b.items) == 1 && (first == wire.EventSnapshotBegin || first == wire.EventSnapshotEnd)}
-		o := classify(c)
-		s.logOutcome(o, b, res)
-		if s.opts.Answered != nil && res.status != 0 {
-			s.opts.Answered(res.status, o.disposal == ack)
-		}
-		if o.reason != "" {
-			s.opts.Metrics.BatchesFailed.WithLabelValues(o.failReason(c)).Inc()
-		}
+		head, tail := s.logFields(b)
+		a := s.link.attempt(ctx, c, func() ([]byte, error) { return s.encode(b) }, s.header(b), head, tail)
+		o := a.o
 		if o.disposal == interrupt || o.pause == backoffWait {
 			b.ambiguous = true
 		}
@@ -62,9 +39,7 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 			return false
 		case ack:
 			s.done(b, nil, "")
-			s.opts.Metrics.BatchesSent.Inc()
-			s.opts.Metrics.BytesSent.Add(float64(res.bytes))
-			s.opts.Metrics.LastSendTime.Set(float64(s.opts.Now().Unix()))
+			s.link.Delivered(a)
 			return true
 		case split:
 			if len(b.items) > 1 { // a row that splits matches several events only
@@ -90,72 +65,10 @@ func (s *Sender) deliver(ctx context.Context, b *batch) bool {
 		if s.flushing {
 			return false
 		}
-		var wait time.Duration
-		var until func() bool
-		switch o.pause {
-		case backoffWait:
-			wait = max(backoff.Step(), min(res.retryAfter, backoff.Cap))
-		case longWait:
-			wait = s.opts.RejectBackoff
-			if o.tokenWait {
-				until = s.tokenChangedFrom(res.token)
-			}
-		}
-		if !s.pause(ctx, wait, until) {
+		d, until := s.link.WaitAfter(a)
+		if !s.pause(ctx, d, until) {
 			return false // shutting down: the batch stays in flight for Flush
 		}
-	}
-}
-
-// logOutcome logs one attempt's row. Retried rows log the first failure of
-// a streak (and the first after the cause changed) at their level, and the
-// quick retries after it at debug ("Retrying batch"); those that wait a
-// minute log every time; the first success after a streak says how long it
-// lasted.
-func (s *Sender) logOutcome(o *outcome, b *batch, res result) {
-	fields := []zap.Field{zap.Uint64("batchSeq", b.seq), zap.Int("events", len(b.items)), zap.Int("status", res.status)}
-	if res.err != nil {
-		fields = append(fields, zap.Error(res.err))
-	}
-	if res.location != "" {
-		fields = append(fields, zap.String("location", res.location))
-	}
-	if len(b.items) == 1 {
-		fields = append(fields, zap.String("type", string(b.items[0].ev.Type)), zap.Int("bytes", len(b.items[0].ev.Data)))
-	}
-	level, msg := o.level, o.message
-	switch {
-	case o.disposal == keep:
-		if s.outageSince.IsZero() {
-			s.outageSince = s.opts.Now()
-		} else if s.outageRow == o && o.pause == backoffWait {
-			level, msg = zapcore.DebugLevel, "Retrying batch"
-		}
-		s.outageRow = o
-	case o.disposal == ack && !s.outageSince.IsZero():
-		s.opts.Logger.Info("Backend accepting batches again", zap.Duration("outage", s.opts.Now().Sub(s.outageSince)))
-		s.outageSince, s.outageRow = time.Time{}, nil
-	}
-	if ce := s.opts.Logger.Check(level, msg); ce != nil {
-		ce.Write(fields...)
-	}
-	s.logFirst(o, res, fields)
-}
-
-// logFirst logs the line a user looks for after an install: the first
-// batch the backend accepted, and, before that, the first answer that
-// refuses delivery until someone fixes something (a token, the URL, a
-// proxy), which repeats the row's advice.
-func (s *Sender) logFirst(o *outcome, res result, fields []zap.Field) {
-	switch {
-	case s.accepted:
-	case o.disposal == ack:
-		s.accepted = true
-		s.opts.Logger.Info("First batch accepted by the backend", append(fields, zap.String("url", s.endpoint))...)
-	case !s.refusalLogged && res.status != 0 && o.pause == longWait:
-		s.refusalLogged = true
-		s.opts.Logger.Error("First batch refused by the backend; nothing is delivered until this is fixed",
-			append(fields, zap.String("url", s.endpoint), zap.String("reason", o.reason), zap.String("fix", o.message))...)
 	}
 }
 
@@ -203,58 +116,31 @@ func (s *Sender) split(b *batch) {
 	s.mu.Unlock()
 }
 
-func (s *Sender) post(ctx context.Context, b *batch) result {
-	token, err := s.opts.Token()
-	if err != nil {
-		return result{failure: failureToken, err: fmt.Errorf("read auth token: %w", err)}
-	}
-	body, err := s.encode(b)
-	if err != nil {
-		return result{failure: failureEncode, err: err, token: token}
-	}
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return result{failure: failureEncode, err: fmt.Errorf("build request: %w", err)}
-	}
-	req.Header.Set("Content-Type", wire.ContentTypeDelta)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("User-Agent", "catops-k8s/"+s.opts.AgentVersion)
-	req.Header.Set("Content-Encoding", "gzip")
+// header is b's headers of the delta format (docs/protocol.md §2.1); the
+// link adds Authorization and User-Agent.
+func (s *Sender) header(b *batch) http.Header {
 	session := s.sessionOf(b.session)
-	req.Header.Set(wire.HeaderSession, session)
-	req.Header.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
-	req.Header.Set(wire.HeaderBatchID, batchID(session, b.seq))
+	h := http.Header{}
+	h.Set("Content-Type", wire.ContentTypeDelta)
+	h.Set("Content-Encoding", "gzip")
+	h.Set(wire.HeaderSession, session)
+	h.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
+	h.Set(wire.HeaderBatchID, batchID(session, b.seq))
 	// Marks the POST as safe to replay, so that Go's transport resends
 	// it once on a kept-alive connection the backend had just closed
 	// (which would otherwise end the one-attempt final flush).
-	req.Header.Set("Idempotency-Key", batchID(session, b.seq))
-	start := time.Now()
-	resp, err := s.opts.Client.Do(req)
-	if err != nil {
-		if parent.Err() != nil {
-			return result{failure: failureInterrupted, err: err}
-		}
-		s.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(0)).Observe(time.Since(start).Seconds())
-		return result{failure: failureNetwork, err: err}
+	h.Set("Idempotency-Key", batchID(session, b.seq))
+	return h
+}
+
+// logFields are b's fields in the attempt's log lines: before the answer's,
+// and after them (a lone event's type and size).
+func (s *Sender) logFields(b *batch) (head, tail []zap.Field) {
+	head = []zap.Field{zap.Uint64("batchSeq", b.seq), zap.Int("events", len(b.items))}
+	if len(b.items) == 1 {
+		tail = []zap.Field{zap.String("type", string(b.items[0].ev.Type)), zap.Int("bytes", len(b.items[0].ev.Data))}
 	}
-	defer resp.Body.Close()
-	res := result{status: resp.StatusCode, bytes: len(body), token: token}
-	msg := responseError(resp.Body)
-	s.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(resp.StatusCode)).Observe(time.Since(start).Seconds())
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return res
-	}
-	res.retryAfter = retryAfter(resp.Header.Get("Retry-After"), s.opts.Now())
-	res.location = resp.Header.Get("Location")
-	who := "backend"
-	if resp.StatusCode == http.StatusProxyAuthRequired {
-		who = "a proxy" // only proxies answer 407
-	}
-	res.err = fmt.Errorf("%s answered %s: %s", who, resp.Status, msg)
-	return res
+	return head, tail
 }
 
 func batchID(session string, seq uint64) string {
@@ -300,69 +186,4 @@ func (s *Sender) encode(b *batch) ([]byte, error) {
 	}
 	s.lastBody = buf.Len()
 	return buf.Bytes(), nil
-}
-
-// responseError reads the backend's one-line explanation, if any.
-func responseError(r io.Reader) string {
-	raw, _ := io.ReadAll(io.LimitReader(r, 4<<10))
-	var resp wire.Response
-	if json.Unmarshal(raw, &resp) == nil && resp.Error != "" {
-		return resp.Error
-	}
-	text := strings.TrimSpace(strings.ReplaceAll(string(raw), "\n", " "))
-	if len(text) > 300 {
-		text = text[:300] + "…"
-	}
-	return text
-}
-
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// tokenChangedFrom returns the condition that ends the long wait after the
-// backend refused token (or after it could not be read, token ""): the
-// token source now gives another one. A rotated Secret is then tried at
-// once instead of after RejectBackoff; an unchanged token still waits, so
-// refusals stay at one a RejectBackoff.
-func (s *Sender) tokenChangedFrom(token string) func() bool {
-	return func() bool {
-		t, err := s.opts.Token()
-		if err != nil || t == token {
-			return false
-		}
-		s.opts.Logger.Info("Auth token changed; retrying now")
-		return true
-	}
-}
-
-// pauseUntil waits for d, or until ctx ends (false), or, checked every
-// poll, until until() holds; a nil until waits the whole d.
-func pauseUntil(ctx context.Context, d, poll time.Duration, until func() bool) bool {
-	if until == nil {
-		return sleep(ctx, d, nil)
-	}
-	deadline := time.Now().Add(d)
-	for {
-		step := min(poll, time.Until(deadline))
-		if step <= 0 {
-			return true
-		}
-		if !sleep(ctx, step, nil) {
-			return false
-		}
-		if until() {
-			return true
-		}
-	}
 }

@@ -12,9 +12,12 @@ import (
 )
 
 // What the sender does after one attempt to deliver a batch is decided by
-// one table, outcomes: the first row whose condition holds applies.
-// docs/protocol.md §2.3 mirrors it row for row (TestOutcomeTableIsDocumented
-// checks the row names), and each row has a test against the reference
+// one table, outcomes: the first row whose condition holds applies. The
+// legacy poster (pkg/legacy) posts its snapshots through a Link too, so
+// the same table decides for them: a lone snapshot meets the rows that can
+// apply to one event, and one row of its own. docs/protocol.md §2.3
+// mirrors it row for row (TestOutcomeTableIsDocumented checks the row
+// names and their order), and each row has a test against the reference
 // receiver in pkg/agent.
 
 // disposal is what happens to the batch in flight.
@@ -68,11 +71,12 @@ type condition struct {
 	failure   string // why no answer came: one of the failure* constants, or ""
 	events    int    // events in the batch
 	markAlone bool   // the batch is one snapshot_begin or snapshot_end event
+	legacy    bool   // the body is a legacy snapshot (Link.PostLegacy), not a batch
 }
 
 // Why an attempt got no HTTP answer.
 const (
-	failureInterrupted = "interrupted" // the sender's context ended during the attempt
+	failureInterrupted = "interrupted" // the caller's context ended during the attempt
 	failureToken       = "token"       // the token could not be read; nothing was sent
 	failureEncode      = "encode"      // the body or request could not be built; nothing was sent
 	failureNetwork     = "network"     // connection error or request timeout
@@ -99,7 +103,7 @@ type outcome struct {
 	tokenWait bool
 	pause     pause
 	// level and message are the log line. Rows that keep the batch are
-	// an outage: see Sender.logOutcome for how a streak is logged.
+	// an outage: see Link.logOutcome for how a streak is logged.
 	level   zapcore.Level
 	message string
 }
@@ -152,6 +156,9 @@ var outcomes = []outcome{
 		level: zapcore.ErrorLevel, message: "Backend has no such endpoint; check CATOPS_BACKEND_URL. Keeping events queued and retrying later"},
 	{name: "3xx", when: status(300, 399), reason: "redirect", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "Backend answered with a redirect, which the agent never follows; set CATOPS_BACKEND_URL to the final URL. Keeping events queued and retrying later"},
+	{name: "409, legacy snapshot", when: func(c condition) bool { return statusIn(http.StatusConflict)(c) && c.legacy },
+		reason: "conflict", disposal: drop, dropped: "rejected",
+		level: zapcore.WarnLevel, message: "Backend answered 409 to a legacy snapshot; dropped it, the next one replaces it"},
 	{name: "409", when: statusIn(http.StatusConflict), reason: "conflict", disposal: drop, dropped: "superseded", resync: resyncRequested,
 		level: zapcore.InfoLevel, message: "Backend asked for a resync; sending a full snapshot"},
 	{name: "other 4xx, a snapshot mark alone", when: func(c condition) bool { return rejectedStatus(c) && c.markAlone },
@@ -187,7 +194,15 @@ var queueDropReasons = []string{"overflow", "shutdown", "superseded"}
 // can count and every catops_events_dropped_total series of types, at 0
 // (the agent calls it at start, with the types its wire format sends).
 func InitMetrics(m *telemetry.Metrics, types []wire.EventType) {
-	dropReasons := append([]string(nil), queueDropReasons...)
+	InitOutcomeMetrics(m, types, queueDropReasons...)
+}
+
+// InitOutcomeMetrics creates, at 0, every catops_batches_failed_total
+// series the rows can count and, for each of types, the
+// catops_events_dropped_total series of the reasons the rows drop with and
+// of more (the caller's own: a queue's overflow, shutdown, …).
+func InitOutcomeMetrics(m *telemetry.Metrics, types []wire.EventType, more ...string) {
+	dropReasons := append([]string(nil), more...)
 	for i := range outcomes {
 		o := &outcomes[i]
 		if o.reason == "" {

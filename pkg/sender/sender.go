@@ -19,7 +19,8 @@ import (
 	"github.com/catops/cli/pkg/wire"
 )
 
-// Options configure a Sender. Zero durations and sizes take the defaults.
+// Options configure a Sender, or a Link (NewLink says which fields it
+// uses). Zero durations and sizes take the defaults.
 type Options struct {
 	// BackendURL is the backend's base URL; batches go to BackendURL+wire.Path.
 	BackendURL string
@@ -52,7 +53,7 @@ type Options struct {
 	Spool *spool.Spool
 	// Answered, if set, is called with each answer the backend gives
 	// (status is its HTTP status; accepted: a 2xx). It runs on the
-	// sender's goroutine and must not block.
+	// goroutine that posts (Run's, then Flush's) and must not block.
 	Answered func(status int, accepted bool)
 }
 
@@ -114,9 +115,9 @@ type batch struct {
 // Sender delivers events. Enqueue may be called from any goroutine; Run and
 // then Flush from one.
 type Sender struct {
-	opts     Options
-	endpoint string
-	limiter  *rate.Limiter
+	opts    Options
+	link    *Link // Run's goroutine only
+	limiter *rate.Limiter
 
 	mu            sync.Mutex
 	q             queue
@@ -130,12 +131,7 @@ type Sender struct {
 	wake   chan struct{}
 	resync chan string // the reason of the pending resync request
 
-	outageSince time.Time // first failure of the current streak; Run's goroutine only
-	outageRow   *outcome  // the row last logged in the current streak; Run's goroutine only
-	// accepted: the backend took a batch; refusalLogged: the first
-	// refusal before that was logged. Run's goroutine only.
-	accepted, refusalLogged bool
-	flushing                bool // Flush is running: no waits between attempts
+	flushing bool // Flush is running: no waits between attempts
 
 	zw       *gzip.Writer // reused compressor
 	lastBody int          // size of the last body, to size the next buffer
@@ -148,16 +144,15 @@ type Sender struct {
 // New returns a Sender; nothing is sent until Run.
 func New(opts Options) *Sender {
 	opts.defaults()
+	link := newLink(opts)
 	s := &Sender{
-		opts:     opts,
-		endpoint: opts.BackendURL + wire.Path,
-		limiter:  rate.NewLimiter(rate.Limit(opts.MaxBatchRate), 1),
-		q:        queue{max: opts.MaxQueueBytes},
-		wake:     make(chan struct{}, 1),
-		resync:   make(chan string, 1),
-		pause: func(ctx context.Context, d time.Duration, until func() bool) bool {
-			return pauseUntil(ctx, d, opts.TokenPoll, until)
-		},
+		opts:    opts,
+		link:    link,
+		limiter: rate.NewLimiter(rate.Limit(opts.MaxBatchRate), 1),
+		q:       queue{max: opts.MaxQueueBytes},
+		wake:    make(chan struct{}, 1),
+		resync:  make(chan string, 1),
+		pause:   link.Pause,
 	}
 	if opts.Spool != nil {
 		s.replay(opts.Spool.Replay())

@@ -698,13 +698,41 @@ func TestShutdownDuringRequestIsNotAFailure(t *testing.T) {
 	assert.Zero(t, h.logs.FilterMessageSnippet("unreachable").Len())
 }
 
-// Every row of the outcome table is in docs/protocol.md's table, by name.
+// Every row of the outcome table is in docs/protocol.md's table, by name,
+// and the docs' table has those rows alone, in the same order (the first
+// that matches applies).
 func TestOutcomeTableIsDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/protocol.md")
 	require.NoError(t, err)
+	var names []string
 	for _, o := range outcomes {
+		names = append(names, o.name)
 		assert.True(t, strings.Contains(string(doc), "| "+o.name+" |"), "docs/protocol.md §2.3 has no row named %q", o.name)
 	}
+	_, table, found := strings.Cut(string(doc), "\n| Row | Condition |")
+	require.True(t, found, "docs/protocol.md §2.3 has no table of outcomes")
+	table, _, _ = strings.Cut(table, "\n\n")
+	var documented []string
+	for _, line := range strings.Split(table, "\n")[2:] { // the rest of the header line, the separator
+		cells := strings.Split(line, " | ")
+		documented = append(documented, strings.TrimPrefix(cells[0], "| "))
+	}
+	assert.Equal(t, names, documented, "docs/protocol.md §2.3's rows, in order")
+}
+
+// A legacy snapshot (Link.PostLegacy) meets only the rows that can apply to
+// one snapshot: it is never split nor taken for a snapshot mark, and a 409
+// to it has a row of its own, which a batch never meets.
+func TestLegacySnapshotMeetsItsRowsOnly(t *testing.T) {
+	for code := 100; code < 700; code++ {
+		o := classify(condition{status: code, events: 1, legacy: true})
+		assert.NotEqual(t, split, o.disposal, "status %d", code)
+		assert.NotEqual(t, resyncRequested, o.resync, "status %d", code)
+		assert.NotEqual(t, "other 4xx, a snapshot mark alone", o.name, "status %d", code)
+		assert.NotEqual(t, "409", o.name, "status %d", code)
+	}
+	assert.Equal(t, "409, legacy snapshot", classify(condition{status: http.StatusConflict, events: 1, legacy: true}).name)
+	assert.Equal(t, "409", classify(condition{status: http.StatusConflict, events: 1}).name, "a batch's 409 asks for a resync")
 }
 
 // A batch whose request cannot be built is dropped (nothing was sent), its
@@ -904,11 +932,11 @@ func TestTokenChangedFrom(t *testing.T) {
 	h := newSender(t, "http://127.0.0.1:1", func(o *Options) {
 		o.Token = func() (string, error) { return current, readErr }
 	})
-	assert.False(t, h.s.tokenChangedFrom("same")(), "unchanged: the refusal rate stays one a RejectBackoff")
+	assert.False(t, h.s.link.tokenChangedFrom("same")(), "unchanged: the refusal rate stays one a RejectBackoff")
 	current = "other"
-	assert.True(t, h.s.tokenChangedFrom("same")())
+	assert.True(t, h.s.link.tokenChangedFrom("same")())
 	readErr = errors.New("gone")
-	assert.False(t, h.s.tokenChangedFrom("same")(), "unreadable is no change")
+	assert.False(t, h.s.link.tokenChangedFrom("same")(), "unreadable is no change")
 	readErr = nil
-	assert.True(t, h.s.tokenChangedFrom("")(), "readable again after it could not be read")
+	assert.True(t, h.s.link.tokenChangedFrom("")(), "readable again after it could not be read")
 }
