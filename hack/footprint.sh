@@ -3,6 +3,10 @@
 # memory, Go heap and CPU time in steady state with PODS pods on its node
 # (spread over 10 namespaces), COLLECTION_INTERVAL=10, no Metrics API.
 #   PODS=110 SECS=120 hack/footprint.sh
+# AGENT=path/to/catops-k8s measures that binary instead of building this
+# tree's (to compare builds in one sitting); the agent inherits the
+# environment, so CATOPS_* variables set by the caller apply
+# (e.g. CATOPS_SPOOL_DIR=$(mktemp -d)).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 cd "$(dirname "$0")/.."
@@ -13,7 +17,8 @@ KUBECTL=$PWD/.cache/bin/kubectl
 
 hack/build-tools.sh etcd kube-apiserver kubectl >/dev/null
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes
+AGENT=${AGENT:-bin/catops-k8s}
+if [ "$AGENT" = bin/catops-k8s ]; then CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes; fi
 go build -o bin/catops-receiver ./cmd/catops-receiver
 
 go run ./test/rig/cmd/rig down --dir "$STATE" >/dev/null 2>&1 || true
@@ -50,16 +55,19 @@ bin/catops-receiver --addr 127.0.0.1:18100 --token bench >/dev/null 2>&1 &
 pids+=($!)
 NODE_NAME=bench-node CATOPS_AUTH_TOKEN=bench CATOPS_BACKEND_URL=http://127.0.0.1:18100 \
   COLLECTION_INTERVAL=10 CATOPS_POD_METRICS_SOURCE=none CATOPS_HEALTH_ADDR=127.0.0.1:18180 \
-  bin/catops-k8s 2>/dev/null &
+  "$AGENT" 2>/dev/null &
 agent=$!
 pids+=("$agent")
 
-cpu() { awk '{print $14 + $15}' "/proc/$agent/stat"; }   # utime + stime, clock ticks
+# CPU time of every thread, in nanoseconds (schedstat: the scheduler's own
+# count; /proc/<pid>/stat's clock ticks are 10 ms, too coarse for an agent
+# that uses well under a millicore).
+cpu() { cat /proc/"$agent"/task/*/schedstat | awk '{ns += $1} END {printf "%.0f", ns}'; }
 sleep 20 # start-up and the first snapshot are not steady state
 c0=$(cpu)
 sleep "$SECS"
 c1=$(cpu)
-tck=$(getconf CLK_TCK)
+tck=1000000000
 rss=$(awk '/^VmRSS/{print $2}' "/proc/$agent/status")
 hwm=$(awk '/^VmHWM/{print $2}' "/proc/$agent/status")
 anon=$(awk '/^RssAnon/{print $2}' "/proc/$agent/status")  # heap, stacks, runtime

@@ -206,6 +206,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return errors.New("agent: Run called twice; build another agent with New")
 	}
 	cfg, d, log, pc := a.cfg, a.d, a.log, a.pc
+	if a.spool != nil {
+		defer a.spool.Close() // also on the early returns; a second Close is a no-op
+	}
 	var ship shipper = a.snd
 	if a.post != nil {
 		ship = a.post
@@ -280,7 +283,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			log.Warn("Cannot close the spool", zap.Error(err))
 		}
 		if kept && left > 0 {
-			log.Info("Events not delivered at shutdown are kept in the spool for the next start", zap.Int("events", left))
+			// With the chart's emptyDir they are sent only if this container
+			// restarts in the same pod; a pod that is replaced loses them.
+			log.Info("Events not delivered at shutdown stay in the spool; a restart with the same spool directory sends them",
+				zap.Int("events", left), zap.String("dir", cfg.SpoolDir))
 			return nil
 		}
 	}

@@ -351,8 +351,12 @@ func (o *Options) spool(c *Config) error {
 		wf := o.get(wireFormat).source
 		return errorf("%s is set but %s is snapshot: the legacy snapshot format has no send queue to spool; set %s=delta, or unset %s", dir.source, wf, wf, dir.source)
 	}
-	if c.SpoolMaxBytes < c.QueueMaxBytes {
-		return errorf("%s (%d) must not be smaller than %s (%d): the spool must hold a full queue", o.get(spoolMaxBytes).source, c.SpoolMaxBytes, o.get(queueMaxBytes).source, c.QueueMaxBytes)
+	// A bbolt file holding a full queue takes up to about three times its
+	// bytes (half-full pages for small events, whole overflow pages for
+	// large ones, the freelist) plus 1 MiB growth steps: pkg/spool's
+	// TestSpoolHoldsAFullQueueAtFourTimesItsBound.
+	if c.SpoolMaxBytes < 4*c.QueueMaxBytes {
+		return errorf("%s (%d) must be at least 4 times %s (%d): the spool file needs that room to hold a full queue", o.get(spoolMaxBytes).source, c.SpoolMaxBytes, o.get(queueMaxBytes).source, c.QueueMaxBytes)
 	}
 	c.SpoolDir = dir.raw
 	return nil

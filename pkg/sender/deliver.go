@@ -96,7 +96,7 @@ func (s *Sender) done(b *batch, dropped []item, reason string) {
 	if sp := s.opts.Spool; sp != nil {
 		sp.Finish(s.sessionOf(b.session), ids(b.items), s.lastSeq(b.session))
 		if s.q.len() == 0 {
-			sp.Reset(s.opts.Now())
+			sp.Reset()
 		}
 	}
 	s.updateGauges()

@@ -163,8 +163,7 @@ func New(opts Options) *Sender {
 
 // replay queues what an earlier run left in the spool, ahead of anything
 // this run queues, each event under its own session; the batch that was in
-// flight goes out first with its seq (the backend may have applied it, so
-// it is ambiguous).
+// flight goes out first with its seq.
 func (s *Sender) replay(c spool.Contents) {
 	if len(c.Records) == 0 {
 		return
@@ -182,8 +181,13 @@ func (s *Sender) replay(c spool.Contents) {
 		for n < len(s.q.items) && s.q.items[n].session == f.Session && s.q.items[n].id <= f.LastID {
 			n++
 		}
+		// Not ambiguous, although the backend may have applied it: then it
+		// answers 2xx (a duplicate), as it validates the same bytes the same
+		// way. A refusal (400) therefore means it applied none of it, and
+		// the seq can be given back so the rest of the session follows
+		// without a gap.
 		if n > 0 { // the spool keeps an in-flight batch only when its first record is at the head
-			s.inflight = &batch{seq: f.Seq, session: f.Session, items: s.q.take(itemBytes(s.q.items[:n])), ambiguous: true}
+			s.inflight = &batch{seq: f.Seq, session: f.Session, items: s.q.take(itemBytes(s.q.items[:n]))}
 		}
 	}
 	s.updateGauges()

@@ -229,3 +229,49 @@ func (tagRun) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("X-Test-Run", "2")
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// The batch in flight at a kill that the backend refuses (400) after the
+// restart gives its seq back: the rest of the earlier session follows
+// without a gap, so no 409 drops it.
+func TestSpoolRefusedReplayedBatchLeavesNoGap(t *testing.T) {
+	rec := &receiver.Recorder{}
+	rcv, err := receiver.New(receiver.Options{Token: testToken, OnBatch: rec.Record})
+	require.NoError(t, err)
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		rcv.Handler().ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	sp1 := openSpool(t, dir, 0)
+	h1 := newSender(t, srv.URL, func(o *Options) { o.Spool = sp1; o.Session = "run1" })
+	h1.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), markEv(t, wire.EventSnapshotEnd, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.Zero(t, h1.s.Flush(ctx), "the start snapshot is delivered")
+	down.Store(true)
+	h1.s.Enqueue(podEv(t, ""), podEv(t, "y"), podEv(t, "z")) // a pod without a name: the receiver refuses it
+	require.Equal(t, 3, h1.s.Flush(ctx), "batch 2 formed, not delivered")
+	require.NoError(t, sp1.Close())
+	down.Store(false)
+
+	sp2 := openSpool(t, dir, 0)
+	h2 := newSender(t, srv.URL, func(o *Options) { o.Spool = sp2; o.Session = "run2" })
+	require.Zero(t, h2.s.Flush(ctx))
+	var names []string
+	for _, b := range rec.Batches() {
+		if b.Session == "run1" && b.Replay {
+			assert.Equal(t, uint64(2), b.Seq, "the refused event's seq is given back")
+			for _, e := range b.Events {
+				names = append(names, eventName(e))
+			}
+		}
+	}
+	assert.Equal(t, []string{"y", "z"}, names)
+	assert.Zero(t, rcv.Stats().Conflicts, "no gap, so no 409")
+}

@@ -11,8 +11,9 @@
 // one transaction, so a process killed at any instant leaves either the
 // change or nothing, never a torn record. Writes are not fsync'd: the spool
 // survives the death of the process, not of the machine; a file a machine
-// crash left inconsistent is moved aside (spool.db.corrupt) and the agent
-// starts with an empty spool.
+// crash left inconsistent is usually detected (bbolt checksums its meta
+// pages only), moved aside (spool.db.corrupt), and the agent starts with
+// an empty spool.
 //
 // A write that fails (disk full, the size cap reached, an I/O error)
 // degrades the spool: the file is removed and events are kept in memory
@@ -59,6 +60,7 @@ type Options struct {
 	MaxBytes int
 	Logger   *zap.Logger
 	Metrics  *telemetry.Metrics
+	Now      func() time.Time // default time.Now
 }
 
 // Session is what the spool keeps of a session: the batch header fields
@@ -129,6 +131,9 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.Discard()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil { //nolint:gosec // G703: the directory is the operator's setting
 		return nil, fmt.Errorf("create spool directory: %w", err)
 	}
@@ -138,6 +143,11 @@ func Open(dir string, opts Options) (*Spool, error) {
 		if unusable(err) {
 			s.closeDB()
 			return nil, fmt.Errorf("open spool %s: %w", s.path, err)
+		}
+		if transient(err) { // a full disk: the node most needs watching then
+			s.degrade("open", err)
+			s.contents = &Contents{}
+			return s, nil
 		}
 		aside := s.path + ".corrupt"
 		s.closeDB()
@@ -189,12 +199,27 @@ func (s *Spool) openAndRead() (c *Contents, err error) {
 	return c, err
 }
 
-// unusable reports whether an Open error is about the directory or the
-// file's access rather than its contents: moving the file aside would not
-// help.
+// unusable reports whether an Open error says the directory or the file
+// cannot be used at all (permissions, a read-only filesystem, another
+// process holding the file): the operator must fix it.
 func unusable(err error) bool {
-	var pe *os.PathError
-	return errors.As(err, &pe) || errors.Is(err, berrors.ErrTimeout)
+	for _, e := range []error{syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.ENOTDIR, syscall.EISDIR, berrors.ErrTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// transient reports whether an error is about room or the device (a full
+// disk, a quota, an I/O error): the spool degrades and tries again later.
+func transient(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EFBIG, berrors.ErrMaxSizeReached} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // read fills c from the file, drops sessions without records and an
@@ -304,6 +329,7 @@ func (s *Spool) Append(session string, evs []wire.EncodedEvent) (first uint64) {
 	}
 	s.update("append", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
+		b.FillPercent = 1 // ids only grow: pack pages full rather than half
 		for i, ev := range evs {
 			if err := b.Put(idKey(first+uint64(i)), encodeRecord(session, ev)); err != nil {
 				return err
@@ -357,29 +383,29 @@ func (s *Spool) Degraded() bool { return s.db == nil }
 // Reset is called when the queue is empty: a degraded spool then tries a
 // fresh file (at most once a minute), and a healthy one whose file grew
 // past a quarter of the cap starts a fresh, small file.
-func (s *Spool) Reset(now time.Time) {
-	if s.db != nil {
-		if s.size() <= int64(s.opts.MaxBytes/4) {
-			return
-		}
-		s.closeDB()
-	} else if now.Before(s.retryAt) {
+func (s *Spool) Reset() {
+	now := s.opts.Now()
+	degraded := s.db == nil
+	if !degraded && s.size() <= int64(s.opts.MaxBytes/4) {
 		return
 	}
-	s.retryAt = now.Add(time.Minute)
-	_ = os.Remove(s.path)
-	c, err := s.openAndRead()
-	if err != nil {
-		s.closeDB()
-		_ = os.Remove(s.path)
-		s.opts.Logger.Warn("Spool still unusable; events stay in memory only", zap.String("path", s.path), zap.Error(err))
+	if degraded && now.Before(s.retryAt) {
 		return
 	}
-	_ = c // a fresh file holds nothing
+	s.closeDB()
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// The old records would be read back as new ones.
+		s.degrade("reset", err)
+		return
+	}
+	if _, err := s.openAndRead(); err != nil {
+		s.degrade("reset", err)
+		return
+	}
 	if s.current.ID != "" {
 		s.Begin(s.current)
 	}
-	if s.db != nil {
+	if degraded && s.db != nil {
 		s.opts.Metrics.SpoolDegraded.Set(0)
 		s.opts.Logger.Info("Spool in use again", zap.String("path", s.path))
 	}
@@ -427,10 +453,16 @@ func (s *Spool) update(op string, fn func(tx *bolt.Tx) error) {
 		s.updateSize()
 		return
 	}
+	s.degrade(op, err)
+}
+
+// degrade keeps events in memory only: the file is closed and removed, so
+// that a restart cannot send records that no longer match the queue.
+func (s *Spool) degrade(op string, err error) {
 	reason := "error"
 	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		reason = "full"
-	} else if errors.Is(err, syscall.ENOSPC) {
+	} else if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		reason = "no_space"
 	}
 	s.opts.Metrics.SpoolWriteFailures.WithLabelValues(reason).Inc()
@@ -439,12 +471,10 @@ func (s *Spool) update(op string, fn func(tx *bolt.Tx) error) {
 		zap.String("op", op), zap.String("reason", reason), zap.Int("maxBytes", s.opts.MaxBytes),
 		zap.String("path", s.path), zap.Error(err))
 	s.closeDB()
-	// What the file holds no longer matches the queue: a restart must not
-	// send it again.
 	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		s.opts.Logger.Warn("Cannot remove the spool file", zap.String("path", s.path), zap.Error(rerr))
 	}
-	s.retryAt = time.Now().Add(time.Minute)
+	s.retryAt = s.opts.Now().Add(time.Minute)
 	s.opts.Metrics.SpoolBytes.Set(0)
 }
 

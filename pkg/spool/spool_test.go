@@ -183,6 +183,8 @@ func TestDamagedFileIsMovedAside(t *testing.T) {
 func TestFullSpoolDegradesToMemoryAndRecovers(t *testing.T) {
 	dir := t.TempDir()
 	s, m := open(t, dir, 1<<20)
+	now := time.Now()
+	s.opts.Now = func() time.Time { return now }
 	s.Begin(Session{ID: "s1", Node: "n1"})
 	big := wire.EncodedEvent{Type: wire.EventPodUpsert, Data: json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)}
 	var ids []uint64
@@ -203,9 +205,10 @@ func TestFullSpoolDegradesToMemoryAndRecovers(t *testing.T) {
 	s.Remove(ids)
 	s.Finish("s1", ids, 1)
 
-	s.Reset(time.Now()) // within a minute of the failure: not yet
+	s.Reset() // within a minute of the failure: not yet
 	assert.True(t, s.Degraded())
-	s.Reset(time.Now().Add(2 * time.Minute))
+	now = now.Add(2 * time.Minute)
+	s.Reset()
 	require.False(t, s.Degraded())
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolDegraded))
 	id := s.Append("", []wire.EncodedEvent{ev(wire.EventPodUpsert, 2)})
@@ -300,5 +303,67 @@ func writer(dir string) {
 			s.Remove([]uint64{id - 500})
 		}
 		fmt.Println(id)
+	}
+}
+
+// A disk already full at start does not stop the agent: the spool starts
+// degraded and is tried again once the queue drains.
+func TestFullDiskAtStartDegrades(t *testing.T) {
+	assert.True(t, transient(fmt.Errorf("write spool.db: %w", syscall.ENOSPC)))
+	assert.True(t, transient(fmt.Errorf("write spool.db: %w", syscall.EIO)))
+	assert.False(t, unusable(fmt.Errorf("write spool.db: %w", syscall.ENOSPC)))
+	assert.True(t, unusable(&os.PathError{Op: "open", Path: "spool.db", Err: syscall.EACCES}))
+	assert.True(t, unusable(&os.PathError{Op: "open", Path: "spool.db", Err: syscall.EROFS}))
+
+	// A cap below bbolt's first allocation is a full disk at start.
+	m := telemetry.New(prometheus.NewRegistry())
+	s, err := Open(t.TempDir(), Options{MaxBytes: 4096, Metrics: m})
+	require.NoError(t, err, "a full disk is not a reason not to start")
+	defer s.Close()
+	assert.True(t, s.Degraded())
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolDegraded))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolWriteFailures.WithLabelValues("full")))
+	assert.Empty(t, s.Replay().Records)
+	s.Begin(Session{ID: "s1", Node: "n1"})
+	s.Append("", []wire.EncodedEvent{ev(wire.EventPodUpsert, 1)}) // harmless
+}
+
+// Compacting a healthy spool is not a recovery: nothing is logged, the
+// gauge stays 0; a compaction that fails degrades like a failed write.
+func TestCompactionOfAHealthySpool(t *testing.T) {
+	dir := t.TempDir()
+	s, m := open(t, dir, 4<<20)
+	s.Begin(Session{ID: "s1", Node: "n1", LastSeq: 7})
+	big := wire.EncodedEvent{Type: wire.EventPodUpsert, Data: json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)}
+	var ids []uint64
+	for range 24 { // 1.5 MiB > a quarter of the cap
+		ids = append(ids, s.Append("", []wire.EncodedEvent{big}))
+	}
+	require.False(t, s.Degraded())
+	s.Finish("s1", ids, 8)
+	before := s.size()
+	require.Greater(t, before, int64(1<<20))
+	s.Reset()
+	require.False(t, s.Degraded())
+	assert.Less(t, s.size(), before, "a fresh, small file")
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolDegraded))
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolWriteFailures.WithLabelValues("error")))
+	require.NoError(t, s.Close())
+	c := func() Contents { s2, _ := open(t, dir, 4<<20); return s2.Replay() }()
+	assert.Empty(t, c.Records)
+}
+
+// With ids appended in order and pages packed full, a spool of 4x the
+// queue's bound holds a full queue of small or large events.
+func TestSpoolHoldsAFullQueueAtFourTimesItsBound(t *testing.T) {
+	const queue = 1 << 20
+	for _, size := range []int{200, 1000, 3000, 5000} {
+		s, _ := open(t, t.TempDir(), 4*queue)
+		s.Begin(Session{ID: "s1", Node: "n1"})
+		data := json.RawMessage(`"` + strings.Repeat("x", size-2) + `"`)
+		for held := 0; held < queue; held += size {
+			s.Append("", []wire.EncodedEvent{{Type: wire.EventPodUpsert, Data: data}})
+		}
+		assert.False(t, s.Degraded(), "%d-byte events", size)
 	}
 }

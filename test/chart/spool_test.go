@@ -118,7 +118,7 @@ func TestSpoolMaxSizeReachesTheAgent(t *testing.T) {
 		{"decimal quantity", []string{"--set", "spool.maxSize=100M"}, "100M", 100_000_000},
 		{"bytes as a string", []string{"--set-string", "spool.maxSize=134217728"}, "134217728", 128 << 20},
 		{"bytes as a number", []string{"--set", "spool.maxSize=134217728"}, "134217728", 128 << 20},
-		{"bytes as JSON", []string{"--set-json", "spool.maxSize=16777216"}, "16777216", 16 << 20},
+		{"bytes as JSON", []string{"--set-json", "spool.maxSize=33554432"}, "33554432", 32 << 20},
 		{"bytes from a values file", []string{"-f", file}, "134217728", 128 << 20},
 		{"the agent's largest", []string{"--set", "spool.maxSize=2147483648"}, "2147483648", 1 << 31},
 		// helm upgrade --reuse-values --set spool.enabled=true on a release
@@ -218,11 +218,11 @@ func TestSpoolNeedsDeltaFormat(t *testing.T) {
 // under CATOPS_QUEUE_MAX_BYTES renders; the agent refuses it at start in
 // one line naming both (the chart README says so).
 func TestSpoolSizeBelowTheQueueIsTheAgents(t *testing.T) {
-	r := render(t, "--set", "auth.token=x", "--set", "spool.enabled=true", "--set", "spool.maxSize=4Mi")
-	assert.Equal(t, "4Mi", r.env(t)["CATOPS_SPOOL_MAX_BYTES"])
+	r := render(t, "--set", "auth.token=x", "--set", "spool.enabled=true", "--set", "spool.maxSize=16Mi")
+	assert.Equal(t, "16Mi", r.env(t)["CATOPS_SPOOL_MAX_BYTES"])
 	_, err := agentConfig(t, r)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "CATOPS_SPOOL_MAX_BYTES (4194304) must not be smaller than CATOPS_QUEUE_MAX_BYTES (8388608)")
+	assert.Contains(t, err.Error(), "CATOPS_SPOOL_MAX_BYTES (16777216) must be at least 4 times CATOPS_QUEUE_MAX_BYTES (8388608)")
 	assert.NotContains(t, err.Error(), "\n")
 
 	// Under the agent's floor of 1Mi, also as a number: passed through as
@@ -234,11 +234,11 @@ func TestSpoolSizeBelowTheQueueIsTheAgents(t *testing.T) {
 	assert.Contains(t, err.Error(), "CATOPS_SPOOL_MAX_BYTES must be at least 1048576 bytes, got 0")
 
 	// With a smaller queue, the same size is fine.
-	r = render(t, "--set", "auth.token=x", "--set", "spool.enabled=true", "--set", "spool.maxSize=4Mi",
-		"--set-json", `extraEnv=[{"name":"CATOPS_QUEUE_MAX_BYTES","value":"2Mi"}]`)
+	r = render(t, "--set", "auth.token=x", "--set", "spool.enabled=true", "--set", "spool.maxSize=16Mi",
+		"--set-json", `extraEnv=[{"name":"CATOPS_QUEUE_MAX_BYTES","value":"4Mi"}]`)
 	cfg, err := agentConfig(t, r)
 	require.NoError(t, err)
-	assert.Equal(t, 4<<20, cfg.SpoolMaxBytes)
+	assert.Equal(t, 16<<20, cfg.SpoolMaxBytes)
 }
 
 func TestSpoolHelmLint(t *testing.T) {
