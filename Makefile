@@ -12,7 +12,7 @@ VERSION ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null) && ech
 # The exact flags of the image build (Dockerfile.k8s runs `make build`).
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(GO_LDFLAGS)"
-PKGS := ./cmd/... ./pkg/...
+PKGS := ./cmd/... ./pkg/... ./test/node/...
 
 .PHONY: help
 help: ## list the targets
@@ -76,9 +76,25 @@ bench-smoke: ## the load harness at a small size (~3 min), so CI keeps it workin
 	go run ./test/bench/cmd/bench -agent bin/catops-k8s -out .rig/bench-smoke -timeout 10m \
 	  -scenarios requests,latency,many -window 10s -pods 20 -namespaces 4 -events 40 -many-nodes 5 -many-pods 10
 
+# AGENT_GO_BUILD: the agent is built as `make build` builds it.
+.PHONY: node-images
+node-images: ## the real node's images without Docker (agent as Dockerfile.k8s packs it, pause, box) -> .cache/node/images/*.tar
+	AGENT_GO_BUILD='$(GO_BUILD)' hack/node-images.sh
+
 .PHONY: tools
 tools: ## build the pinned control-plane binaries into .cache/bin (slow the first time)
 	hack/build-tools.sh
+
+# The kubelet must say the version hack/tools/kube pins (its ldflags are
+# build-tools.sh's, kept by hand).
+KUBE_VERSION = $(shell sed -n 's|^require k8s.io/kubernetes ||p' hack/tools/kube/go.mod)
+
+.PHONY: node-tools
+node-tools: ## the real node's binaries (not in `tools`): kubelet into .cache/bin (40-90 s after `make tools`), containerd, runc, CNI plugins (Debian packages, unpacked) into .cache/node/root; checks their versions
+	hack/build-tools.sh kubelet
+	hack/get-runtime.sh
+	@got="$$(.cache/bin/kubelet --version)"; echo "  kubelet          $$got"; \
+	  [ "$$got" = "Kubernetes $(KUBE_VERSION)" ] || { echo "node-tools: .cache/bin/kubelet says '$$got', want 'Kubernetes $(KUBE_VERSION)' (hack/tools/kube/go.mod)"; exit 1; }
 
 .PHONY: cluster-up
 cluster-up: ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfig in .rig/kubeconfig

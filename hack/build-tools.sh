@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test rig's binaries (etcd, Kubernetes control plane, kubectl,
-# kwok, metrics-server, helm) from the Go module proxy at the versions pinned
-# in hack/tools/*/go.mod, into .cache/bin/.
+# kwok, metrics-server, helm; on request the real node's kubelet) from the Go
+# module proxy at the versions pinned in hack/tools/*/go.mod, into .cache/bin/.
 #
 # A tool is rebuilt only when its pin changes: each binary has a stamp file
 # (.cache/bin/.stamps/NAME) holding a hash of its module's go.mod and go.sum,
@@ -19,8 +19,8 @@
 # 34 CPU-min); with nothing changed it takes 0.1 s.
 #
 # Usage: hack/build-tools.sh [--list] [TOOL...]
-# (default: every tool but kube-apiserver-1.34, which is built only when
-# named: `make test-compat` does).
+# (default: every tool but kube-apiserver-1.34 and kubelet, which are built
+# only when named: `make test-compat` and `make node-tools` do).
 # Needs only Go (and network access to the module proxy on a cold machine).
 set -euo pipefail
 
@@ -61,6 +61,7 @@ TOOLS=(
   "kube-controller-manager|kube|k8s.io/kubernetes/cmd/kube-controller-manager|$KUBE_LDFLAGS|~4.5 min after kube-apiserver"
   "kube-scheduler|kube|k8s.io/kubernetes/cmd/kube-scheduler|$KUBE_LDFLAGS|~20 s after kube-controller-manager"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|$KUBE_LDFLAGS|~1 min after kube-apiserver"
+  "kubelet|kube|k8s.io/kubernetes/cmd/kubelet|$KUBE_LDFLAGS|~4.5 min alone, ~40 s after the control plane"
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|$KWOK_LDFLAGS|~2-4 min"
   "metrics-server|metrics-server|sigs.k8s.io/metrics-server/cmd/metrics-server|$METRICS_SERVER_LDFLAGS|~7 min"
   "helm|helm|helm.sh/helm/v3/cmd/helm|$HELM_LDFLAGS|~3 min"
@@ -72,9 +73,10 @@ TOOLS=(
 
 die() { printf '\nbuild-tools: ERROR: %s\n' "$*" >&2; exit 1; }
 
-# Tools built only when named: nothing but `make test-compat` runs them, and
-# a default (all tools) build should not pay their cold build time.
-ON_REQUEST=(kube-apiserver-1.34)
+# Tools built only when named: nothing but `make test-compat` (the old API
+# server) and `make node-tools` (the real node's kubelet) runs them, and a
+# default (all tools) build should not pay their cold build time.
+ON_REQUEST=(kube-apiserver-1.34 kubelet)
 on_request() { local o; for o in "${ON_REQUEST[@]}"; do [[ "$o" == "$1" ]] && return 0; done; return 1; }
 
 if [[ "${1:-}" == "--list" ]]; then
