@@ -41,10 +41,10 @@ test: ## unit tests with -race (without it if there is no C compiler), then a sh
 lint: ## gofmt, go vet, golangci-lint, actionlint
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS) ./test/...
-	go vet -tags integration ./test/...
+	go vet -tags integration,e2e ./test/...
 	hack/build-tools.sh golangci-lint actionlint
 	.cache/bin/golangci-lint run ./cmd/... ./pkg/... ./test/...
-	.cache/bin/golangci-lint run --build-tags integration ./cmd/... ./pkg/... ./test/...
+	.cache/bin/golangci-lint run --build-tags integration,e2e ./cmd/... ./pkg/... ./test/...
 	.cache/bin/actionlint
 
 .PHONY: vuln
@@ -95,6 +95,18 @@ node-tools: ## the real node's binaries (not in `tools`): kubelet into .cache/bi
 	hack/get-runtime.sh
 	@got="$$(.cache/bin/kubelet --version)"; echo "  kubelet          $$got"; \
 	  [ "$$got" = "Kubernetes $(KUBE_VERSION)" ] || { echo "node-tools: .cache/bin/kubelet says '$$got', want 'Kubernetes $(KUBE_VERSION)' (hack/tools/kube/go.mod)"; exit 1; }
+
+.PHONY: node-up
+node-up: ## (root) one real node in the background: control plane + containerd + kubelet in a private mount namespace; state in .rig/node (needs node-tools, node-images, tools)
+	go run ./test/node/cmd/node up
+
+.PHONY: node-down
+node-down: ## stop what node-up started (by PID), remove its cgroups and .rig/node
+	go run ./test/node/cmd/node down
+
+.PHONY: test-e2e
+test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state, up, a box pod Running, down, host state unchanged (~15 s once the tools are built)
+	go test -race -count=1 -tags e2e -timeout 10m -v -run . ./test/e2e/
 
 .PHONY: cluster-up
 cluster-up: ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfig in .rig/kubeconfig

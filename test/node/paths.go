@@ -1,0 +1,157 @@
+package node
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/catops/cli/test/rig"
+)
+
+// paths names the files and folders of a node's state folder.
+type paths struct {
+	dir, state, logs string
+	cp, cpBin        string // control plane (test/rig) folder and its nsenter wrappers
+	overlay, sysctl  string
+	containerd       string // config, socket, root, state, certs.d
+	sock             string
+	cniConf          string
+	kubelet          string // root dir
+	kubeletPKI       string // node client cert, serving cert, kubeconfig
+	kubeletConfig    string
+	podLogs          string
+}
+
+func newPaths(dir string) paths {
+	cd := filepath.Join(dir, "containerd")
+	kp := filepath.Join(dir, "kubelet-pki")
+	return paths{
+		dir:           dir,
+		state:         filepath.Join(dir, "state.json"),
+		logs:          filepath.Join(dir, "logs"),
+		cp:            filepath.Join(dir, "cp"),
+		cpBin:         filepath.Join(dir, "cp-bin"),
+		overlay:       filepath.Join(dir, "overlay"),
+		sysctl:        filepath.Join(dir, "sysctl"),
+		containerd:    cd,
+		sock:          filepath.Join(cd, "containerd.sock"),
+		cniConf:       filepath.Join(dir, "cni", "net.d"),
+		kubelet:       filepath.Join(dir, "kubelet"),
+		kubeletPKI:    kp,
+		kubeletConfig: filepath.Join(kp, "kubelet-config.yaml"),
+		podLogs:       filepath.Join(dir, "pod-logs"),
+	}
+}
+
+// Kubeconfig is the admin kubeconfig of the control plane of the node
+// whose state folder is dir.
+func Kubeconfig(dir string) string { return filepath.Join(dir, "cp", "kubeconfig") }
+
+// binaries are the node's programs: the kubelet from make node-tools in
+// .cache/bin, the runtime unpacked by hack/get-runtime.sh, the images of
+// make node-images.
+type binaries struct {
+	bin, root, imageDir            string
+	kubelet, containerd, ctr, shim string
+	runc, cniDir, unshare, nsenter string
+	mount, sleep                   string
+}
+
+func findBinaries() (binaries, error) {
+	bin, err := rig.BinDir()
+	if err != nil {
+		return binaries{}, err
+	}
+	repo, err := rig.RepoRoot()
+	if err != nil {
+		return binaries{}, err
+	}
+	root := filepath.Join(repo, ".cache", "node", "root")
+	b := binaries{
+		bin:        bin,
+		root:       root,
+		imageDir:   filepath.Join(repo, ".cache", "node", "images"),
+		kubelet:    filepath.Join(bin, "kubelet"),
+		containerd: filepath.Join(root, "usr", "bin", "containerd"),
+		ctr:        filepath.Join(root, "usr", "bin", "ctr"),
+		shim:       filepath.Join(root, "usr", "bin", "containerd-shim-runc-v2"),
+		runc:       filepath.Join(root, "usr", "sbin", "runc"),
+		cniDir:     filepath.Join(root, "usr", "lib", "cni"),
+	}
+	// util-linux and coreutils from the machine, by absolute path: the
+	// anchor's /proc/PID/exe is checked against b.sleep.
+	for _, t := range []struct {
+		dst  *string
+		name string
+	}{{&b.unshare, "unshare"}, {&b.nsenter, "nsenter"}, {&b.mount, "mount"}, {&b.sleep, "sleep"}} {
+		p, err := lookPathResolved(t.name)
+		if err != nil {
+			return b, fmt.Errorf("node: %s not found (util-linux / coreutils): %w", t.name, err)
+		}
+		*t.dst = p
+	}
+	return b, nil
+}
+
+func (b binaries) all() []string {
+	return []string{b.kubelet, b.containerd, b.ctr, b.shim, b.runc, filepath.Join(b.cniDir, "loopback")}
+}
+
+// images are the tarballs imported into containerd: the sandbox image and
+// the test image (the agent's is imported too when present).
+func (b binaries) images() []string {
+	return []string{filepath.Join(b.imageDir, "pause.tar"), filepath.Join(b.imageDir, "box.tar")}
+}
+
+// nodeName is the machine's host name, which the kubelet registers as the
+// Node's name and the API server dials (--kubelet-preferred-address-types=
+// Hostname). It must be in /etc/hosts with loopback addresses only, so
+// that dialing it never leaves the machine and no DNS query is made.
+func nodeName() (string, error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return "", err
+	}
+	h = strings.ToLower(h)
+	addrs, err := hostsEntries("/etc/hosts", h)
+	if err != nil {
+		return "", err
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("node: host name %q is not in /etc/hosts; the API server dials the kubelet by it: add `127.0.0.1 %s`", h, h)
+	}
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			return "", fmt.Errorf("node: /etc/hosts maps %q to %s, not a loopback address: the API server would dial the kubelet there", h, a)
+		}
+	}
+	return h, nil
+}
+
+// hostsEntries returns the addresses a hosts file gives name.
+func hostsEntries(file, name string) ([]string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var addrs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		for _, n := range fields[1:] {
+			if strings.EqualFold(n, name) {
+				addrs = append(addrs, fields[0])
+				break
+			}
+		}
+	}
+	return addrs, sc.Err()
+}
