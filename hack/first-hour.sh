@@ -8,7 +8,8 @@
 #           the machine's.
 #   readme  README's Quick start: `make build` and `./catops-k8s --help` run
 #           here. Every other command of its table is run by another CI
-#           stage (.ci/run): make test, test-integration, test-compat, lint,
+#           stage (.ci/run): make test, test-integration, test-compat,
+#           test-e2e, lint,
 #           helm-lint test-chart (which also checks that deploy/ is what
 #           `make manifests` renders), vuln; make bench runs there at a small
 #           size (bench-smoke); make demo is the next step. A command added
@@ -304,6 +305,7 @@ if want readme; then
     ["make test"]=".ci/run: make test"
     ["make test-integration"]=".ci/run: make test-integration"
     ["make test-compat"]=".ci/run: make test-compat"
+    ["make test-e2e"]=".ci/run: make test-e2e"
     ["make lint"]=".ci/run: make lint"
     ["make helm-lint test-chart"]=".ci/run: make helm-lint test-chart"
     ["make manifests"]=".ci/run: make test-chart checks deploy/ against it"
