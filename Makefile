@@ -105,7 +105,7 @@ node-down: ## stop what node-up started (by PID), remove its cgroups and .rig/no
 	go run ./test/node/cmd/node down
 
 .PHONY: test-e2e
-test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state, up, a box pod Running, down, host state unchanged (~15 s once the tools are built)
+test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state unchanged by up/down; the agent vs real Running, OOMKilled, CrashLoopBackOff, Succeeded and deleted pods (~40 s once the tools are built)
 	go test -race -count=1 -tags e2e -timeout 10m -v -run . ./test/e2e/
 
 .PHONY: cluster-up

@@ -1,0 +1,86 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// agentProcess is catops-k8s running as a process on the host, its
+// stdout and stderr captured together.
+type agentProcess struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error // cmd.Wait's answer, set before done closes
+}
+
+// startAgentProcess runs bin with the host's environment plus env.
+func startAgentProcess(t *testing.T, bin string, env []string) *agentProcess {
+	t.Helper()
+	p := &agentProcess{done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start the agent: %v", err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *agentProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *agentProcess) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *agentProcess) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the process with SIGKILL unless it has exited already.
+func (p *agentProcess) kill() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop ends the agent with SIGTERM, as the kubelet does, and returns how
+// long it took and how it exited (nil: status 0).
+func (p *agentProcess) stop(t *testing.T) (time.Duration, error) {
+	t.Helper()
+	t0 := time.Now()
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+		return time.Since(t0), p.err
+	case <-time.After(30 * time.Second):
+		t.Error("agent did not stop within 30s of SIGTERM")
+		p.kill()
+		return time.Since(t0), p.err
+	}
+}
