@@ -6,10 +6,16 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/catops/cli/test/node"
+	"github.com/catops/cli/test/rig"
 )
 
 // agentProcess is catops-k8s running as a process on the host, its
@@ -83,4 +89,24 @@ func (p *agentProcess) stop(t *testing.T) (time.Duration, error) {
 		p.kill()
 		return time.Since(t0), p.err
 	}
+}
+
+// nodeDir returns the state folder .rig/<name> for a real node, after
+// checking the host can run one: a test skips when it cannot (fails in
+// CI), and fails when an earlier run left the folder behind.
+func nodeDir(t *testing.T, name string) string {
+	t.Helper()
+	if err := node.CheckHost(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("real node unavailable in CI: %v", err)
+		}
+		t.Skipf("real node unavailable: %v", err)
+	}
+	root, err := rig.RepoRoot()
+	require.NoError(t, err)
+	dir := filepath.Join(root, ".rig", name)
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists (a previous run left it): go run ./test/node/cmd/node down --dir %s", dir, dir)
+	}
+	return dir
 }

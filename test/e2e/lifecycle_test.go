@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -30,7 +29,6 @@ import (
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/wire"
 	"github.com/catops/cli/test/node"
-	"github.com/catops/cli/test/rig"
 )
 
 // lifecyclePods are the pods TestAgentSeesRealPodLifecycles creates, in
@@ -44,24 +42,13 @@ var lifecyclePods = []string{"running", "oom", "crash", "done", "brief", "delete
 // deleted once Running) → the receiver's state of the node comes to equal
 // the API server's pods of the node.
 func TestAgentSeesRealPodLifecycles(t *testing.T) {
-	if err := node.CheckHost(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("real node unavailable in CI: %v", err)
-		}
-		t.Skipf("real node unavailable: %v", err)
-	}
-	root, err := rig.RepoRoot()
-	require.NoError(t, err)
-	dir := filepath.Join(root, ".rig", "node-e2e-lifecycle")
-	if _, err := os.Stat(dir); err == nil {
-		t.Fatalf("%s exists (a previous run left it): go run ./test/node/cmd/node down --dir %s", dir, dir)
-	}
+	dir := nodeDir(t, "node-e2e-lifecycle")
 
 	// The agent binary, built while nothing runs yet.
 	t0 := time.Now()
 	bin := filepath.Join(t.TempDir(), "catops-k8s")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/kubernetes")
-	build.Dir = root
+	build.Dir = filepath.Dir(filepath.Dir(dir)) // the repository: dir is <repo>/.rig/<name>
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build ./cmd/kubernetes: %s", out)
 	tBuild := time.Since(t0)

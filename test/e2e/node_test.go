@@ -6,8 +6,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,24 +17,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/catops/cli/test/node"
-	"github.com/catops/cli/test/rig"
 )
 
 // TestRealNodeRunsPodAndLeavesHostAsFound: host state → up → a box pod
 // Running on the real kubelet → down → host state identical.
 func TestRealNodeRunsPodAndLeavesHostAsFound(t *testing.T) {
-	if err := node.CheckHost(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("real node unavailable in CI: %v", err)
-		}
-		t.Skipf("real node unavailable: %v", err)
-	}
-	root, err := rig.RepoRoot()
-	require.NoError(t, err)
-	dir := filepath.Join(root, ".rig", "node-e2e")
-	if _, err := os.Stat(dir); err == nil {
-		t.Fatalf("%s exists (a previous run left it): go run ./test/node/cmd/node down --dir %s", dir, dir)
-	}
+	dir := nodeDir(t, "node-e2e")
 
 	before, err := node.HostState()
 	require.NoError(t, err)

@@ -61,11 +61,11 @@ func down(p paths, c *rig.Cluster, st *state, logf func(string, ...any)) error {
 	if st.MountNS != "" && st.Anchor.alive() && mountNS(st.Anchor.PID) == st.MountNS {
 		left := slices.DeleteFunc(pidsInMountNS(st.MountNS), func(pid int) bool { return pid == st.Anchor.PID })
 		for _, pid := range left {
-			logf("node: killing pid %d (%s), left in the node's namespace", pid, pidExe(pid))
+			logf("node: killing pid %d (%s), left in the node's namespace", pid, rig.PIDExe(pid))
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		for _, pid := range left {
-			if !waitGone(pid, 5*time.Second) {
+			if !rig.WaitPIDGone(pid, 5*time.Second) {
 				errs = append(errs, fmt.Errorf("node: pid %d survives SIGKILL", pid))
 			}
 		}
@@ -74,11 +74,11 @@ func down(p paths, c *rig.Cluster, st *state, logf func(string, ...any)) error {
 	// kubepods cgroups the node made (absent before Up, so ours).
 	if left := cgroupProcs(st.NewCgroups); len(left) > 0 {
 		for _, pid := range left {
-			logf("node: killing pid %d (%s), left in the node's kubepods cgroups", pid, pidExe(pid))
+			logf("node: killing pid %d (%s), left in the node's kubepods cgroups", pid, rig.PIDExe(pid))
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		for _, pid := range left {
-			if !waitGone(pid, 5*time.Second) {
+			if !rig.WaitPIDGone(pid, 5*time.Second) {
 				errs = append(errs, fmt.Errorf("node: pid %d survives SIGKILL", pid))
 			}
 		}

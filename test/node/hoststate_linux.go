@@ -81,7 +81,7 @@ func HostState() (string, error) {
 			if err != nil || pid == os.Getpid() {
 				continue
 			}
-			if exe := pidExe(pid); strings.HasPrefix(exe, ours) {
+			if exe := rig.PIDExe(pid); strings.HasPrefix(exe, ours) {
 				lines = append(lines, fmt.Sprintf("process %s", exe))
 			}
 		}

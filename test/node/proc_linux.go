@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/catops/cli/test/rig"
 )
 
 // proc is one process of the node, as recorded in state.json.
@@ -24,7 +25,7 @@ type proc struct {
 // alive reports whether p still runs its program (not a zombie, not a
 // recycled PID).
 func (p proc) alive() bool {
-	return p.PID > 0 && pidAlive(p.PID) && pidExe(p.PID) == p.Exe
+	return p.PID > 0 && rig.PIDAlive(p.PID) && rig.PIDExe(p.PID) == p.Exe
 }
 
 func lookPathResolved(name string) (string, error) {
@@ -63,12 +64,12 @@ func waitExe(p proc, d time.Duration) error {
 		if p.alive() {
 			return nil
 		}
-		if !pidAlive(p.PID) {
+		if !rig.PIDAlive(p.PID) {
 			return fmt.Errorf("node: %s (pid %d) exited at start; see %s", p.Name, p.PID, p.Log)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Errorf("node: %s (pid %d) runs %q, not %s", p.Name, p.PID, pidExe(p.PID), p.Exe)
+	return fmt.Errorf("node: %s (pid %d) runs %q, not %s", p.Name, p.PID, rig.PIDExe(p.PID), p.Exe)
 }
 
 // stop sends SIGTERM, waits up to grace, then SIGKILL. A PID that no longer
@@ -81,47 +82,16 @@ func (p proc) stop(grace time.Duration) (time.Duration, error) {
 	if err := syscall.Kill(p.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return 0, fmt.Errorf("node: SIGTERM %s (pid %d): %w", p.Name, p.PID, err)
 	}
-	if waitGone(p.PID, grace) {
+	if rig.WaitPIDGone(p.PID, grace) {
 		return time.Since(t0), nil
 	}
 	if p.alive() {
 		_ = syscall.Kill(p.PID, syscall.SIGKILL)
 	}
-	if !waitGone(p.PID, 5*time.Second) {
+	if !rig.WaitPIDGone(p.PID, 5*time.Second) {
 		return time.Since(t0), fmt.Errorf("node: %s (pid %d) still running after SIGKILL", p.Name, p.PID)
 	}
 	return time.Since(t0), nil
-}
-
-func waitGone(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if !pidAlive(pid) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 || i+2 >= len(data) {
-		return false
-	}
-	return data[i+2] != 'Z' && data[i+2] != 'X'
-}
-
-func pidExe(pid int) string {
-	exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	return exe
 }
 
 // mountNS is the identity of pid's mount namespace ("mnt:[4026531841]").
@@ -139,7 +109,7 @@ func pidsInMountNS(ns string) []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if mountNS(pid) == ns && pidAlive(pid) {
+		if mountNS(pid) == ns && rig.PIDAlive(pid) {
 			pids = append(pids, pid)
 		}
 	}

@@ -245,3 +245,13 @@ func logTail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// PIDAlive reports whether pid exists and is not a zombie; for packages
+// that stop processes of their own the way the rig does (test/node).
+func PIDAlive(pid int) bool { return pidAlive(pid) }
+
+// WaitPIDGone waits up to d for pid to exit; false if it is still there.
+func WaitPIDGone(pid int, d time.Duration) bool { return waitPIDGone(pid, d) }
+
+// PIDExe returns the executable of a running pid ("" if unknown).
+func PIDExe(pid int) string { return pidExe(pid) }
