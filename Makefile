@@ -97,7 +97,7 @@ node-tools: ## the real node's binaries (not in `tools`): kubelet into .cache/bi
 	  [ "$$got" = "Kubernetes $(KUBE_VERSION)" ] || { echo "node-tools: .cache/bin/kubelet says '$$got', want 'Kubernetes $(KUBE_VERSION)' (hack/tools/kube/go.mod)"; exit 1; }
 
 .PHONY: node-up
-node-up: ## (root) one real node in the background: control plane + containerd + kubelet in a private mount namespace; state in .rig/node (needs node-tools, node-images, tools)
+node-up: ## (root) one real node in the background: control plane + containerd + kubelet in private mount and network namespaces; state in .rig/node, kubectl/helm wrappers in .rig/node/bin (needs node-tools, node-images, tools)
 	go run ./test/node/cmd/node up
 
 .PHONY: node-down
@@ -105,7 +105,7 @@ node-down: ## stop what node-up started (by PID), remove its cgroups and .rig/no
 	go run ./test/node/cmd/node down
 
 .PHONY: test-e2e
-test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state unchanged by up/down; the agent vs real Running, OOMKilled, CrashLoopBackOff, Succeeded and deleted pods (~40 s once the tools are built)
+test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state unchanged; the agent (a process, then helm install of the chart) vs real pod lifecycles, the node's /proc and statfs, the kubelet's /stats/summary; helm upgrade and uninstall (~3 min once the tools are built)
 	go test -race -count=1 -tags e2e -timeout 10m -v -run . ./test/e2e/
 
 .PHONY: cluster-up

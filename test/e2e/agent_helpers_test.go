@@ -4,6 +4,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +32,12 @@ type agentProcess struct {
 	err  error // cmd.Wait's answer, set before done closes
 }
 
-// startAgentProcess runs bin with the host's environment plus env.
-func startAgentProcess(t *testing.T, bin string, env []string) *agentProcess {
+// startAgentProcess runs cmd (the agent binary, e.g. through
+// node.Command) with the host's environment plus env.
+func startAgentProcess(t *testing.T, cmd *exec.Cmd, env []string) *agentProcess {
 	t.Helper()
 	p := &agentProcess{done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
+	p.cmd = cmd
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
@@ -89,6 +94,45 @@ func (p *agentProcess) stop(t *testing.T) (time.Duration, error) {
 		p.kill()
 		return time.Since(t0), p.err
 	}
+}
+
+// serveInNode serves h on addr inside the node's network namespace (plain
+// HTTP, or HTTPS with tlsCfg) until the test ends, and returns its URL.
+func serveInNode(t *testing.T, n *node.Node, addr string, h http.Handler, tlsCfg *tls.Config) string {
+	t.Helper()
+	l, err := n.Listen("tcp", addr)
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	if tlsCfg != nil {
+		srv.TLS = tlsCfg
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// upNode starts a node in dir and returns it with down, which stops it
+// once (and runs at the test's end if the test did not call it).
+func upNode(ctx context.Context, t *testing.T, dir string) (*node.Node, func() error) {
+	t.Helper()
+	n, err := node.Up(ctx, node.Options{Dir: dir, Logf: t.Logf})
+	require.NoError(t, err, "logs in %s/logs", dir)
+	var once sync.Once
+	var downErr error
+	down := func() error {
+		once.Do(func() { downErr = n.Down() })
+		return downErr
+	}
+	t.Cleanup(func() {
+		if err := down(); err != nil {
+			t.Errorf("node down: %v", err)
+		}
+	})
+	return n, down
 }
 
 // nodeDir returns the state folder .rig/<name> for a real node, after

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -56,32 +55,23 @@ func TestAgentSeesRealPodLifecycles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t0 = time.Now()
-	n, err := node.Up(ctx, node.Options{Dir: dir, Logf: t.Logf})
-	require.NoError(t, err, "logs in %s/logs", dir)
-	t.Cleanup(func() {
-		if err := n.Down(); err != nil {
-			t.Errorf("node down: %v", err)
-		}
-	})
+	n, _ := upNode(ctx, t, dir)
 	tUp := time.Since(t0)
 
-	// The agent reaches only loopback: the API server of its kubeconfig
-	// and the receiver.
-	requireLoopbackURL(t, n.Cluster.RESTConfig().Host)
-	requireLoopbackURL(t, n.Cluster.APIServerURL)
-	cs, err := kubernetes.NewForConfig(node.GuardREST(n.Cluster.RESTConfig()))
+	// The agent runs in the node's network namespace and reaches the API
+	// server of its kubeconfig and the receiver, both there.
+	requireNodeURL(t, n.Cluster.APIServerURL)
+	cs, err := kubernetes.NewForConfig(n.Cluster.RESTConfig())
 	require.NoError(t, err)
 
 	token := "e2e-lifecycle-" + randomHex(t, 16)
 	rcv, err := receiver.New(receiver.Options{Token: token})
 	require.NoError(t, err)
-	srv := httptest.NewServer(rcv.Handler()) // on 127.0.0.1
-	t.Cleanup(srv.Close)
-	backendURL := srv.URL
-	requireLoopbackURL(t, backendURL)
+	backendURL := serveInNode(t, n, "127.0.0.1:0", rcv.Handler(), nil)
+	requireNodeURL(t, backendURL)
 
 	t0 = time.Now()
-	agent := startAgentProcess(t, bin, []string{
+	agent := startAgentProcess(t, n.Command(context.Background(), bin), []string{
 		"KUBECONFIG=" + n.Cluster.Kubeconfig, "NODE_NAME=" + n.Name, "NAMESPACE=catops-system",
 		"CATOPS_BACKEND_URL=" + backendURL, "CATOPS_AUTH_TOKEN=" + token,
 		"COLLECTION_INTERVAL=10s", "CATOPS_FLUSH_DELAY=100ms", "CATOPS_HEALTH_ADDR=off",
@@ -99,48 +89,13 @@ func TestAgentSeesRealPodLifecycles(t *testing.T) {
 
 	// The pods.
 	t0 = time.Now()
-	limit := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("20Mi")}}
-	create := func(name string, restart corev1.RestartPolicy, res corev1.ResourceRequirements, args ...string) {
-		t.Helper()
-		_, err := cs.CoreV1().Pods("default").Create(ctx, boxPod(n.Name, name, restart, res, args...), metav1.CreateOptions{})
-		require.NoError(t, err, "create pod %s", name)
-	}
-	create("running", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
-	create("oom", corev1.RestartPolicyAlways, limit, "hog", "100")
-	create("crash", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "exit", "1")
-	create("done", corev1.RestartPolicyNever, corev1.ResourceRequirements{}, "exit", "0")
-	create("deleted", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
-	create("brief", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
-	time.Sleep(time.Second)
-	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "brief", metav1.DeleteOptions{}))
-	waitAPI(ctx, t, cs, "pod deleted Running", func(p map[string]*corev1.Pod) bool {
-		return p["deleted"] != nil && p["deleted"].Status.Phase == corev1.PodRunning
-	})
-	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "deleted", metav1.DeleteOptions{}))
-
-	waitAPI(ctx, t, cs, "the lifecycles", func(p map[string]*corev1.Pod) bool {
-		return p["running"] != nil && p["running"].Status.Phase == corev1.PodRunning &&
-			oomKilled(p["oom"]) && crashLooping(p["crash"]) &&
-			p["done"] != nil && p["done"].Status.Phase == corev1.PodSucceeded &&
-			p["brief"] == nil && p["deleted"] == nil
-	})
+	runLifecycles(ctx, t, cs, n.Name)
 	tAPI := time.Since(t0)
 
 	// The receiver against the API server: polled, since the truth moves
 	// (the oom and crash pods restart) while the receiver may be still.
 	t0 = time.Now()
-	var diff string
-	deadline := time.Now().Add(time.Minute)
-	for {
-		st, _ := rcv.Node(n.Name)
-		if diff = compareToTruth(t, cs, n.Name, st); diff == "" {
-			break
-		}
-		if time.Now().After(deadline) || agent.exited() {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	diff := waitTruth(t, rcv, cs, n.Name, time.Minute, agent.exited)
 	tMatch := time.Since(t0)
 	require.Empty(t, diff, "the receiver's state never equalled the API server's (agent exited: %v)", agent.exited())
 	st, _ := rcv.Node(n.Name)
@@ -163,20 +118,63 @@ func TestAgentSeesRealPodLifecycles(t *testing.T) {
 	// The agent's log: JSON lines, no token.
 	tStop, err := agent.stop(t)
 	assert.NoError(t, err, "the agent's exit on SIGTERM")
-	logText := agent.log()
-	assert.NotContains(t, logText, token, "the agent logged its token")
-	lines := 0
-	for i, l := range strings.Split(strings.TrimRight(logText, "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		lines++
-		assert.True(t, json.Valid([]byte(l)), "agent log line %d is not JSON: %q", i+1, l)
-	}
-	assert.Positive(t, lines, "the agent logged nothing")
+	lines := checkAgentLog(t, agent.log(), token)
 
 	t.Logf("TIMES build %.2fs, node up %.2fs, agent's first snapshot %.2fs, API lifecycles %.2fs, receiver = API %.2fs later, agent stop %.2fs; %d log lines",
 		tBuild.Seconds(), tUp.Seconds(), tAgent.Seconds(), tAPI.Seconds(), tMatch.Seconds(), tStop.Seconds(), lines)
+}
+
+// runLifecycles creates lifecyclePods on the node and waits until the
+// API server shows each one's lifecycle: running Running, oom OOMKilled
+// and restarted, crash in CrashLoopBackOff, done Succeeded, brief deleted
+// a second after its creation, deleted deleted once Running.
+func runLifecycles(ctx context.Context, t *testing.T, cs kubernetes.Interface, nodeName string) {
+	t.Helper()
+	limit := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("20Mi")}}
+	create := func(name string, restart corev1.RestartPolicy, res corev1.ResourceRequirements, args ...string) {
+		t.Helper()
+		_, err := cs.CoreV1().Pods("default").Create(ctx, boxPod(nodeName, name, restart, res, args...), metav1.CreateOptions{})
+		require.NoError(t, err, "create pod %s", name)
+	}
+	create("running", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
+	create("oom", corev1.RestartPolicyAlways, limit, "hog", "100")
+	create("crash", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "exit", "1")
+	create("done", corev1.RestartPolicyNever, corev1.ResourceRequirements{}, "exit", "0")
+	create("deleted", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
+	create("brief", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep")
+	time.Sleep(time.Second)
+	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "brief", metav1.DeleteOptions{}))
+	waitAPI(ctx, t, cs, "pod deleted Running", func(p map[string]*corev1.Pod) bool {
+		return p["deleted"] != nil && p["deleted"].Status.Phase == corev1.PodRunning
+	})
+	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "deleted", metav1.DeleteOptions{}))
+
+	waitAPI(ctx, t, cs, "the lifecycles", func(p map[string]*corev1.Pod) bool {
+		return p["running"] != nil && p["running"].Status.Phase == corev1.PodRunning &&
+			oomKilled(p["oom"]) && crashLooping(p["crash"]) &&
+			p["done"] != nil && p["done"].Status.Phase == corev1.PodSucceeded &&
+			p["brief"] == nil && p["deleted"] == nil
+	})
+}
+
+// waitTruth polls until the receiver's state of the node equals the API
+// server's (compareToTruth), for at most timeout or until stop says the
+// agent is gone; it returns the last differences ("" when equal). Polled,
+// since the truth moves (pods restart) while the receiver may be still.
+func waitTruth(t *testing.T, rcv *receiver.Receiver, cs kubernetes.Interface, nodeName string, timeout time.Duration, stop func() bool) string {
+	t.Helper()
+	var diff string
+	deadline := time.Now().Add(timeout)
+	for {
+		st, _ := rcv.Node(nodeName)
+		if diff = compareToTruth(t, cs, nodeName, st); diff == "" {
+			return ""
+		}
+		if time.Now().After(deadline) || stop() {
+			return diff
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func boxPod(nodeName, name string, restart corev1.RestartPolicy, res corev1.ResourceRequirements, args ...string) *corev1.Pod {
@@ -184,7 +182,6 @@ func boxPod(nodeName, name string, restart corev1.RestartPolicy, res corev1.Reso
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{
 			NodeName:                      nodeName,
-			HostNetwork:                   true,
 			RestartPolicy:                 restart,
 			TerminationGracePeriodSeconds: new(int64),
 			Containers: []corev1.Container{{
@@ -342,7 +339,9 @@ func wireSummary(p *wire.Pod) string {
 	return b.String()
 }
 
-func requireLoopbackURL(t *testing.T, raw string) {
+// requireNodeURL: raw's host is an address the node's network guard
+// allows (loopback or the node's own networks, in its namespace).
+func requireNodeURL(t *testing.T, raw string) {
 	t.Helper()
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
@@ -350,7 +349,7 @@ func requireLoopbackURL(t *testing.T, raw string) {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	require.NoError(t, node.CheckLoopback(host))
+	require.NoError(t, node.CheckTarget(host))
 }
 
 func randomHex(t *testing.T, n int) string {

@@ -30,24 +30,16 @@ func TestRealNodeRunsPodAndLeavesHostAsFound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	n, err := node.Up(ctx, node.Options{Dir: dir, Logf: t.Logf})
-	require.NoError(t, err, "logs in %s/logs", dir)
+	n, down := upNode(ctx, t, dir)
 	tUp, tm := time.Since(t0), n.Timings
-	down := func() error { return n.Down() }
-	t.Cleanup(func() {
-		if n != nil {
-			_ = down()
-		}
-	})
 
 	t1 := time.Now()
-	cs, err := kubernetes.NewForConfig(node.GuardREST(n.Cluster.RESTConfig()))
+	cs, err := kubernetes.NewForConfig(n.Cluster.RESTConfig())
 	require.NoError(t, err)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "box", Namespace: "default"},
 		Spec: corev1.PodSpec{
 			NodeName:                      n.Name,
-			HostNetwork:                   true,
 			TerminationGracePeriodSeconds: new(int64),
 			Containers: []corev1.Container{{
 				Name: "box", Image: "catops.local/box:1", Args: []string{"sleep"},
@@ -70,12 +62,14 @@ func TestRealNodeRunsPodAndLeavesHostAsFound(t *testing.T) {
 	tPod := time.Since(t1)
 	require.Len(t, last.Status.ContainerStatuses, 1)
 	assert.True(t, last.Status.ContainerStatuses[0].Ready)
+	// On the pod network: an address from the bridge's range.
+	assert.Regexp(t, `^10\.244\.0\.\d+$`, last.Status.PodIP)
+	assert.Equal(t, node.NodeIP, last.Status.HostIP)
 	assert.Equal(t, n.Name, last.Spec.NodeName)
 	tTest := time.Since(t1)
 
 	t2 := time.Now()
 	require.NoError(t, down())
-	n = nil
 	tDown := time.Since(t2)
 
 	after, err := node.HostState()

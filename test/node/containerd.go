@@ -73,12 +73,28 @@ const hostsTOML = `server = "http://127.0.0.1:1"
   capabilities = ["pull", "resolve"]
 `
 
-// cniLoopback gives pods only lo: the node runs hostNetwork pods, and the
-// runtime reports its network ready once a CNI config exists.
-const cniLoopback = `{
+// cniBridge is the pod network: the bridge catops0 (PodGateway) in the
+// node's network namespace, pod addresses from podNet, each pod's default
+// route via the bridge. No NAT and no route out of the namespace: a pod
+// reaches the node's addresses (NodeIP, ServiceIP) and other pods only.
+const cniBridge = `{
   "cniVersion": "0.4.0",
-  "name": "catops-node-lo",
-  "plugins": [{"type": "loopback"}]
+  "name": "catops-node",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "%s",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": false,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": %q,
+        "ranges": [[{"subnet": "%s", "gateway": "%s", "rangeStart": "10.244.0.10"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    }
+  ]
 }
 `
 
@@ -94,8 +110,9 @@ func (n *Node) startContainerd(ctx context.Context, b binaries) error {
 	files := map[string]string{
 		cfg: fmt.Sprintf(containerdConfig, filepath.Join(cd, "root"), filepath.Join(cd, "state"), n.paths.sock,
 			filepath.Join(cd, "opt"), b.runc, certs, b.cniDir, n.paths.cniConf),
-		filepath.Join(certs, "_default", "hosts.toml"):   hostsTOML,
-		filepath.Join(n.paths.cniConf, "10-lo.conflist"): cniLoopback,
+		filepath.Join(certs, "_default", "hosts.toml"): hostsTOML,
+		filepath.Join(n.paths.cniConf, "10-bridge.conflist"): fmt.Sprintf(cniBridge, bridgeName,
+			filepath.Join(n.paths.dir, "cni", "ipam"), podNet, PodGateway),
 	}
 	for f, s := range files {
 		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {

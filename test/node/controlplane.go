@@ -26,7 +26,7 @@ func (n *Node) startControlPlane(ctx context.Context, b binaries) error {
 		return err
 	}
 	for _, name := range controlPlaneBins {
-		script := fmt.Sprintf("#!/bin/sh\n# Runs %s in the node's mount namespace (anchor pid %d).\nexec %s -t %d -m -- %s \"$@\"\n",
+		script := fmt.Sprintf("#!/bin/sh\n# Runs %s in the node's mount and network namespaces (anchor pid %d).\nexec %s -t %d -m -n -- %s \"$@\"\n",
 			name, n.st.Anchor.PID, b.nsenter, n.st.Anchor.PID, filepath.Join(b.bin, name))
 		if err := os.WriteFile(filepath.Join(n.paths.cpBin, name), []byte(script), 0o755); err != nil { //nolint:gosec // an executable wrapper
 			return err
@@ -46,11 +46,15 @@ func (n *Node) startControlPlane(ctx context.Context, b binaries) error {
 		Detach:            n.opts.Detach,
 		APIServerBinary:   rig.BinKubeAPIServer,
 		Logf:              n.opts.Logf,
+		// In the node's network namespace: the rig's clients dial in, and
+		// the API server serves on every address there, :443, so that
+		// ServiceIP:443 (the kubernetes Service, on lo) reaches it.
+		Dial:          n.DialContext,
+		APIServerPort: APIServerPort,
 		APIServerArgs: []string{
-			// The Node's Hostname address (the host name, 127.0.0.1 in
-			// /etc/hosts) is the one the API server dials for logs, exec
-			// and proxy: loopback only, never the InternalIP.
-			"--kubelet-preferred-address-types=Hostname",
+			"--bind-address=0.0.0.0",
+			// Logs, exec and proxy: the kubelet at NodeIP.
+			"--kubelet-preferred-address-types=InternalIP",
 			"--kubelet-client-certificate=" + filepath.Join(pki, "admin.crt"),
 			"--kubelet-client-key=" + filepath.Join(pki, "admin.key"),
 			// The kubelet authenticates as system:node:<name>, as on a
@@ -64,12 +68,35 @@ func (n *Node) startControlPlane(ctx context.Context, b binaries) error {
 		return fmt.Errorf("node: control plane: %w", err)
 	}
 	n.Cluster = c
+	return n.writeClientWrappers(b)
+}
+
+// clientTools are the programs ClientWrapper makes wrappers for.
+var clientTools = []string{"kubectl", "helm"}
+
+// writeClientWrappers writes Dir/bin/kubectl and Dir/bin/helm: the tools
+// of .cache/bin run in the node's network namespace with the admin
+// kubeconfig, for the shell (`make node-up` prints them) and for tests.
+func (n *Node) writeClientWrappers(b binaries) error {
+	if err := os.MkdirAll(n.paths.clientBin, 0o755); err != nil {
+		return err
+	}
+	for _, tool := range clientTools {
+		script := fmt.Sprintf("#!/bin/sh\n# %s in the node's network namespace (anchor pid %d), on its control plane.\nKUBECONFIG=%s exec %s -t %d -n -- %s \"$@\"\n",
+			tool, n.st.Anchor.PID, n.Cluster.Kubeconfig, b.nsenter, n.st.Anchor.PID, filepath.Join(b.bin, tool))
+		if err := os.WriteFile(filepath.Join(n.paths.clientBin, tool), []byte(script), 0o755); err != nil { //nolint:gosec // an executable wrapper
+			return err
+		}
+	}
 	return nil
 }
 
-// clientset is an admin clientset whose connections pass the loopback guard.
+// ClientWrapper is the path of Dir/bin/<tool> ("kubectl", "helm").
+func (n *Node) ClientWrapper(tool string) string { return filepath.Join(n.paths.clientBin, tool) }
+
+// clientset is an admin clientset (connecting in the node's namespace).
 func (n *Node) clientset() (*kubernetes.Clientset, error) {
-	return kubernetes.NewForConfig(GuardREST(n.Cluster.RESTConfig()))
+	return kubernetes.NewForConfig(n.Cluster.RESTConfig())
 }
 
 // waitReady waits for the Node object to report Ready.

@@ -8,7 +8,7 @@ import (
 )
 
 // kubeletConfig is the KubeletConfiguration (v1.37 on cgroup v1, containerd
-// 1.6, root without CAP_SYS_RESOURCE), serving on 127.0.0.1 only.
+// 1.6, root without CAP_SYS_RESOURCE), serving on NodeIP.
 const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # cgroup v1 is refused by default since 1.35; containerd 1.6 has no
@@ -28,19 +28,24 @@ imageServiceEndpoint: unix://%[1]s
 runtimeRequestTimeout: 2m
 podLogsDir: %[2]q
 volumePluginDir: %[3]q
-address: 127.0.0.1
+address: %[7]s
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 tlsCertFile: %[4]q
 tlsPrivateKeyFile: %[5]q
+# As kubeadm sets it up: client certificates signed by the cluster CA, and
+# bearer tokens (a ServiceAccount's, e.g. the agent's with podMetrics.source
+# kubelet) checked by the API server (TokenReview), every request
+# authorized by it (SubjectAccessReview: nodes/metrics, nodes/stats, ...).
 authentication:
   anonymous: {enabled: false}
-  webhook: {enabled: false}
+  webhook: {enabled: true, cacheTTL: 30s}
   x509: {clientCAFile: %[6]q}
 authorization:
-  mode: AlwaysAllow
+  mode: Webhook
+  webhook: {cacheAuthorizedTTL: 30s, cacheUnauthorizedTTL: 5s}
 # No image GC (the images cannot be pulled again), (almost) no eviction.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -94,7 +99,7 @@ func (n *Node) startKubelet(b binaries) error {
 		kubeconfig: fmt.Sprintf(kubeletKubeconfig, n.Cluster.APIServerURL, n.Cluster.PKI.CACert,
 			user, certs.clientCert, certs.clientKey, user),
 		n.paths.kubeletConfig: fmt.Sprintf(kubeletConfig, n.paths.sock, n.paths.podLogs,
-			filepath.Join(n.paths.kubelet, "volume-plugins"), certs.servingCert, certs.servingKey, n.Cluster.PKI.CACert),
+			filepath.Join(n.paths.kubelet, "volume-plugins"), certs.servingCert, certs.servingKey, n.Cluster.PKI.CACert, NodeIP),
 	}
 	for f, s := range files {
 		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
@@ -106,6 +111,7 @@ func (n *Node) startKubelet(b binaries) error {
 		"--kubeconfig="+kubeconfig,
 		"--root-dir="+n.paths.kubelet,
 		"--cert-dir="+filepath.Join(n.paths.kubelet, "pki"),
+		"--node-ip="+NodeIP,
 		"--v=1",
 	), filepath.Join(n.paths.logs, "kubelet.log"))
 	if err != nil {

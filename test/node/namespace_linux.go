@@ -35,7 +35,7 @@ func (n *Node) startNamespace() error {
 		return err
 	}
 	anchor, err := startDetached("anchor", b.sleep,
-		[]string{b.unshare, "--mount", "--propagation", "private", "--", b.sleep, "infinity"},
+		[]string{b.unshare, "--mount", "--net", "--propagation", "private", "--", b.sleep, "infinity"},
 		filepath.Join(n.paths.logs, "anchor.log"))
 	if err != nil {
 		return err
@@ -48,10 +48,17 @@ func (n *Node) startNamespace() error {
 		return err
 	}
 	n.st.MountNS = mountNS(anchor.PID)
+	n.st.NetNS = nsID(anchor.PID, "net")
 	if host := mountNS(os.Getpid()); n.st.MountNS == "" || n.st.MountNS == host {
 		return fmt.Errorf("node: the anchor (pid %d) is not in a new mount namespace (%q, ours %q)", anchor.PID, n.st.MountNS, host)
 	}
+	if host := nsID(os.Getpid(), "net"); n.st.NetNS == "" || n.st.NetNS == host {
+		return fmt.Errorf("node: the anchor (pid %d) is not in a new network namespace (%q, ours %q)", anchor.PID, n.st.NetNS, host)
+	}
 	if err := n.saveState(); err != nil {
+		return err
+	}
+	if err := n.setupNetwork(b); err != nil {
 		return err
 	}
 
@@ -72,6 +79,14 @@ func (n *Node) startNamespace() error {
 			"-o", "lowerdir="+d+",upperdir="+upper+",workdir="+work, d); err != nil {
 			return err
 		}
+	}
+	// The node's / is a shared mount, as systemd makes it on real nodes:
+	// the kubelet refuses a hostPath volume with mountPropagation
+	// HostToContainer (the chart's for the node's /) otherwise. The host's
+	// mounts were copied private, so the peer groups made here hold this
+	// namespace's mounts only: nothing propagates to the host.
+	if err := n.nsRun(b.mount, "-n", "--make-rshared", "/"); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(n.paths.sysctl, 0o755); err != nil {
 		return err
@@ -96,13 +111,14 @@ func (n *Node) startNamespace() error {
 	return nil
 }
 
-// nsArgv prefixes argv so that it runs in the node's mount namespace.
+// nsArgv prefixes argv so that it runs in the node's mount and network
+// namespaces.
 func (n *Node) nsArgv(argv ...string) []string {
 	b, _ := findBinaries()
-	return append([]string{b.nsenter, "-t", fmt.Sprint(n.st.Anchor.PID), "-m", "--"}, argv...)
+	return append([]string{b.nsenter, "-t", fmt.Sprint(n.st.Anchor.PID), "-m", "-n", "--"}, argv...)
 }
 
-// nsRun runs argv in the node's mount namespace and waits for it.
+// nsRun runs argv in the node's namespaces and waits for it.
 func (n *Node) nsRun(argv ...string) error {
 	a := n.nsArgv(argv...)
 	out, err := exec.Command(a[0], a[1:]...).CombinedOutput()

@@ -49,6 +49,7 @@ type state struct {
 	Node          string    `json:"node"`
 	Anchor        proc      `json:"anchor"`
 	MountNS       string    `json:"mountNS"` // "mnt:[inode]" of the anchor
+	NetNS         string    `json:"netNS"`   // "net:[inode]" of the anchor
 	Containerd    proc      `json:"containerd"`
 	Kubelet       proc      `json:"kubelet"`
 	NewCgroups    []string  `json:"newCgroups"` // kubepods dirs absent before Up
@@ -89,7 +90,7 @@ func readState(p paths) (*state, error) {
 
 // CheckHost returns an error saying what is missing for Up on this machine:
 // root, the binaries of make node-tools, the images of make node-images,
-// util-linux's unshare/nsenter, a node name that /etc/hosts maps to loopback.
+// util-linux's unshare/nsenter, iproute2's ip.
 func CheckHost() error {
 	if os.Geteuid() != 0 {
 		return errors.New("node: must run as root (mount namespace, mounts, cgroups, containerd); run with sudo or as root")
@@ -103,10 +104,8 @@ func CheckHost() error {
 			return fmt.Errorf("node: %s missing: run `make node-tools node-images` first", f)
 		}
 	}
-	if _, err := nodeName(); err != nil {
-		return err
-	}
-	return nil
+	_, err = nodeName()
+	return err
 }
 
 // Up starts the namespace, the control plane, containerd (with the images

@@ -1,9 +1,7 @@
 package node
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,7 @@ import (
 type paths struct {
 	dir, state, logs string
 	cp, cpBin        string // control plane (test/rig) folder and its nsenter wrappers
+	clientBin        string // kubectl and helm wrappers (network namespace)
 	overlay, sysctl  string
 	containerd       string // config, socket, root, state, certs.d
 	sock             string
@@ -34,6 +33,7 @@ func newPaths(dir string) paths {
 		logs:          filepath.Join(dir, "logs"),
 		cp:            filepath.Join(dir, "cp"),
 		cpBin:         filepath.Join(dir, "cp-bin"),
+		clientBin:     filepath.Join(dir, "bin"),
 		overlay:       filepath.Join(dir, "overlay"),
 		sysctl:        filepath.Join(dir, "sysctl"),
 		containerd:    cd,
@@ -46,6 +46,10 @@ func newPaths(dir string) paths {
 	}
 }
 
+// ClientBin is the folder of the kubectl and helm wrappers of the node
+// whose state folder is dir (they run in its network namespace).
+func ClientBin(dir string) string { return filepath.Join(dir, "bin") }
+
 // Kubeconfig is the admin kubeconfig of the control plane of the node
 // whose state folder is dir.
 func Kubeconfig(dir string) string { return filepath.Join(dir, "cp", "kubeconfig") }
@@ -57,7 +61,7 @@ type binaries struct {
 	bin, root, imageDir            string
 	kubelet, containerd, ctr, shim string
 	runc, cniDir, unshare, nsenter string
-	mount, sleep                   string
+	mount, sleep, ip               string
 }
 
 func findBinaries() (binaries, error) {
@@ -86,10 +90,10 @@ func findBinaries() (binaries, error) {
 	for _, t := range []struct {
 		dst  *string
 		name string
-	}{{&b.unshare, "unshare"}, {&b.nsenter, "nsenter"}, {&b.mount, "mount"}, {&b.sleep, "sleep"}} {
+	}{{&b.unshare, "unshare"}, {&b.nsenter, "nsenter"}, {&b.mount, "mount"}, {&b.sleep, "sleep"}, {&b.ip, "ip"}} {
 		p, err := lookPathResolved(t.name)
 		if err != nil {
-			return b, fmt.Errorf("node: %s not found (util-linux / coreutils): %w", t.name, err)
+			return b, fmt.Errorf("node: %s not found (util-linux / coreutils / iproute2): %w", t.name, err)
 		}
 		*t.dst = p
 	}
@@ -97,7 +101,8 @@ func findBinaries() (binaries, error) {
 }
 
 func (b binaries) all() []string {
-	return []string{b.kubelet, b.containerd, b.ctr, b.shim, b.runc, filepath.Join(b.cniDir, "loopback")}
+	return []string{b.kubelet, b.containerd, b.ctr, b.shim, b.runc,
+		filepath.Join(b.cniDir, "loopback"), filepath.Join(b.cniDir, "bridge"), filepath.Join(b.cniDir, "host-local")}
 }
 
 // images are the tarballs imported into containerd: the sandbox image and
@@ -107,51 +112,12 @@ func (b binaries) images() []string {
 }
 
 // nodeName is the machine's host name, which the kubelet registers as the
-// Node's name and the API server dials (--kubelet-preferred-address-types=
-// Hostname). It must be in /etc/hosts with loopback addresses only, so
-// that dialing it never leaves the machine and no DNS query is made.
+// Node's name. Nothing resolves it: the API server and the agent reach the
+// kubelet at the Node's InternalIP (NodeIP).
 func nodeName() (string, error) {
 	h, err := os.Hostname()
 	if err != nil {
 		return "", err
 	}
-	h = strings.ToLower(h)
-	addrs, err := hostsEntries("/etc/hosts", h)
-	if err != nil {
-		return "", err
-	}
-	if len(addrs) == 0 {
-		return "", fmt.Errorf("node: host name %q is not in /etc/hosts; the API server dials the kubelet by it: add `127.0.0.1 %s`", h, h)
-	}
-	for _, a := range addrs {
-		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
-			return "", fmt.Errorf("node: /etc/hosts maps %q to %s, not a loopback address: the API server would dial the kubelet there", h, a)
-		}
-	}
-	return h, nil
-}
-
-// hostsEntries returns the addresses a hosts file gives name.
-func hostsEntries(file, name string) ([]string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var addrs []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			continue
-		}
-		for _, n := range fields[1:] {
-			if strings.EqualFold(n, name) {
-				addrs = append(addrs, fields[0])
-				break
-			}
-		}
-	}
-	return addrs, sc.Err()
+	return strings.ToLower(h), nil
 }

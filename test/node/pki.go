@@ -19,7 +19,7 @@ import (
 
 type kubeletCerts struct {
 	clientCert, clientKey   string // CN=system:node:<name>, O=system:nodes
-	servingCert, servingKey string // <name>, localhost, 127.0.0.1
+	servingCert, servingKey string // <name>, localhost, 127.0.0.1, NodeIP
 }
 
 // issueKubeletCerts signs the kubelet's client and serving certificates
@@ -44,7 +44,7 @@ func issueKubeletCerts(caCertFile, caKeyFile, name, dir string) (kubeletCerts, e
 		{x509.Certificate{
 			Subject:     pkix.Name{CommonName: name},
 			DNSNames:    []string{name, "localhost"},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(NodeIP)},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		}, out.servingCert, out.servingKey},
 	}
@@ -54,6 +54,26 @@ func issueKubeletCerts(caCertFile, caKeyFile, name, dir string) (kubeletCerts, e
 		}
 	}
 	return out, nil
+}
+
+// IssueServingCert writes dir/name.crt and dir/name.key: a serving
+// certificate for ips signed by the control plane's CA (the CA every pod's
+// ServiceAccount ca.crt holds), e.g. for a receiver pods reach at NodeIP.
+func (n *Node) IssueServingCert(dir, name string, ips ...string) (certFile, keyFile string, err error) {
+	caCert, caKey, err := loadCA(n.Cluster.PKI.CACert, n.Cluster.PKI.CAKey)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := x509.Certificate{Subject: pkix.Name{CommonName: name}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, ip := range ips {
+		p := net.ParseIP(ip)
+		if p == nil {
+			return "", "", fmt.Errorf("node: %q is not an IP address", ip)
+		}
+		tmpl.IPAddresses = append(tmpl.IPAddresses, p)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	return certFile, keyFile, issue(tmpl, caCert, caKey, certFile, keyFile)
 }
 
 func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {

@@ -95,8 +95,12 @@ func (p proc) stop(grace time.Duration) (time.Duration, error) {
 }
 
 // mountNS is the identity of pid's mount namespace ("mnt:[4026531841]").
-func mountNS(pid int) string {
-	ns, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
+func mountNS(pid int) string { return nsID(pid, "mnt") }
+
+// nsID is the identity ("net:[4026532...]") of pid's namespace of the kind
+// ("mnt", "net"); empty if pid is gone.
+func nsID(pid int, kind string) string {
+	ns, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
 	return ns
 }
 

@@ -64,7 +64,7 @@ func (c *Cluster) etcdPost(ctx context.Context, path string, in, out any) error 
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.healthc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,7 @@ func (c *Cluster) RESTConfig() *rest.Config {
 		},
 		QPS:   100,
 		Burst: 200,
+		Dial:  c.opts.Dial,
 	}
 }
 
@@ -75,6 +76,7 @@ func (c *Cluster) TokenRESTConfig(token string) *rest.Config {
 		BearerToken:     token,
 		QPS:             100,
 		Burst:           200,
+		Dial:            c.opts.Dial,
 	}
 }
 

@@ -249,7 +249,7 @@ func (c *Cluster) KubeletResourceMetrics(ctx context.Context, node string) (Samp
 	if c.KwokURL == "" {
 		return nil, errors.New("rig: kwok is not running")
 	}
-	body, err := httpGet(ctx, insecureLoopback, c.KwokURL, "/metrics/nodes/"+node+"/metrics/resource")
+	body, err := httpGet(ctx, c.healthc, c.KwokURL, "/metrics/nodes/"+node+"/metrics/resource")
 	if err != nil {
 		return nil, fmt.Errorf("kwok: %w", err)
 	}

@@ -65,6 +65,14 @@ type Options struct {
 	// (e.g. "kube-apiserver-1.34"). Empty: $RIG_KUBE_APISERVER, else
 	// "kube-apiserver". Every other component keeps its one pinned version.
 	APIServerBinary string
+	// APIServerPort is kube-apiserver's --secure-port; 0: a free port.
+	// (test/node runs the control plane in its own network namespace and
+	// serves on 443 there, the kubernetes Service's port.)
+	APIServerPort int
+	// Dial, if set, opens every connection the rig's own clients make (its
+	// health checks, HTTPClient, RESTConfig), e.g. into the network
+	// namespace the components run in. Nil: net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Logf, if set, receives progress lines ("etcd ready in 0.4s").
 	Logf func(format string, args ...any)
 }
@@ -98,6 +106,10 @@ type Cluster struct {
 	order   []string // start order; stopped in reverse
 	stopped bool     // also set for Attach handles, whose Stop does nothing
 	httpc   *http.Client
+	// healthc is the client of the calls that need no identity: health
+	// checks, etcd's gateway, kwok's metrics (no client certificate, the
+	// serving certificates not verified).
+	healthc *http.Client
 
 	stopOnce sync.Once
 	stopErr  error
@@ -237,6 +249,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		if c.ports[name], err = freePort(); err != nil {
 			return nil, err
 		}
+	}
+	if opts.APIServerPort != 0 {
+		c.ports["apiserver"] = opts.APIServerPort
 	}
 	c.EtcdURL = fmt.Sprintf("http://127.0.0.1:%d", c.ports["etcd-client"])
 	c.APIServerURL = fmt.Sprintf("https://127.0.0.1:%d", c.ports["apiserver"])
@@ -653,7 +668,7 @@ func (c *Cluster) kwokArgs() ([]string, error) {
 
 func (c *Cluster) etcdHealthy(ctx context.Context) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.EtcdURL+"/health", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.healthc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -681,11 +696,6 @@ func (c *Cluster) apiServerReady(ctx context.Context) error {
 	return nil
 }
 
-var insecureLoopback = &http.Client{
-	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback health checks only
-	Timeout:   5 * time.Second,
-}
-
 func (c *Cluster) httpsHealthz(port int) func(context.Context) error {
 	return c.httpsPath(port, "/healthz")
 }
@@ -693,7 +703,7 @@ func (c *Cluster) httpsHealthz(port int) func(context.Context) error {
 func (c *Cluster) httpsPath(port int, path string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", port, path), nil)
-		resp, err := insecureLoopback.Do(req)
+		resp, err := c.healthc.Do(req)
 		if err != nil {
 			return err
 		}
@@ -725,8 +735,16 @@ func (c *Cluster) initHTTPClient() error {
 		Transport: &http.Transport{
 			TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool},
 			MaxIdleConnsPerHost: 4,
+			DialContext:         c.opts.Dial,
 		},
 		Timeout: 30 * time.Second,
+	}
+	c.healthc = &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the rig's own health checks only
+			DialContext:     c.opts.Dial,
+		},
+		Timeout: 5 * time.Second,
 	}
 	return nil
 }

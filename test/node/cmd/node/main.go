@@ -72,12 +72,12 @@ func run(ctx context.Context, cmd, dir string) error {
 Node %s Ready in %.1fs (namespace %.1fs, control plane %.1fs, containerd + kubelet to Ready %.1fs)
 kubeconfig:  %s
 logs:        %s
-Try:
-  export KUBECONFIG=%s
-  .cache/bin/kubectl get nodes -o wide
+The node has its own network namespace: kubectl and helm reach it through
+the wrappers in %s (nsenter, admin kubeconfig). Try:
+  %s get nodes -o wide
 Stop with:   make node-down
 `, n.Name, n.Timings.Total.Seconds(), n.Timings.Namespace.Seconds(), n.Timings.ControlPlane.Seconds(), n.Timings.Ready.Seconds(),
-			node.Kubeconfig(dir), filepath.Join(dir, "logs"), node.Kubeconfig(dir))
+			node.Kubeconfig(dir), filepath.Join(dir, "logs"), node.ClientBin(dir), filepath.Join(node.ClientBin(dir), "kubectl"))
 		return nil
 	case "down":
 		return node.DownDir(dir, logf)

@@ -1,0 +1,626 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/catops/cli/pkg/receiver"
+	"github.com/catops/cli/pkg/wire"
+	"github.com/catops/cli/test/node"
+)
+
+const (
+	helmRelease   = "catops"
+	helmNamespace = "catops-system"
+	agentSelector = "app.kubernetes.io/name=catops"
+)
+
+// TestHelmInstallOnRealNode installs charts/catops as a user does (the real
+// chart, RBAC, security context and host mounts; the image built by make
+// node-images) onto the real node and checks, against the API server, the
+// node's /proc and statfs and the kubelet's own /stats/summary:
+//
+//   - the agent pod becomes Ready (helm install --wait), runs as uid 65534,
+//     reaches the API server through its ServiceAccount and the kubernetes
+//     Service, the receiver over HTTPS (backend.caConfigMap), the kubelet
+//     over its real TLS (podMetrics.source=kubelet);
+//   - the receiver's state equals the API server's for Running, OOMKilled,
+//     CrashLoopBackOff, Succeeded, Job-completed, one-second and deleted pods;
+//   - its host figures equal the node's (CPU count, memory, root
+//     filesystem, network counters; 2% where values move);
+//   - its pod usage equals the kubelet summary's (10%);
+//   - its log is JSON lines without the token;
+//   - helm upgrade rolls the DaemonSet while pods come and go, and the
+//     receiver ends equal to the API server again, under a new session;
+//   - helm uninstall removes everything it installed; the host is as found.
+func TestHelmInstallOnRealNode(t *testing.T) {
+	dir := nodeDir(t, "node-e2e-helm")
+	repo := filepath.Dir(filepath.Dir(dir))
+	require.FileExists(t, filepath.Join(repo, ".cache", "node", "images", "catops-k8s.tar"), "the agent's image: run make node-images")
+	chart := filepath.Join(repo, "charts", "catops")
+
+	before, err := node.HostState()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	n, down := upNode(ctx, t, dir)
+	tUp := time.Since(t0)
+	cs, err := kubernetes.NewForConfig(n.Cluster.RESTConfig())
+	require.NoError(t, err)
+
+	// The receiver: HTTPS on the node's address, with a certificate the
+	// cluster CA signed; the chart is given that CA as backend.caConfigMap.
+	token := "e2e-helm-" + randomHex(t, 16)
+	rcv, err := receiver.New(receiver.Options{Token: token})
+	require.NoError(t, err)
+	crt, key, err := n.IssueServingCert(t.TempDir(), "receiver", node.NodeIP)
+	require.NoError(t, err)
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	require.NoError(t, err)
+	backendURL := serveInNode(t, n, node.NodeIP+":0", rcv.Handler(), &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	requireNodeURL(t, backendURL)
+	caPEM, err := os.ReadFile(n.Cluster.PKI.CACert)
+	require.NoError(t, err)
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.CoreV1().ConfigMaps(helmNamespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "backend-ca"}, Data: map[string]string{"ca.crt": string(caPEM)},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	helmHome := t.TempDir()
+	helm := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, n.ClientWrapper("helm"), args...)
+		cmd.Env = append(os.Environ(),
+			"HELM_CACHE_HOME="+filepath.Join(helmHome, "cache"),
+			"HELM_CONFIG_HOME="+filepath.Join(helmHome, "config"),
+			"HELM_DATA_HOME="+filepath.Join(helmHome, "data"))
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "helm %s:\n%s", strings.Join(args, " "), out)
+		return string(out)
+	}
+
+	// Pods with steady usage, started first so the kubelet has readings.
+	_, err = cs.CoreV1().Pods("default").Create(ctx, boxPod(n.Name, "burn", corev1.RestartPolicyAlways,
+		corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}, "burn"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.CoreV1().Pods("default").Create(ctx, boxPod(n.Name, "hog", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "hog", "40"), metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	// helm install, as README says, with the values a user of this node sets.
+	t0 = time.Now()
+	out := helm("install", helmRelease, chart, "--namespace", helmNamespace, "--wait", "--timeout", "3m",
+		"--set", "auth.token="+token,
+		"--set", "backend.url="+backendURL,
+		"--set", "backend.caConfigMap=backend-ca",
+		"--set", "image.repository=catops.local/catops-k8s",
+		"--set", "image.tag=dev",
+		"--set", "image.pullPolicy=Never",
+		"--set", "collection.interval=10",
+		"--set", "podMetrics.source=kubelet",
+		"--set", "logLevel=debug",
+	)
+	tInstall := time.Since(t0)
+	t.Logf("helm install (%.1fs):\n%s", tInstall.Seconds(), firstLines(out, 6))
+	// helm's --wait counts a DaemonSet ready when no more than
+	// maxUnavailable (1) of its pods are not: on one node that is at once.
+	agentPod := readyAgentPod(ctx, t, cs)
+	tReady := time.Since(t0)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log (%s):\n%s", agentPod.Name, podLog(t, cs, agentPod.Name))
+		}
+	})
+	requireAgentProcessUID(t, agentPod, 65534)
+
+	waitReceiverFor(ctx, t, rcv, n.Name, "the agent pod's first snapshot", func(st receiver.NodeState) bool {
+		return st.Session != "" && st.Namespace == helmNamespace
+	})
+	tFirst := time.Since(t0)
+
+	// The lifecycles, and a Job (scheduled, not bound by the test).
+	t0 = time.Now()
+	runLifecycles(ctx, t, cs, n.Name)
+	jobDone := runJob(ctx, t, cs)
+	tAPI := time.Since(t0)
+	t0 = time.Now()
+	diff := waitTruth(t, rcv, cs, n.Name, 90*time.Second, func() bool { return false })
+	require.Empty(t, diff, "the receiver's state never equalled the API server's")
+	tMatch := time.Since(t0)
+	st, _ := rcv.Node(n.Name)
+	require.Contains(t, st.Pods, receiver.PodKey("default", jobDone), "the Job's pod")
+	assert.Equal(t, "Succeeded", st.Pods[receiver.PodKey("default", jobDone)].Phase)
+
+	// Host figures from inside the pod against the node's own.
+	compareHostFigures(ctx, t, rcv, n.Name)
+
+	// Pod usage from the kubelet (the agent's own TLS and token) against
+	// the kubelet's /stats/summary.
+	compareUsageToSummary(ctx, t, n, rcv)
+
+	// The log: JSON lines, no token, the first batch accepted.
+	logText := podLog(t, cs, agentPod.Name)
+	lines := checkAgentLog(t, logText, token)
+	assert.Contains(t, logText, "First batch accepted by the backend")
+
+	// helm upgrade: a rolling update while pods come and go.
+	oldSession := st.Session
+	t0 = time.Now()
+	churn := startChurn(ctx, t, cs, n.Name)
+	helm("upgrade", helmRelease, chart, "--namespace", helmNamespace, "--reuse-values", "--wait", "--timeout", "3m",
+		"--set-string", "podAnnotations.e2e-rollout=2")
+	newPod := readyAgentPod(ctx, t, cs)
+	created, deleted := churn.stop()
+	tUpgrade := time.Since(t0)
+	require.NotEqual(t, agentPod.UID, newPod.UID, "helm upgrade replaced the agent pod")
+	agentPod = newPod
+	diff = waitTruth(t, rcv, cs, n.Name, 90*time.Second, func() bool { return false })
+	require.Empty(t, diff, "after the rolling update the receiver's state never equalled the API server's")
+	st, _ = rcv.Node(n.Name)
+	assert.NotEqual(t, oldSession, st.Session, "the new agent pod sends under its own session")
+	t.Logf("rolling update: %.1fs; %d pods created and %d deleted meanwhile; receiver = API server", tUpgrade.Seconds(), created, deleted)
+
+	// helm uninstall: nothing of the release is left.
+	t0 = time.Now()
+	helm("uninstall", helmRelease, "--namespace", helmNamespace, "--wait", "--timeout", "2m")
+	requireReleaseGone(ctx, t, cs)
+	tUninstall := time.Since(t0)
+
+	t0 = time.Now()
+	require.NoError(t, down())
+	tDown := time.Since(t0)
+	after, err := node.HostState()
+	require.NoError(t, err)
+	if before != after {
+		t.Errorf("host state changed:\n%s", diffLines(before, after))
+	}
+	t.Logf("TIMES node up %.2fs, helm install --wait %.2fs, agent pod Ready %.2fs and first snapshot %.2fs after install began, lifecycles %.2fs, receiver = API %.2fs later, upgrade %.2fs, uninstall %.2fs, down %.2fs; %d log lines",
+		tUp.Seconds(), tInstall.Seconds(), tReady.Seconds(), tFirst.Seconds(), tAPI.Seconds(), tMatch.Seconds(), tUpgrade.Seconds(), tUninstall.Seconds(), tDown.Seconds(), lines)
+}
+
+// readyAgentPod returns the release's one agent pod once it is Ready and
+// the only one (a rollout's old pod gone).
+func readyAgentPod(ctx context.Context, t *testing.T, cs kubernetes.Interface) *corev1.Pod {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		pods, err := cs.CoreV1().Pods(helmNamespace).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+		require.NoError(t, err)
+		last = fmt.Sprintf("%d pods", len(pods.Items))
+		if len(pods.Items) != 1 || pods.Items[0].DeletionTimestamp != nil {
+			continue
+		}
+		p := &pods.Items[0]
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return p
+			}
+		}
+		s, _ := json.Marshal(p.Status.ContainerStatuses)
+		last = fmt.Sprintf("%s %s %s", p.Name, p.Status.Phase, s)
+	}
+	t.Fatalf("no single Ready agent pod in 2m: %s", last)
+	return nil
+}
+
+// requireAgentProcessUID finds the agent's process on the host (its
+// cgroup names the pod's UID) and checks the user it runs as.
+func requireAgentProcessUID(t *testing.T, pod *corev1.Pod, uid int) {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
+		if strings.TrimSpace(string(comm)) != "catops-k8s" || !strings.Contains(string(cg), string(pod.UID)) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 5 && f[0] == "Uid:" {
+				for _, id := range f[1:] {
+					assert.Equal(t, strconv.Itoa(uid), id, "the agent's process %s: %s", e.Name(), l)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no catops-k8s process in pod %s's cgroup", pod.UID)
+}
+
+// waitReceiverFor waits up to 2 minutes for cond on the node's state.
+func waitReceiverFor(ctx context.Context, t *testing.T, rcv *receiver.Receiver, nodeName, what string, cond func(receiver.NodeState) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := rcv.Wait(ctx, func() bool { st, ok := rcv.Node(nodeName); return ok && cond(st) }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// runJob runs a Job of one pod that exits 0 and returns its pod's name
+// once the Job is complete.
+func runJob(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {
+	t.Helper()
+	tmpl := boxPod("", "", corev1.RestartPolicyNever, corev1.ResourceRequirements{}, "exit", "0")
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "default"},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: new(int32),
+			Template:     corev1.PodTemplateSpec{Spec: tmpl.Spec},
+		},
+	}
+	_, err := cs.BatchV1().Jobs("default").Create(ctx, job, metav1.CreateOptions{})
+	require.NoError(t, err)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		j, err := cs.BatchV1().Jobs("default").Get(ctx, "job", metav1.GetOptions{})
+		require.NoError(t, err)
+		if j.Status.Succeeded == 1 {
+			pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=job"})
+			require.NoError(t, err)
+			require.Len(t, pods.Items, 1)
+			return pods.Items[0].Name
+		}
+	}
+	t.Fatal("Job job not complete in 2m")
+	return ""
+}
+
+// hostFigures are the node's own figures, read from the host.
+type hostFigures struct {
+	cpus                   int
+	memTotal, memAvailable uint64
+	rootTotal, rootUsed    uint64
+	netRx, netTx           map[string]uint64
+}
+
+func readHostFigures(t *testing.T) hostFigures {
+	t.Helper()
+	var h hostFigures
+	stat, err := os.ReadFile("/proc/stat")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(stat), "\n") {
+		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			h.cpus++
+		}
+	}
+	mem, err := os.ReadFile("/proc/meminfo")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(mem), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "MemTotal:":
+			h.memTotal = kb * 1024
+		case "MemAvailable:":
+			h.memAvailable = kb * 1024
+		}
+	}
+	var fs syscall.Statfs_t
+	require.NoError(t, syscall.Statfs("/", &fs))
+	h.rootTotal = fs.Blocks * uint64(fs.Bsize)
+	h.rootUsed = (fs.Blocks - fs.Bfree) * uint64(fs.Bsize)
+	// The node's interfaces are those of PID 1's network namespace (the
+	// agent reads <HOST_PROC>/1/net/dev).
+	f, err := os.Open("/proc/1/net/dev")
+	require.NoError(t, err)
+	defer f.Close()
+	h.netRx, h.netTx = map[string]uint64{}, map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		v := strings.Fields(rest)
+		if len(v) < 9 {
+			continue
+		}
+		h.netRx[strings.TrimSpace(name)], _ = strconv.ParseUint(v[0], 10, 64)
+		h.netTx[strings.TrimSpace(name)], _ = strconv.ParseUint(v[8], 10, 64)
+	}
+	require.NoError(t, sc.Err())
+	return h
+}
+
+// within: |got-want| <= frac*want.
+func within(got, want uint64, frac float64) bool {
+	return math.Abs(float64(got)-float64(want)) <= frac*float64(want)
+}
+
+// compareHostFigures waits for a host sample taken after now and compares
+// it with the node's figures read right then.
+func compareHostFigures(ctx context.Context, t *testing.T, rcv *receiver.Receiver, nodeName string) {
+	t.Helper()
+	since := time.Now()
+	waitReceiverFor(ctx, t, rcv, nodeName, "a new host sample", func(st receiver.NodeState) bool {
+		return st.Host != nil && st.Host.Time.After(since)
+	})
+	h := readHostFigures(t)
+	st, _ := rcv.Node(nodeName)
+	s := st.Host
+	assert.Empty(t, s.Errors, "the host sample's errors")
+	assert.Equal(t, h.cpus, s.CPU.LogicalCores, "logical CPUs")
+	assert.Equal(t, h.memTotal, s.Memory.TotalBytes, "memory total")
+	assert.True(t, within(s.Memory.AvailableBytes, h.memAvailable, 0.02), "memory available: agent %d, node %d", s.Memory.AvailableBytes, h.memAvailable)
+	var root *wire.Filesystem
+	for i := range s.Filesystems {
+		if s.Filesystems[i].Mountpoint == "/" {
+			root = &s.Filesystems[i]
+		}
+	}
+	if assert.NotNil(t, root, "the root filesystem in %+v", s.Filesystems) {
+		assert.Equal(t, h.rootTotal, root.TotalBytes, "root filesystem size")
+		assert.True(t, within(root.UsedBytes, h.rootUsed, 0.02), "root filesystem used: agent %d, node %d", root.UsedBytes, h.rootUsed)
+	}
+	require.NotEmpty(t, s.Network, "network interfaces")
+	for _, i := range s.Network {
+		rx, ok := h.netRx[i.Name]
+		if !assert.True(t, ok, "interface %s is not the node's", i.Name) {
+			continue
+		}
+		// Counters only grow: the node's, read later, are at least the
+		// agent's, and within 2%.
+		assert.True(t, rx >= i.RxBytes && within(i.RxBytes, rx, 0.02), "%s rx bytes: agent %d, node %d", i.Name, i.RxBytes, rx)
+		tx := h.netTx[i.Name]
+		assert.True(t, tx >= i.TxBytes && within(i.TxBytes, tx, 0.02), "%s tx bytes: agent %d, node %d", i.Name, i.TxBytes, tx)
+	}
+	t.Logf("host: %d CPUs; memory total %d, available agent %d / node %d; root fs %d, used agent %d / node %d; %d interfaces",
+		s.CPU.LogicalCores, s.Memory.TotalBytes, s.Memory.AvailableBytes, h.memAvailable, root.TotalBytes, root.UsedBytes, h.rootUsed, len(s.Network))
+}
+
+// summary is the part of the kubelet's /stats/summary compared.
+type summary struct {
+	Pods []struct {
+		PodRef struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"podRef"`
+		CPU struct {
+			UsageNanoCores *uint64 `json:"usageNanoCores"`
+		} `json:"cpu"`
+		Memory struct {
+			WorkingSetBytes *uint64 `json:"workingSetBytes"`
+		} `json:"memory"`
+	} `json:"pods"`
+}
+
+// kubeletSummary reads the kubelet's /stats/summary as the admin (the
+// cluster CA verifies the kubelet's serving certificate).
+func kubeletSummary(ctx context.Context, t *testing.T, n *node.Node) summary {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(n.Cluster.PKI.AdminCert, n.Cluster.PKI.AdminKey)
+	require.NoError(t, err)
+	caPEM, err := os.ReadFile(n.Cluster.PKI.CACert)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(caPEM))
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext:     n.DialContext,
+		TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+node.NodeIP+":10250/stats/summary", nil)
+	require.NoError(t, err)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var s summary
+	require.NoError(t, json.Unmarshal(body, &s))
+	return s
+}
+
+// compareUsageToSummary compares the agent's latest usage of the burn and
+// hog pods (kubelet /metrics/resource, through the agent's ServiceAccount
+// token and the cluster CA) with the kubelet's summary read right after.
+func compareUsageToSummary(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver) {
+	t.Helper()
+	pods := []string{"burn", "hog"}
+	// Two readings after now: the second's CPU window lies wholly in the
+	// pods' steady state.
+	var seen int
+	var last time.Time
+	waitReceiverFor(ctx, t, rcv, n.Name, "two new usage readings of burn and hog", func(st receiver.NodeState) bool {
+		u, ok := st.Usage.Pods[receiver.PodKey("default", "burn")]
+		_, ok2 := st.Usage.Pods[receiver.PodKey("default", "hog")]
+		if !ok || !ok2 || !st.Usage.Available || !u.Timestamp.After(last) {
+			return false
+		}
+		if !last.IsZero() {
+			seen++
+		}
+		last = u.Timestamp
+		return seen >= 2
+	})
+	sum := kubeletSummary(ctx, t, n)
+	st, _ := rcv.Node(n.Name)
+	assert.Equal(t, "kubelet", st.Usage.Source)
+	for _, name := range pods {
+		u := st.Usage.Pods[receiver.PodKey("default", name)]
+		found := false
+		for _, p := range sum.Pods {
+			if p.PodRef.Namespace != "default" || p.PodRef.Name != name {
+				continue
+			}
+			found = true
+			require.NotNil(t, p.Memory.WorkingSetBytes, "summary memory of %s", name)
+			require.NotNil(t, p.CPU.UsageNanoCores, "summary CPU of %s", name)
+			mem, cpu := float64(*p.Memory.WorkingSetBytes), float64(*p.CPU.UsageNanoCores)/1e9
+			assert.InEpsilon(t, mem, float64(u.MemoryBytes), 0.10, "%s memory working set: agent %d, kubelet summary %.0f", name, u.MemoryBytes, mem)
+			if name == "burn" {
+				assert.InEpsilon(t, cpu, u.CPUCores, 0.10, "%s CPU: agent %.4f cores, kubelet summary %.4f", name, u.CPUCores, cpu)
+			} else {
+				// An idle process: both near zero, compared in millicores.
+				assert.InDelta(t, cpu, u.CPUCores, 0.005, "%s CPU: agent %.4f cores, kubelet summary %.4f", name, u.CPUCores, cpu)
+			}
+			t.Logf("usage %s: memory agent %d / summary %.0f bytes, CPU agent %.4f / summary %.4f cores", name, u.MemoryBytes, mem, u.CPUCores, cpu)
+		}
+		assert.True(t, found, "pod %s in the kubelet summary", name)
+	}
+}
+
+// podLog is the agent container's log, through the API server.
+func podLog(t *testing.T, cs kubernetes.Interface, pod string) string {
+	t.Helper()
+	b, err := cs.CoreV1().Pods(helmNamespace).GetLogs(pod, &corev1.PodLogOptions{Container: "catops"}).DoRaw(context.Background())
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
+}
+
+// checkAgentLog asserts every line is JSON and the token absent; it
+// returns the number of lines.
+func checkAgentLog(t *testing.T, logText, token string) int {
+	t.Helper()
+	assert.NotContains(t, logText, token, "the agent logged its token")
+	lines := 0
+	for i, l := range strings.Split(strings.TrimRight(logText, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		lines++
+		assert.True(t, json.Valid([]byte(l)), "agent log line %d is not JSON: %q", i+1, l)
+	}
+	assert.Positive(t, lines, "the agent logged nothing")
+	return lines
+}
+
+// churn creates a pod every 400 ms and deletes every second one, until
+// stopped: changes that happen while the DaemonSet rolls.
+type churn struct {
+	quit    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	created int
+	deleted int
+}
+
+func startChurn(ctx context.Context, t *testing.T, cs kubernetes.Interface, nodeName string) *churn {
+	c := &churn{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for i := 0; ; i++ {
+			select {
+			case <-c.quit:
+				return
+			case <-time.After(400 * time.Millisecond):
+			}
+			name := fmt.Sprintf("churn-%d", i)
+			if _, err := cs.CoreV1().Pods("default").Create(ctx, boxPod(nodeName, name, corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep"), metav1.CreateOptions{}); err != nil {
+				t.Errorf("create %s: %v", name, err)
+				return
+			}
+			c.mu.Lock()
+			c.created++
+			c.mu.Unlock()
+			if i%2 == 1 {
+				if err := cs.CoreV1().Pods("default").Delete(ctx, fmt.Sprintf("churn-%d", i-1), metav1.DeleteOptions{}); err != nil {
+					t.Errorf("delete churn-%d: %v", i-1, err)
+					return
+				}
+				c.mu.Lock()
+				c.deleted++
+				c.mu.Unlock()
+			}
+		}
+	}()
+	return c
+}
+
+func (c *churn) stop() (created, deleted int) {
+	close(c.quit)
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.created, c.deleted
+}
+
+// requireReleaseGone waits until the release's objects are gone.
+func requireReleaseGone(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + helmRelease}
+	var left []string
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		left = nil
+		ds, err := cs.AppsV1().DaemonSets(helmNamespace).List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range ds.Items {
+			left = append(left, "DaemonSet "+x.Name)
+		}
+		pods, err := cs.CoreV1().Pods(helmNamespace).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+		require.NoError(t, err)
+		for _, x := range pods.Items {
+			left = append(left, "Pod "+x.Name)
+		}
+		sas, err := cs.CoreV1().ServiceAccounts(helmNamespace).List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range sas.Items {
+			left = append(left, "ServiceAccount "+x.Name)
+		}
+		secrets, err := cs.CoreV1().Secrets(helmNamespace).List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range secrets.Items {
+			left = append(left, "Secret "+x.Name)
+		}
+		crs, err := cs.RbacV1().ClusterRoles().List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range crs.Items {
+			left = append(left, "ClusterRole "+x.Name)
+		}
+		crbs, err := cs.RbacV1().ClusterRoleBindings().List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range crbs.Items {
+			left = append(left, "ClusterRoleBinding "+x.Name)
+		}
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Fatalf("left after helm uninstall: %s", strings.Join(left, ", "))
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
