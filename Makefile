@@ -106,7 +106,7 @@ node-down: ## stop what node-up started (by PID), remove its cgroups and .rig/no
 
 .PHONY: test-e2e
 test-e2e: tools node-tools node-images ## (root) e2e tests on the real node: host state unchanged; the agent (a process, then helm install of the chart) vs real pod lifecycles, the node's /proc and statfs, the kubelet's /stats/summary; helm upgrade and uninstall (~3 min once the tools are built)
-	go test -race -count=1 -tags e2e -timeout 10m -v -run . ./test/e2e/
+	go test -race -count=1 -tags e2e -timeout 20m -v -run . ./test/e2e/
 
 .PHONY: cluster-up
 cluster-up: ## start etcd + kube-apiserver (+ kwok) on loopback; kubeconfig in .rig/kubeconfig

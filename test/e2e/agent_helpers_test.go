@@ -115,6 +115,21 @@ func serveInNode(t *testing.T, n *node.Node, addr string, h http.Handler, tlsCfg
 	return srv.URL
 }
 
+// testContext is a context for a test's work that ends after want, or
+// early enough before go test's -timeout to leave the node 2 minutes to
+// stop (a test that hits -timeout panics without running its cleanups,
+// leaving the node up).
+func testContext(t *testing.T, want time.Duration) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(want)
+	if d, ok := t.Deadline(); ok && d.Add(-2*time.Minute).Before(deadline) {
+		deadline = d.Add(-2 * time.Minute)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // upNode starts a node in dir and returns it with down, which stops it
 // once (and runs at the test's end if the test did not call it).
 func upNode(ctx context.Context, t *testing.T, dir string) (*node.Node, func() error) {

@@ -3,14 +3,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,8 +65,7 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 
 	before, err := node.HostState()
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 12*time.Minute)
 	t0 := time.Now()
 	n, down := upNode(ctx, t, dir)
 	tUp := time.Since(t0)
@@ -134,8 +131,9 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// maxUnavailable (1) of its pods are not: on one node that is at once.
 	agentPod := readyAgentPod(ctx, t, cs)
 	tReady := time.Since(t0)
-	t.Cleanup(func() {
-		if t.Failed() {
+	uninstalled := false
+	t.Cleanup(func() { // before the node's down (cleanups run last first)
+		if t.Failed() && !uninstalled {
 			t.Logf("agent log (%s):\n%s", agentPod.Name, podLog(t, cs, agentPod.Name))
 		}
 	})
@@ -191,6 +189,7 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// helm uninstall: nothing of the release is left.
 	t0 = time.Now()
 	helm("uninstall", helmRelease, "--namespace", helmNamespace, "--wait", "--timeout", "2m")
+	uninstalled = true
 	requireReleaseGone(ctx, t, cs)
 	tUninstall := time.Since(t0)
 
@@ -306,18 +305,21 @@ type hostFigures struct {
 	netRx, netTx           map[string]uint64
 }
 
-func readHostFigures(t *testing.T) hostFigures {
-	t.Helper()
+func readHostFigures() (hostFigures, error) {
 	var h hostFigures
 	stat, err := os.ReadFile("/proc/stat")
-	require.NoError(t, err)
+	if err != nil {
+		return h, err
+	}
 	for _, l := range strings.Split(string(stat), "\n") {
 		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
 			h.cpus++
 		}
 	}
 	mem, err := os.ReadFile("/proc/meminfo")
-	require.NoError(t, err)
+	if err != nil {
+		return h, err
+	}
 	for _, l := range strings.Split(string(mem), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 2 {
@@ -332,18 +334,20 @@ func readHostFigures(t *testing.T) hostFigures {
 		}
 	}
 	var fs syscall.Statfs_t
-	require.NoError(t, syscall.Statfs("/", &fs))
+	if err := syscall.Statfs("/", &fs); err != nil {
+		return h, err
+	}
 	h.rootTotal = fs.Blocks * uint64(fs.Bsize)
 	h.rootUsed = (fs.Blocks - fs.Bfree) * uint64(fs.Bsize)
 	// The node's interfaces are those of PID 1's network namespace (the
 	// agent reads <HOST_PROC>/1/net/dev).
-	f, err := os.Open("/proc/1/net/dev")
-	require.NoError(t, err)
-	defer f.Close()
+	dev, err := os.ReadFile("/proc/1/net/dev")
+	if err != nil {
+		return h, err
+	}
 	h.netRx, h.netTx = map[string]uint64{}, map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
+	for _, l := range strings.Split(string(dev), "\n") {
+		name, rest, ok := strings.Cut(l, ":")
 		if !ok {
 			continue
 		}
@@ -354,54 +358,94 @@ func readHostFigures(t *testing.T) hostFigures {
 		h.netRx[strings.TrimSpace(name)], _ = strconv.ParseUint(v[0], 10, 64)
 		h.netTx[strings.TrimSpace(name)], _ = strconv.ParseUint(v[8], 10, 64)
 	}
-	require.NoError(t, sc.Err())
-	return h
+	return h, nil
 }
 
-// within: |got-want| <= frac*want.
-func within(got, want uint64, frac float64) bool {
-	return math.Abs(float64(got)-float64(want)) <= frac*float64(want)
+// envelope is the smallest and largest of a moving figure over readings.
+type envelope struct{ lo, hi uint64 }
+
+func (e *envelope) add(v uint64) {
+	if e.lo == 0 && e.hi == 0 {
+		e.lo, e.hi = v, v
+		return
+	}
+	e.lo, e.hi = min(e.lo, v), max(e.hi, v)
 }
 
-// compareHostFigures waits for a host sample taken after now and compares
-// it with the node's figures read right then.
+// holds: v lies in the envelope widened by frac of its bounds.
+func (e envelope) holds(v uint64, frac float64) bool {
+	return float64(v) >= float64(e.lo)*(1-frac) && float64(v) <= float64(e.hi)*(1+frac)
+}
+
+// compareHostFigures compares the next host sample the agent ships (taken
+// after this call began) with the node's figures read from the host around
+// it: once before, every 100 ms until the sample arrives, once after.
+// Counters only grow, so the agent's lie exactly between the first and the
+// last reading; figures that move (memory available, root filesystem used)
+// lie within the readings' range widened by 2%; the others are equal.
 func compareHostFigures(ctx context.Context, t *testing.T, rcv *receiver.Receiver, nodeName string) {
 	t.Helper()
+	first, err := readHostFigures()
+	require.NoError(t, err)
+	var avail, rootUsed envelope
+	var mu sync.Mutex
+	note := func(h hostFigures) {
+		mu.Lock()
+		defer mu.Unlock()
+		avail.add(h.memAvailable)
+		rootUsed.add(h.rootUsed)
+	}
+	note(first)
 	since := time.Now()
+	quit, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if h, err := readHostFigures(); err == nil {
+				note(h)
+			}
+		}
+	}()
 	waitReceiverFor(ctx, t, rcv, nodeName, "a new host sample", func(st receiver.NodeState) bool {
 		return st.Host != nil && st.Host.Time.After(since)
 	})
-	h := readHostFigures(t)
+	close(quit)
+	<-polled
+	last, err := readHostFigures()
+	require.NoError(t, err)
+	note(last)
+
 	st, _ := rcv.Node(nodeName)
 	s := st.Host
 	assert.Empty(t, s.Errors, "the host sample's errors")
-	assert.Equal(t, h.cpus, s.CPU.LogicalCores, "logical CPUs")
-	assert.Equal(t, h.memTotal, s.Memory.TotalBytes, "memory total")
-	assert.True(t, within(s.Memory.AvailableBytes, h.memAvailable, 0.02), "memory available: agent %d, node %d", s.Memory.AvailableBytes, h.memAvailable)
+	assert.Equal(t, last.cpus, s.CPU.LogicalCores, "logical CPUs")
+	assert.Equal(t, last.memTotal, s.Memory.TotalBytes, "memory total")
+	assert.True(t, avail.holds(s.Memory.AvailableBytes, 0.02), "memory available: agent %d, node %d..%d", s.Memory.AvailableBytes, avail.lo, avail.hi)
 	var root *wire.Filesystem
 	for i := range s.Filesystems {
 		if s.Filesystems[i].Mountpoint == "/" {
 			root = &s.Filesystems[i]
 		}
 	}
-	if assert.NotNil(t, root, "the root filesystem in %+v", s.Filesystems) {
-		assert.Equal(t, h.rootTotal, root.TotalBytes, "root filesystem size")
-		assert.True(t, within(root.UsedBytes, h.rootUsed, 0.02), "root filesystem used: agent %d, node %d", root.UsedBytes, h.rootUsed)
-	}
+	require.NotNil(t, root, "the root filesystem in %+v", s.Filesystems)
+	assert.Equal(t, last.rootTotal, root.TotalBytes, "root filesystem size")
+	assert.True(t, rootUsed.holds(root.UsedBytes, 0.02), "root filesystem used: agent %d, node %d..%d", root.UsedBytes, rootUsed.lo, rootUsed.hi)
 	require.NotEmpty(t, s.Network, "network interfaces")
 	for _, i := range s.Network {
-		rx, ok := h.netRx[i.Name]
+		rx0, ok := first.netRx[i.Name]
 		if !assert.True(t, ok, "interface %s is not the node's", i.Name) {
 			continue
 		}
-		// Counters only grow: the node's, read later, are at least the
-		// agent's, and within 2%.
-		assert.True(t, rx >= i.RxBytes && within(i.RxBytes, rx, 0.02), "%s rx bytes: agent %d, node %d", i.Name, i.RxBytes, rx)
-		tx := h.netTx[i.Name]
-		assert.True(t, tx >= i.TxBytes && within(i.TxBytes, tx, 0.02), "%s tx bytes: agent %d, node %d", i.Name, i.TxBytes, tx)
+		assert.True(t, rx0 <= i.RxBytes && i.RxBytes <= last.netRx[i.Name], "%s rx bytes: agent %d, node %d..%d", i.Name, i.RxBytes, rx0, last.netRx[i.Name])
+		assert.True(t, first.netTx[i.Name] <= i.TxBytes && i.TxBytes <= last.netTx[i.Name], "%s tx bytes: agent %d, node %d..%d", i.Name, i.TxBytes, first.netTx[i.Name], last.netTx[i.Name])
 	}
-	t.Logf("host: %d CPUs; memory total %d, available agent %d / node %d; root fs %d, used agent %d / node %d; %d interfaces",
-		s.CPU.LogicalCores, s.Memory.TotalBytes, s.Memory.AvailableBytes, h.memAvailable, root.TotalBytes, root.UsedBytes, h.rootUsed, len(s.Network))
+	t.Logf("host: %d CPUs; memory total %d, available agent %d / node %d..%d; root fs %d, used agent %d / node %d..%d; %d interfaces",
+		s.CPU.LogicalCores, s.Memory.TotalBytes, s.Memory.AvailableBytes, avail.lo, avail.hi, root.TotalBytes, root.UsedBytes, rootUsed.lo, rootUsed.hi, len(s.Network))
 }
 
 // summary is the part of the kubelet's /stats/summary compared.
@@ -523,38 +567,55 @@ func checkAgentLog(t *testing.T, logText, token string) int {
 	return lines
 }
 
-// churn creates a pod every 400 ms and deletes every second one, until
-// stopped: changes that happen while the DaemonSet rolls.
+// churn creates a pod every 400 ms and deletes the oldest once more than
+// three live, until stopped: changes that happen while the DaemonSet rolls,
+// with at most 4 churn pods on the node at a time (maxPods is 30). A failed
+// call is logged and left out of the counts: the receiver is compared with
+// the API server afterwards whatever happened.
 type churn struct {
-	quit    chan struct{}
-	done    chan struct{}
-	mu      sync.Mutex
-	created int
-	deleted int
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	mu       sync.Mutex
+	created  int
+	deleted  int
 }
 
 func startChurn(ctx context.Context, t *testing.T, cs kubernetes.Interface, nodeName string) *churn {
+	t.Helper()
 	c := &churn{quit: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(func() { c.stop() })
 	go func() {
 		defer close(c.done)
+		var live []string
 		for i := 0; ; i++ {
 			select {
 			case <-c.quit:
 				return
+			case <-ctx.Done():
+				return
 			case <-time.After(400 * time.Millisecond):
 			}
 			name := fmt.Sprintf("churn-%d", i)
-			if _, err := cs.CoreV1().Pods("default").Create(ctx, boxPod(nodeName, name, corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep"), metav1.CreateOptions{}); err != nil {
-				t.Errorf("create %s: %v", name, err)
-				return
+			_, err := cs.CoreV1().Pods("default").Create(ctx, boxPod(nodeName, name, corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "sleep"), metav1.CreateOptions{})
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Logf("churn: create %s: %v", name, err)
+				}
+				continue
 			}
+			live = append(live, name)
 			c.mu.Lock()
 			c.created++
 			c.mu.Unlock()
-			if i%2 == 1 {
-				if err := cs.CoreV1().Pods("default").Delete(ctx, fmt.Sprintf("churn-%d", i-1), metav1.DeleteOptions{}); err != nil {
-					t.Errorf("delete churn-%d: %v", i-1, err)
-					return
+			if len(live) > 3 {
+				old := live[0]
+				live = live[1:]
+				if err := cs.CoreV1().Pods("default").Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
+					if ctx.Err() == nil {
+						t.Logf("churn: delete %s: %v", old, err)
+					}
+					continue
 				}
 				c.mu.Lock()
 				c.deleted++
@@ -565,8 +626,9 @@ func startChurn(ctx context.Context, t *testing.T, cs kubernetes.Interface, node
 	return c
 }
 
+// stop ends the churn (once) and returns its counts.
 func (c *churn) stop() (created, deleted int) {
-	close(c.quit)
+	c.stopOnce.Do(func() { close(c.quit) })
 	<-c.done
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -595,10 +657,12 @@ func requireReleaseGone(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 		for _, x := range sas.Items {
 			left = append(left, "ServiceAccount "+x.Name)
 		}
-		secrets, err := cs.CoreV1().Secrets(helmNamespace).List(ctx, sel)
-		require.NoError(t, err)
-		for _, x := range secrets.Items {
-			left = append(left, "Secret "+x.Name)
+		for _, s := range []metav1.ListOptions{sel, {LabelSelector: "owner=helm,name=" + helmRelease}} {
+			secrets, err := cs.CoreV1().Secrets(helmNamespace).List(ctx, s)
+			require.NoError(t, err)
+			for _, x := range secrets.Items {
+				left = append(left, "Secret "+x.Name)
+			}
 		}
 		crs, err := cs.RbacV1().ClusterRoles().List(ctx, sel)
 		require.NoError(t, err)

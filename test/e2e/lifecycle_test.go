@@ -52,8 +52,7 @@ func TestAgentSeesRealPodLifecycles(t *testing.T) {
 	require.NoError(t, err, "go build ./cmd/kubernetes: %s", out)
 	tBuild := time.Since(t0)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 8*time.Minute)
 	t0 = time.Now()
 	n, _ := upNode(ctx, t, dir)
 	tUp := time.Since(t0)

@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +26,7 @@ func TestRealNodeRunsPodAndLeavesHostAsFound(t *testing.T) {
 	before, err := node.HostState()
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 5*time.Minute)
 	t0 := time.Now()
 	n, down := upNode(ctx, t, dir)
 	tUp, tm := time.Since(t0), n.Timings

@@ -71,7 +71,7 @@ func (n *Node) startControlPlane(ctx context.Context, b binaries) error {
 	return n.writeClientWrappers(b)
 }
 
-// clientTools are the programs ClientWrapper makes wrappers for.
+// clientTools are the programs writeClientWrappers makes wrappers for.
 var clientTools = []string{"kubectl", "helm"}
 
 // writeClientWrappers writes Dir/bin/kubectl and Dir/bin/helm: the tools

@@ -130,10 +130,12 @@ type listener struct {
 	inode string
 }
 
-// listeners parses /proc/net/tcp{,6} for sockets in LISTEN state.
+// listeners parses the host's /proc/net/tcp{,6} for sockets in LISTEN state.
 func listeners() []listener {
 	var out []listener
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	// thread-self: this thread's network namespace, the host's (/proc/net is
+	// the thread-group leader's).
+	for _, f := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue

@@ -58,6 +58,9 @@ func (n *Node) startNamespace() error {
 	if err := n.saveState(); err != nil {
 		return err
 	}
+	if err := n.openNetNS(); err != nil {
+		return err
+	}
 	if err := n.setupNetwork(b); err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"k8s.io/client-go/rest"
+	"golang.org/x/sys/unix"
 )
 
 // The node's network namespace: created empty with the anchor, so it has
@@ -33,8 +33,7 @@ const (
 	// namespace's loopback and the API server serves on :443 there, so a
 	// pod's in-cluster config (KUBERNETES_SERVICE_HOST:PORT) reaches it
 	// unchanged.
-	ServiceIP  = "10.96.0.1"
-	serviceNet = "10.96.0.0/12"
+	ServiceIP = "10.96.0.1"
 	// APIServerPort is the kubernetes Service's port, kube-apiserver's
 	// --secure-port in the namespace.
 	APIServerPort = 443
@@ -45,7 +44,7 @@ const (
 // namespace's own addresses and loopback.
 var allowedNets = func() []*net.IPNet {
 	var out []*net.IPNet
-	for _, c := range []string{"127.0.0.0/8", nodeNet, podNet, serviceNet} {
+	for _, c := range []string{"127.0.0.0/8", nodeNet, podNet, ServiceIP + "/32"} {
 		_, n, _ := net.ParseCIDR(c)
 		out = append(out, n)
 	}
@@ -53,8 +52,8 @@ var allowedNets = func() []*net.IPNet {
 }()
 
 // CheckTarget refuses any address but an IP literal on loopback or on one of
-// the node's networks (node, pods, services): no name is resolved, and
-// nothing is aimed at an address outside the node's namespace.
+// the node's networks (node, pods, the kubernetes Service's IP): no name is
+// resolved, and nothing is aimed at an address outside the node's namespace.
 func CheckTarget(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -68,7 +67,7 @@ func CheckTarget(addr string) error {
 			}
 		}
 	}
-	return fmt.Errorf("node: network guard: refusing %s: only IP addresses on loopback or the node's own networks (%s, %s, %s) are allowed", addr, nodeNet, podNet, serviceNet)
+	return fmt.Errorf("node: network guard: refusing %s: only IP addresses on loopback or the node's own networks (%s, %s, %s) are allowed", addr, nodeNet, podNet, ServiceIP)
 }
 
 // setupNetwork brings up the namespace's links: lo (with ServiceIP), node0
@@ -91,66 +90,130 @@ func (n *Node) setupNetwork(b binaries) error {
 	return n.checkNoRouteOut(b)
 }
 
-// checkNoRouteOut fails if the namespace has a default route or a route to
-// anything but its own networks.
-func (n *Node) checkNoRouteOut(b binaries) error {
-	a := n.nsArgv(b.ip, "-4", "route", "show", "table", "all")
-	out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("node: ip route: %w: %s", err, out)
+// routeTypes are the words `ip route` may print before a destination.
+var routeTypes = map[string]bool{"local": true, "broadcast": true, "multicast": true, "anycast": true,
+	"unicast": true, "unreachable": true, "prohibit": true, "blackhole": true, "throw": true, "nat": true}
+
+// linkLocal6 are the IPv6 routes every link gets (link-local, multicast,
+// loopback): they cannot lead off a link, and the namespace's links all
+// stay inside it.
+var linkLocal6 = func() []*net.IPNet {
+	var out []*net.IPNet
+	for _, c := range []string{"::1/128", "fe80::/10", "ff00::/8"} {
+		_, n, _ := net.ParseCIDR(c)
+		out = append(out, n)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		dst := f[0]
-		if dst == "local" || dst == "broadcast" {
-			dst = f[1]
-		}
-		if dst == "default" {
-			return fmt.Errorf("node: the node's network namespace has a default route (%s): refusing to run", line)
-		}
-		if !strings.Contains(dst, "/") {
-			dst += "/32"
-		}
-		ip, _, err := net.ParseCIDR(dst)
+	return out
+}()
+
+// checkNoRouteOut fails if the namespace has a default route, or a route
+// (IPv4 or IPv6, any table) to a prefix not wholly inside its own networks.
+func (n *Node) checkNoRouteOut(b binaries) error {
+	for _, family := range []string{"-4", "-6"} {
+		a := n.nsArgv(b.ip, family, "route", "show", "table", "all")
+		out, err := exec.Command(a[0], a[1:]...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("node: route %q: %w", line, err)
+			return fmt.Errorf("node: ip %s route: %w: %s", family, err, out)
 		}
-		if CheckTarget(net.JoinHostPort(ip.String(), "1")) != nil {
-			return fmt.Errorf("node: the node's network namespace has a route out of its own networks: %s", line)
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 1 && routeTypes[f[0]] {
+				f = f[1:]
+			}
+			if len(f) == 0 {
+				continue
+			}
+			if f[0] == "default" {
+				return fmt.Errorf("node: the node's network namespace has a default route (%s): refusing to run", line)
+			}
+			if !routeInside(f[0], family == "-6") {
+				return fmt.Errorf("node: the node's network namespace has a route out of its own networks: %s", line)
+			}
 		}
 	}
 	return nil
 }
 
-// inNetNS runs f on an OS thread switched into the node's network
-// namespace (sockets made there stay there), then switches the thread back.
-// Should that fail, the thread stays locked and dies with its goroutine.
-func (n *Node) inNetNS(f func() error) error {
-	target, err := netns.GetFromPid(n.st.Anchor.PID)
+// routeInside: the destination prefix dst ("10.244.0.0/24", "10.96.0.1")
+// lies wholly inside one of the node's networks.
+func routeInside(dst string, v6 bool) bool {
+	if !strings.Contains(dst, "/") {
+		if v6 {
+			dst += "/128"
+		} else {
+			dst += "/32"
+		}
+	}
+	_, p, err := net.ParseCIDR(dst)
+	if err != nil {
+		return false
+	}
+	pOnes, _ := p.Mask.Size()
+	nets := allowedNets
+	if v6 {
+		nets = linkLocal6
+	}
+	for _, a := range nets {
+		aOnes, _ := a.Mask.Size()
+		if a.Contains(p.IP) && pOnes >= aOnes {
+			return true
+		}
+	}
+	return false
+}
+
+// openNetNS opens the anchor's network namespace once, checking it is the
+// one Up made (st.NetNS): every later dial and listen uses this handle, so
+// none can enter another namespace should the anchor's PID be reused.
+func (n *Node) openNetNS() error {
+	h, err := netns.GetFromPid(n.st.Anchor.PID)
 	if err != nil {
 		return fmt.Errorf("node: network namespace of the anchor (pid %d): %w", n.st.Anchor.PID, err)
 	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		_ = h.Close()
+		return fmt.Errorf("node: network namespace of the anchor (pid %d): %w", n.st.Anchor.PID, err)
 	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("node: entering the node's network namespace: %w", err)
+	if id := fmt.Sprintf("net:[%d]", st.Ino); id != n.st.NetNS {
+		_ = h.Close()
+		return fmt.Errorf("node: the anchor (pid %d) is in network namespace %s, not the node's %s", n.st.Anchor.PID, id, n.st.NetNS)
 	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		return errors.Join(ferr, fmt.Errorf("node: leaving the node's network namespace: %w", err))
+	n.nsMu.Lock()
+	n.netns = h
+	n.nsMu.Unlock()
+	return nil
+}
+
+// closeNetNS closes the handle: later dials and listens are refused.
+func (n *Node) closeNetNS() {
+	n.nsMu.Lock()
+	defer n.nsMu.Unlock()
+	if n.netns.IsOpen() {
+		_ = n.netns.Close()
 	}
-	runtime.UnlockOSThread()
-	return ferr
+}
+
+// inNetNS runs f on a new OS thread switched into the node's network
+// namespace (sockets made there stay there). The thread is never switched
+// back: its goroutine ends locked to it, and Go discards it.
+func (n *Node) inNetNS(f func() error) error {
+	n.nsMu.Lock()
+	h := n.netns
+	n.nsMu.Unlock()
+	if !h.IsOpen() {
+		return errors.New("node: the node is down (its network namespace is closed)")
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		if err := netns.Set(h); err != nil {
+			done <- fmt.Errorf("node: entering the node's network namespace: %w", err)
+			return
+		}
+		done <- f()
+	}()
+	return <-done
 }
 
 // DialContext connects from inside the node's network namespace, to an
@@ -165,7 +228,10 @@ func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn,
 		c, err = d.DialContext(ctx, network, addr)
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Listen listens inside the node's network namespace, e.g. on NodeIP:0 for
@@ -179,21 +245,23 @@ func (n *Node) Listen(network, addr string) (net.Listener, error) {
 		l, err = net.Listen(network, addr)
 		return err
 	})
-	return l, err
-}
-
-// REST returns cfg with its connections made in the node's namespace.
-func (n *Node) REST(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Dial = n.DialContext
-	return cfg
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Command runs argv in the node's network namespace (the host's mount
 // namespace: the host's files, the node's network), e.g. helm, kubectl or
 // the agent as a host process.
+// The command fails to start if the anchor is gone or its PID now names
+// another namespace.
 func (n *Node) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	b, _ := findBinaries()
 	a := append([]string{b.nsenter, "-t", fmt.Sprint(n.st.Anchor.PID), "-n", "--"}, argv...)
-	return exec.CommandContext(ctx, a[0], a[1:]...)
+	cmd := exec.CommandContext(ctx, a[0], a[1:]...)
+	if id := nsID(n.st.Anchor.PID, "net"); id == "" || id != n.st.NetNS {
+		cmd.Err = fmt.Errorf("node: the anchor (pid %d) is gone or not in the node's network namespace %s (now %q)", n.st.Anchor.PID, n.st.NetNS, id)
+	}
+	return cmd
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"github.com/vishvananda/netns"
 
 	"github.com/catops/cli/test/rig"
 )
@@ -37,6 +40,10 @@ type Node struct {
 	opts  Options
 	paths paths
 	st    *state
+	// netns is the node's network namespace (-1 until Up opens it, and
+	// after Down).
+	nsMu  sync.Mutex
+	netns netns.NsHandle
 }
 
 // Timings of Up, for the docs.
@@ -134,7 +141,7 @@ func Up(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	name, _ := nodeName()
 	bins, _ := findBinaries()
-	n := &Node{Name: name, opts: opts, paths: p, st: &state{Node: name, Started: t0}}
+	n := &Node{Name: name, opts: opts, paths: p, st: &state{Node: name, Started: t0}, netns: -1}
 	defer func() {
 		if err != nil && os.Getenv("RIG_KEEP") != "1" {
 			if derr := n.Down(); derr != nil {
@@ -180,6 +187,7 @@ func Up(ctx context.Context, opts Options) (_ *Node, err error) {
 // Down stops the node started with the same Dir (this handle's or, for
 // DownDir, the one in state.json).
 func (n *Node) Down() error {
+	n.closeNetNS()
 	return down(n.paths, n.Cluster, n.st, n.opts.Logf)
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,12 +137,6 @@ func CleanDir(dir string) error {
 // API access (Get, Metrics, Clientset, CreateNode, ...). Its Stop does
 // nothing; use StopDetached.
 func Attach(ctx context.Context, dir string) (*Cluster, error) {
-	return AttachDial(ctx, dir, nil)
-}
-
-// AttachDial is Attach whose clients connect through dial (see
-// Options.Dial).
-func AttachDial(ctx context.Context, dir string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Cluster, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -160,7 +153,6 @@ func AttachDial(ctx context.Context, dir string, dial func(ctx context.Context, 
 		PKI:          pkiPaths(filepath.Join(dir, "pki")),
 		procs:        map[string]*process{},
 		stopped:      true,
-		opts:         Options{Dial: dial},
 	}
 	c.binDir, _ = BinDir()
 	if err := c.initHTTPClient(); err != nil {
