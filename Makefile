@@ -32,8 +32,8 @@ NO_CGO = $(if $(HAVE_CC),,CGO_ENABLED=0 )
 test: ## unit tests with -race (without it if there is no C compiler), then a short fuzz of the usage parsers, the settings and the receiver's decoder (~45 s more)
 	$(if $(HAVE_CC),,@echo "make test: no C compiler ($(shell GOTOOLCHAIN=$(GOTOOLCHAIN) go env CC)), which -race needs (cgo): running the tests with CGO_ENABLED=0, without the race detector")
 	$(NO_CGO)go test $(if $(HAVE_CC),-race )-count=1 $(PKGS)
-	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletScrape$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
-	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzMetricsAPI$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletScrape$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/kubelet/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzMetricsAPI$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/metricsapi/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
 
@@ -60,7 +60,7 @@ bench: bench-micro bench-load ## every figure of docs/benchmarks.md: micro-bench
 
 .PHONY: bench-micro
 bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, compress)
-	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/metricsapi/
 
 # BENCH_ARGS are passed to the harness, e.g. BENCH_ARGS="-scenarios requests,latency -window 20s".
 .PHONY: bench-load

@@ -30,6 +30,7 @@ import (
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/metricsapi"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -332,11 +333,11 @@ func TestMetricsAPIMissingKeepsShippingWithUsageUnknown(t *testing.T) {
 	// with a plain "404 page not found".
 	apiServer := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(apiServer.Close)
-	mc, err := usage.NewMetricsClient(&rest.Config{Host: apiServer.URL})
+	mc, err := metricsapi.NewClient(&rest.Config{Host: apiServer.URL})
 	require.NoError(t, err)
 	var col *usage.Collector
 	e := newEnv(t, func(_ *config.Config, d *Deps) {
-		col = usage.NewCollector(usage.NewMetricsAPI(mc, node), d.Logger, usage.CollectorOptions{Interval: time.Hour})
+		col = usage.NewCollector(metricsapi.New(mc, node), d.Logger, usage.CollectorOptions{Interval: time.Hour})
 		d.Usage = col
 	}, newPod("default", "app"))
 	e.waitFor("pods shipped with usage unknown", func(st receiver.NodeState) bool {

@@ -13,6 +13,8 @@ import (
 	"github.com/catops/cli/pkg/hostsample"
 	"github.com/catops/cli/pkg/podcache"
 	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/kubelet"
+	"github.com/catops/cli/pkg/usage/metricsapi"
 )
 
 // NewDeps builds the real dependencies from cfg: the Kubernetes client and
@@ -56,15 +58,15 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 	var src usage.Source // none for config.SourceNone
 	switch cfg.PodMetricsSource {
 	case config.SourceMetricsAPI:
-		mc, err := usage.NewMetricsClient(restCfg)
+		mc, err := metricsapi.NewClient(restCfg)
 		if err != nil {
 			return Deps{}, fmt.Errorf("build the Metrics API client: %w", err)
 		}
-		src = usage.NewMetricsAPI(mc, cfg.NodeName, usage.WithConcurrency(cfg.MetricsConcurrency), usage.WithLogger(logger.Named("usage")))
+		src = metricsapi.New(mc, cfg.NodeName, metricsapi.WithConcurrency(cfg.MetricsConcurrency), metricsapi.WithLogger(logger.Named("usage")))
 	case config.SourceKubelet:
 		// The API server's credentials and (unless told otherwise) its CA;
 		// the URL comes from the cached Node unless it is set.
-		k, err := usage.NewKubelet(restCfg, usage.KubeletOptions{
+		k, err := kubelet.New(restCfg, kubelet.Options{
 			URL:                cfg.KubeletURL,
 			HostIP:             cfg.HostIP,
 			CAFile:             cfg.KubeletCAFile,

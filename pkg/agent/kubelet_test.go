@@ -20,6 +20,7 @@ import (
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/kubelet"
 )
 
 // TestKubeletSourceFindsItsKubeletThroughTheCachedNode: with the kubelet
@@ -30,7 +31,7 @@ func TestKubeletSourceFindsItsKubeletThroughTheCachedNode(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var scrapes atomic.Int64
 	path := "/metrics/nodes/" + node + "/metrics/resource"
-	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	kubeletSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != path || r.Header.Get("Authorization") != "Bearer kube-token" {
 			http.Error(w, "unexpected request", http.StatusForbidden)
 			return
@@ -44,21 +45,21 @@ func TestKubeletSourceFindsItsKubeletThroughTheCachedNode(t *testing.T) {
 			"container_memory_working_set_bytes{container=\"main\",namespace=\"default\",pod=\"app\"} 6.7108864e+07 %d\n",
 			n*10, ts, ts, float64(n)*2.5, ts, ts)
 	}))
-	t.Cleanup(kubelet.Close)
-	host, port, err := net.SplitHostPort(kubelet.Listener.Addr().String())
+	t.Cleanup(kubeletSrv.Close)
+	host, port, err := net.SplitHostPort(kubeletSrv.Listener.Addr().String())
 	require.NoError(t, err)
 	portNum, err := strconv.Atoi(port)
 	require.NoError(t, err)
 
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Annotations: map[string]string{usage.ResourceMetricsPathAnnotation: path}}}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Annotations: map[string]string{kubelet.ResourceMetricsPathAnnotation: path}}}
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}}
 	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(portNum)
 	restCfg := &rest.Config{Host: "https://apiserver.invalid", BearerToken: "kube-token", TLSClientConfig: rest.TLSClientConfig{
-		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubelet.Certificate().Raw})}}
+		CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kubeletSrv.Certificate().Raw})}}
 
 	e := newEnv(t, func(cfg *config.Config, d *Deps) {
 		cfg.PodMetricsSource = config.SourceKubelet
-		src, err := usage.NewKubelet(restCfg, usage.KubeletOptions{Logger: d.Logger})
+		src, err := kubelet.New(restCfg, kubelet.Options{Logger: d.Logger})
 		require.NoError(t, err)
 		d.Usage = usage.NewCollector(src, d.Logger, usage.CollectorOptions{Interval: cfg.CollectionInterval})
 	}, n, newPod("default", "app"))

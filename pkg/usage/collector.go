@@ -170,10 +170,10 @@ func (c *Collector) UseNode(f NodeFunc) {
 // A reading that cannot be true is not sent: its usage is unknown (absent),
 // never zero. The sources reject what they can tell from their answer
 // alone (see Rejection); Collect then rejects a reading without a
-// timestamp, stamped later than now plus the timeout and maxClockSkew,
+// timestamp, stamped later than now plus the timeout and MaxClockSkew,
 // with a window of zero or less, a figure not finite, negative or above
-// maxValue, more CPU cores than the Node's status.capacity (else
-// allocatable) cpu (with cpuCapacitySlack), or more memory than its
+// MaxValue, more CPU cores than the Node's status.capacity (else
+// allocatable) cpu (with CPUCapacitySlack), or more memory than its
 // memory; without a cached Node there is no capacity bound. Every
 // rejection is counted by reason (Stats.Rejected) and logged at debug;
 // the first one of each reason is warned about, except a missing figure,
@@ -235,7 +235,7 @@ func (c *Collector) vet(r *Reading, now time.Time) {
 		node, _ = (*f)()
 	}
 	limit := nodeCapacity(node)
-	latest := now.Add(c.timeout + maxClockSkew)
+	latest := now.Add(c.timeout + MaxClockSkew)
 	if r.Node != nil {
 		if reason, detail := vouch(*r.Node, limit, latest); reason != "" {
 			r.Rejected = append(r.Rejected, rejection(PodKey{}, reason, detail))
@@ -265,7 +265,7 @@ func (c *Collector) reject(rj Rejection) {
 		fields = append(fields, zap.String("reading", "pod"),
 			zap.String("namespace", rj.Pod.Namespace), zap.String("pod", rj.Pod.Name))
 	}
-	if rj.Reason != rejectMissing && !c.warned[rj.Reason] {
+	if rj.Reason != RejectMissing && !c.warned[rj.Reason] {
 		c.warned[rj.Reason] = true
 		c.logger.Warn(msgRejected, fields...)
 		return
@@ -277,7 +277,7 @@ func (c *Collector) reject(rj Rejection) {
 func (c *Collector) fail(err error, now time.Time) {
 	delay := c.bo.Step()
 	c.nextTry = now.Add(delay)
-	c.reason = reasonFor(err)
+	c.reason = Reason(err)
 	c.available.Store(false)
 	if c.down {
 		c.logger.Debug("Usage source still failing", zap.String("reason", c.reason),

@@ -36,13 +36,13 @@ func IsUnavailable(err error) bool {
 	return false
 }
 
-// isNotServed reports whether err is the API server's own 404 for a path it
+// IsNotServed reports whether err is the API server's own 404 for a path it
 // does not serve (the group is not registered), as opposed to
 // metrics-server's 404 for an object it has no metrics for. The API server
 // answers unserved paths with a plain-text "404 page not found", which
 // client-go turns into a generic error with an UnexpectedServerResponse
 // cause; metrics-server answers with a Status naming the object.
-func isNotServed(err error) bool {
+func IsNotServed(err error) bool {
 	if !apierrors.IsNotFound(err) {
 		return false
 	}
@@ -66,15 +66,17 @@ func isNotServed(err error) bool {
 // node (metrics-server has not scraped it since it joined or restarted).
 const reasonNotScraped = "no metrics for this node yet"
 
-// reasonFor is the short wire.Usage.Reason for a failed Fetch. An error
-// that knows its reason (the kubelet source's) says it itself.
-func reasonFor(err error) string {
+// Reason is the short wire.Usage.Reason for err, the error of a failed
+// Fetch. An error that knows its reason (the kubelet source's) says it
+// itself, with a method UsageReason() string; any other is taken as a
+// Metrics API error (see IsUnavailable).
+func Reason(err error) string {
 	var own interface{ UsageReason() string }
 	if errors.As(err, &own) {
 		return own.UsageReason()
 	}
 	switch {
-	case isNotServed(err), isNoMatch(err):
+	case IsNotServed(err), isNoMatch(err):
 		return "metrics API not served"
 	case apierrors.IsNotFound(err):
 		return reasonNotScraped

@@ -1,13 +1,28 @@
-// Package usage reads CPU and memory usage of this node and of the pods on
-// it (from the Metrics API, or from this node's kubelet /metrics/resource)
-// and turns the readings into wire.Usage events, degrading to "unknown"
-// when no source answers.
+// Package usage turns readings of the CPU and memory usage of this node and
+// of the pods on it, taken by a Source, into wire.Usage events (the
+// Collector), degrading to "unknown" when the source does not answer and
+// leaving out readings that cannot be true. The sources are packages of
+// their own: pkg/usage/metricsapi (the Metrics API) and pkg/usage/kubelet
+// (this node's kubelet /metrics/resource); what they share with the
+// Collector (PodKey, Reading, Rejection and its reasons, the bounds of a
+// reading, the classification of errors) is here.
 package usage
 
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/catops/cli/pkg/wire"
+)
+
+// The Names of the sources, reported as wire.Usage.Source.
+const (
+	// MetricsAPIName is the Name of the Metrics API source
+	// (pkg/usage/metricsapi).
+	MetricsAPIName = "metrics-api"
+	// KubeletName is the Name of the kubelet source (pkg/usage/kubelet).
+	KubeletName = "kubelet"
 )
 
 // PodKey names a pod on this node.
@@ -55,3 +70,7 @@ type Source interface {
 	// the Metrics API source, which names the node itself, ignores it.
 	UseNode(NodeFunc)
 }
+
+// NodeFunc returns this node's cached Node object; ok is false while the
+// cache does not hold it.
+type NodeFunc func() (*corev1.Node, bool)

@@ -1,4 +1,4 @@
-package usage
+package kubelet
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -100,7 +102,7 @@ func nodeLines(ts time.Time, cpu, mem float64) []kline {
 }
 
 var (
-	web0 = PodKey{Namespace: "shop", Name: "web-0"}
+	web0 = usage.PodKey{Namespace: "shop", Name: "web-0"}
 	// live is the container app of shop/web-0, started an hour before t0;
 	// stale, a leftover cgroup of an instance started 30 days before.
 	liveStart  = t0.Add(-time.Hour)
@@ -126,11 +128,11 @@ func staleScrape(offset time.Duration, liveCPU float64, staleFirst bool) string 
 
 // kubeletCollector is a Collector of the kubelet source on an 8-core,
 // 32 GiB node.
-func kubeletCollector(t *testing.T, f *fakeKubelet) (*Collector, *Kubelet) {
+func kubeletCollector(t *testing.T, f *fakeKubelet) (*usage.Collector, *Source) {
 	t.Helper()
-	k := newTestKubelet(t, f, KubeletOptions{})
-	c := NewCollector(k, nil, testOptions)
-	c.UseNode(cachedNode("8", "32Gi"))
+	k := newTestKubelet(t, f, Options{})
+	c := usage.NewCollector(k, nil, usagetest.Options)
+	c.UseNode(usagetest.CachedNode("8", "32Gi"))
 	return c, k
 }
 
@@ -148,15 +150,15 @@ func TestKubeletDuplicateContainerInstancesGiveNoReading(t *testing.T) {
 	ctx := context.Background()
 
 	f.serve(staleScrape(0, 10, true))
-	u := c.Collect(ctx, []PodKey{web0}, t0)
+	u := c.Collect(ctx, []usage.PodKey{web0}, t0)
 	assert.Empty(t, u.Pods)
 
 	f.serve(staleScrape(10*time.Second, 12.5, false))
-	u = c.Collect(ctx, []PodKey{web0}, t0.Add(10*time.Second))
+	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
 	assert.Empty(t, u.Pods, "no reading for web-0, not 70,799 cores nor the stale 900 MiB")
 	require.NotNil(t, u.Node)
 	assert.Equal(t, wire.ResourceUsage{Timestamp: t0.Add(10 * time.Second), WindowSeconds: 10, CPUCores: 2.5, MemoryBytes: 6 << 30}, *u.Node)
-	assert.Equal(t, map[string]uint64{rejectDuplicate: 2}, rejectedOnly(c.Stats()), "each scrape's duplicate counted")
+	assert.Equal(t, map[string]uint64{usage.RejectDuplicate: 2}, usagetest.RejectedOnly(c.Stats()), "each scrape's duplicate counted")
 }
 
 // The same answer with the pod's own pod_* series: they are one series
@@ -172,10 +174,10 @@ func TestKubeletDuplicateContainerWithPodSeriesReadsThePod(t *testing.T) {
 			kline{seriesPodCPU, pod, num(podCPU), ts}, kline{seriesPodMemory, pod, num(1100 << 20), ts})
 	}
 	f.serve(scrape(0, 10, true, 708010))
-	c.Collect(ctx, []PodKey{web0}, t0)
+	c.Collect(ctx, []usage.PodKey{web0}, t0)
 	f.serve(scrape(10*time.Second, 12.5, false, 708012.5))
-	u := c.Collect(ctx, []PodKey{web0}, t0.Add(10*time.Second))
-	require.Equal(t, []string{"shop/web-0"}, podNames(u))
+	u := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
+	require.Equal(t, []string{"shop/web-0"}, usagetest.PodNames(u))
 	assert.Equal(t, wire.ResourceUsage{Timestamp: t0.Add(10 * time.Second), WindowSeconds: 10, CPUCores: 0.25, MemoryBytes: 1100 << 20}, u.Pods[0].ResourceUsage,
 		"the pod cgroup's counter: 2.5 core-seconds over 10 s")
 }
@@ -203,13 +205,13 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 	}{
 		{"the kubelet keeps one of the two per scrape, a different one each time (newest instance wins)", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", "first sample"},
-			{10 * time.Second, at(10*time.Second, instance{staleStart, 708000, 900 << 20}), nil, rejectDuplicate, "older than the instance seen"},
+			{10 * time.Second, at(10*time.Second, instance{staleStart, 708000, 900 << 20}), nil, usage.RejectDuplicate, "older than the instance seen"},
 			{20 * time.Second, at(20*time.Second, instance{liveStart, 15, 200 << 20}), read(20*time.Second, 20*time.Second, 0.25, 200<<20), "", "live to live, over 20 s"},
-			{30 * time.Second, at(30*time.Second, instance{staleStart, 708000, 900 << 20}), nil, rejectDuplicate, ""},
+			{30 * time.Second, at(30*time.Second, instance{staleStart, 708000, 900 << 20}), nil, usage.RejectDuplicate, ""},
 		}},
 		{"both instances in every scrape, in the same order", []scrape{
-			{0, append(at(0, instance{liveStart, 10, 200 << 20}), at(0, instance{staleStart, 708000, 900 << 20})...), nil, rejectDuplicate, ""},
-			{10 * time.Second, append(at(10*time.Second, instance{liveStart, 12.5, 200 << 20}), at(10*time.Second, instance{staleStart, 708000, 900 << 20})...), nil, rejectDuplicate, ""},
+			{0, append(at(0, instance{liveStart, 10, 200 << 20}), at(0, instance{staleStart, 708000, 900 << 20})...), nil, usage.RejectDuplicate, ""},
+			{10 * time.Second, append(at(10*time.Second, instance{liveStart, 12.5, 200 << 20}), at(10*time.Second, instance{staleStart, 708000, 900 << 20})...), nil, usage.RejectDuplicate, ""},
 		}},
 		{"a restart with a higher counter is a new series, not a rate", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", ""},
@@ -218,19 +220,19 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 		}},
 		{"the same instance's counter going down", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", ""},
-			{10 * time.Second, at(10*time.Second, instance{liveStart, 4, 200 << 20}), nil, rejectCounterBackwards, ""},
+			{10 * time.Second, at(10*time.Second, instance{liveStart, 4, 200 << 20}), nil, usage.RejectCounterBackwards, ""},
 			{20 * time.Second, at(20*time.Second, instance{liveStart, 6, 200 << 20}), read(20*time.Second, 10*time.Second, 0.2, 200<<20), "", "rates again from the sample after"},
 		}},
 		{"the same instance's timestamp going back", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", ""},
-			{10 * time.Second, at(-5*time.Second, instance{liveStart, 11, 200 << 20}), nil, rejectBadWindow, ""},
+			{10 * time.Second, at(-5*time.Second, instance{liveStart, 11, 200 << 20}), nil, usage.RejectBadWindow, ""},
 		}},
 		{"a new value at the same instant", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", ""},
-			{10 * time.Second, at(0, instance{liveStart, 500, 200 << 20}), nil, rejectBadWindow, "a window of zero"},
+			{10 * time.Second, at(0, instance{liveStart, 500, 200 << 20}), nil, usage.RejectBadWindow, "a window of zero"},
 		}},
 		{"the start time given twice", []scrape{
-			{0, append(at(0, instance{liveStart, 10, 200 << 20}), kline{seriesContainerStart, ctrLabels("shop", "web-0", "app"), num(float64(staleStart.Unix())), time.Time{}}), nil, rejectDuplicate, ""},
+			{0, append(at(0, instance{liveStart, 10, 200 << 20}), kline{seriesContainerStart, ctrLabels("shop", "web-0", "app"), num(float64(staleStart.Unix())), time.Time{}}), nil, usage.RejectDuplicate, ""},
 		}},
 		{"an older instance alone, once the newer one has been gone for minutes", []scrape{
 			{0, at(0, instance{liveStart, 10, 200 << 20}), nil, "", ""},
@@ -241,7 +243,7 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeKubelet(t)
-			k := newTestKubelet(t, f, KubeletOptions{})
+			k := newTestKubelet(t, f, Options{})
 			for _, s := range tc.scrapes {
 				ts := t0.Add(s.offset)
 				f.serve(exposition(append(nodeLines(ts, 1000+s.offset.Seconds(), 6<<30), s.lines...)...))
@@ -251,7 +253,7 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 				} else {
 					assert.NotContains(t, r.Pods, web0, "at %v: %s", s.offset, s.comment)
 				}
-				assert.Equal(t, s.reason, rejectedAs(r.Rejected)[web0], "at %v: %s", s.offset, s.comment)
+				assert.Equal(t, s.reason, usagetest.RejectedAs(r.Rejected)[web0], "at %v: %s", s.offset, s.comment)
 			}
 		})
 	}
@@ -260,7 +262,7 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 // Pod-level and node series given twice are as undefined as a container's.
 func TestKubeletDuplicatePodAndNodeSeries(t *testing.T) {
 	f := newFakeKubelet(t)
-	k := newTestKubelet(t, f, KubeletOptions{})
+	k := newTestKubelet(t, f, Options{})
 	scrape := func(offset time.Duration, podCPU float64) string {
 		ts := t0.Add(offset)
 		pod := `namespace="shop",pod="web-0"`
@@ -279,14 +281,14 @@ func TestKubeletDuplicatePodAndNodeSeries(t *testing.T) {
 	r := fetch(t, k, web0)
 	assert.Nil(t, r.Node)
 	assert.Empty(t, r.Pods)
-	assert.Equal(t, map[PodKey]string{{}: rejectDuplicate, web0: rejectDuplicate}, rejectedAs(r.Rejected))
+	assert.Equal(t, map[usage.PodKey]string{{}: usage.RejectDuplicate, web0: usage.RejectDuplicate}, usagetest.RejectedAs(r.Rejected))
 }
 
 // Values and timestamps that cannot be true: the owner's reading is
 // rejected, never taken as zero or skipped so that a pod's sum looks
 // complete without the container.
 func TestKubeletRejectsSamplesThatCannotBeTrue(t *testing.T) {
-	podA2 := PodKey{Namespace: "ns", Name: "a"}
+	podA2 := usage.PodKey{Namespace: "ns", Name: "a"}
 	good := func(ts time.Time, c1 float64) []kline {
 		return append(nodeLines(ts, 100+ts.Sub(t0).Seconds(), 1<<30),
 			append(containerLines("ns", "a", "c1", ts, instance{liveStart, c1, 100 << 20}),
@@ -317,22 +319,22 @@ func TestKubeletRejectsSamplesThatCannotBeTrue(t *testing.T) {
 	tests := []struct {
 		name   string
 		second []kline
-		owner  PodKey // the zero PodKey: the node
+		owner  usage.PodKey // the zero PodKey: the node
 		reason string
 	}{
-		{"NaN counter", replace(good(t1, 12), seriesContainerCPU, "NaN", t1), podA2, rejectNonFinite},
-		{"+Inf working set", replace(good(t1, 12), seriesContainerMem, "+Inf", t1), podA2, rejectNonFinite},
-		{"-Inf node counter", replace(good(t1, 12), seriesNodeCPU, "-Inf", t1), PodKey{}, rejectNonFinite},
-		{"negative working set", replace(good(t1, 12), seriesContainerMem, "-1", t1), podA2, rejectNegative},
-		{"negative node memory", replace(good(t1, 12), seriesNodeMemory, "-1e9", t1), PodKey{}, rejectNegative},
-		{"counter beyond any node", replace(good(t1, 12), seriesContainerCPU, "1e300", t1), podA2, rejectOutOfRange},
-		{"timestamp 0", replace(good(t1, 12), seriesContainerCPU, "12", time.UnixMilli(0)), podA2, rejectNoTimestamp},
-		{"timestamp before the epoch", replace(good(t1, 12), seriesNodeCPU, "110", time.UnixMilli(-5000)), PodKey{}, rejectNoTimestamp},
-		{"timestamp in the year 2286", replace(good(t1, 12), seriesContainerCPU, "12", time.UnixMilli(9999999999999)), podA2, rejectFutureTimestamp},
-		{"start time in the future", replace(good(t1, 12), seriesContainerStart, num(float64(time.Now().Add(24*time.Hour).Unix())), time.Time{}), podA2, rejectFutureTimestamp},
-		{"a container without its working set", drop(good(t1, 12), seriesContainerMem), podA2, rejectMissing},
-		{"a container without its counter", drop(good(t1, 12), seriesContainerCPU), podA2, rejectMissing},
-		{"a container with only a start time", drop(drop(good(t1, 12), seriesContainerCPU), seriesContainerMem), podA2, rejectMissing},
+		{"NaN counter", replace(good(t1, 12), seriesContainerCPU, "NaN", t1), podA2, usage.RejectNonFinite},
+		{"+Inf working set", replace(good(t1, 12), seriesContainerMem, "+Inf", t1), podA2, usage.RejectNonFinite},
+		{"-Inf node counter", replace(good(t1, 12), seriesNodeCPU, "-Inf", t1), usage.PodKey{}, usage.RejectNonFinite},
+		{"negative working set", replace(good(t1, 12), seriesContainerMem, "-1", t1), podA2, usage.RejectNegative},
+		{"negative node memory", replace(good(t1, 12), seriesNodeMemory, "-1e9", t1), usage.PodKey{}, usage.RejectNegative},
+		{"counter beyond any node", replace(good(t1, 12), seriesContainerCPU, "1e300", t1), podA2, usage.RejectOutOfRange},
+		{"timestamp 0", replace(good(t1, 12), seriesContainerCPU, "12", time.UnixMilli(0)), podA2, usage.RejectNoTimestamp},
+		{"timestamp before the epoch", replace(good(t1, 12), seriesNodeCPU, "110", time.UnixMilli(-5000)), usage.PodKey{}, usage.RejectNoTimestamp},
+		{"timestamp in the year 2286", replace(good(t1, 12), seriesContainerCPU, "12", time.UnixMilli(9999999999999)), podA2, usage.RejectFutureTimestamp},
+		{"start time in the future", replace(good(t1, 12), seriesContainerStart, num(float64(time.Now().Add(24*time.Hour).Unix())), time.Time{}), podA2, usage.RejectFutureTimestamp},
+		{"a container without its working set", drop(good(t1, 12), seriesContainerMem), podA2, usage.RejectMissing},
+		{"a container without its counter", drop(good(t1, 12), seriesContainerCPU), podA2, usage.RejectMissing},
+		{"a container with only a start time", drop(drop(good(t1, 12), seriesContainerCPU), seriesContainerMem), podA2, usage.RejectMissing},
 		{"a node without its working set", func() []kline {
 			var out []kline
 			for _, l := range good(t1, 12) {
@@ -341,18 +343,18 @@ func TestKubeletRejectsSamplesThatCannotBeTrue(t *testing.T) {
 				}
 			}
 			return out
-		}(), PodKey{}, rejectMissing},
+		}(), usage.PodKey{}, usage.RejectMissing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeKubelet(t)
-			k := newTestKubelet(t, f, KubeletOptions{})
+			k := newTestKubelet(t, f, Options{})
 			f.serve(exposition(good(t0, 10)...))
 			fetch(t, k, podA2)
 			f.serve(exposition(tc.second...))
 			r := fetch(t, k, podA2)
-			assert.Equal(t, map[PodKey]string{tc.owner: tc.reason}, rejectedAs(r.Rejected))
-			if tc.owner == (PodKey{}) {
+			assert.Equal(t, map[usage.PodKey]string{tc.owner: tc.reason}, usagetest.RejectedAs(r.Rejected))
+			if tc.owner == (usage.PodKey{}) {
 				assert.Nil(t, r.Node)
 				assert.Equal(t, 0.2, r.Pods[podA2].CPUCores, "the pod is fine: 2 core-seconds over 10 s")
 			} else {
@@ -368,7 +370,7 @@ func TestKubeletRejectsSamplesThatCannotBeTrue(t *testing.T) {
 // holds; the old reader turned that into a negative number of bytes.
 func TestKubeletPodMemorySumOutOfRange(t *testing.T) {
 	f := newFakeKubelet(t)
-	k := newTestKubelet(t, f, KubeletOptions{})
+	k := newTestKubelet(t, f, Options{})
 	scrape := func(ts time.Time, cpu float64) string {
 		var lines []kline
 		for _, name := range []string{"a", "b", "c"} {
@@ -376,13 +378,13 @@ func TestKubeletPodMemorySumOutOfRange(t *testing.T) {
 		}
 		return exposition(append(nodeLines(ts, 1, 1<<30), lines...)...)
 	}
-	big := PodKey{Namespace: "ns", Name: "big"}
+	big := usage.PodKey{Namespace: "ns", Name: "big"}
 	f.serve(scrape(t0, 1))
 	fetch(t, k, big)
 	f.serve(scrape(t0.Add(10*time.Second), 2))
 	r := fetch(t, k, big)
 	assert.NotContains(t, r.Pods, big)
-	assert.Equal(t, map[PodKey]string{big: rejectOutOfRange}, rejectedAs(r.Rejected))
+	assert.Equal(t, map[usage.PodKey]string{big: usage.RejectOutOfRange}, usagetest.RejectedAs(r.Rejected))
 }
 
 // scrape_error 1: the kubelet could not read its stats. Nothing of the
@@ -401,14 +403,14 @@ func TestKubeletScrapeErrorGivesNoReadingAndKeepsCounters(t *testing.T) {
 		assert.Nil(t, u.Node)
 		assert.Empty(t, u.Pods)
 	}
-	assert.Equal(t, map[string]uint64{rejectScrapeError: 2}, rejectedOnly(c.Stats()))
+	assert.Equal(t, map[string]uint64{usage.RejectScrapeError: 2}, usagetest.RejectedOnly(c.Stats()))
 
 	f.serve(scrapeAt(30*time.Second, 130, 17.5, 8.75, 27.5))
 	u := c.Collect(ctx, wantPods, t0.Add(30*time.Second))
 	require.NotNil(t, u.Node)
 	assert.Equal(t, 1.0, u.Node.CPUCores, "30 core-seconds over 30 s")
 	assert.Equal(t, 30.0, u.Node.WindowSeconds)
-	assert.Equal(t, []string{"ns/a", "ns/b"}, podNames(u))
+	assert.Equal(t, []string{"ns/a", "ns/b"}, usagetest.PodNames(u))
 }
 
 // The Collector's bound applies to the kubelet's rates: a pod cannot use
@@ -423,17 +425,17 @@ func TestKubeletRatesAboveTheNodesCapacity(t *testing.T) {
 			containerLines("shop", "web-0", "app", ts, instance{liveStart, cpu, mem})...)...)
 	}
 	f.serve(scrape(0, 10, 1<<30))
-	c.Collect(ctx, []PodKey{web0}, t0)
+	c.Collect(ctx, []usage.PodKey{web0}, t0)
 	f.serve(scrape(10*time.Second, 100, 1<<30)) // 9 cores
-	u := c.Collect(ctx, []PodKey{web0}, t0.Add(10*time.Second))
+	u := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
 	assert.Empty(t, u.Pods)
 	require.NotNil(t, u.Node)
 	f.serve(scrape(20*time.Second, 101, 40<<30)) // 0.1 cores, 40 GiB
-	u = c.Collect(ctx, []PodKey{web0}, t0.Add(20*time.Second))
+	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(20*time.Second))
 	assert.Empty(t, u.Pods)
 	f.serve(scrape(30*time.Second, 102, 1<<30))
-	u = c.Collect(ctx, []PodKey{web0}, t0.Add(30*time.Second))
-	assert.Equal(t, []string{"shop/web-0"}, podNames(u))
+	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(30*time.Second))
+	assert.Equal(t, []string{"shop/web-0"}, usagetest.PodNames(u))
 	assert.InDelta(t, 0.1, u.Pods[0].CPUCores, 1e-9)
-	assert.Equal(t, map[string]uint64{rejectCPUAboveCapacity: 1, rejectMemoryAboveCapacity: 1}, rejectedOnly(c.Stats()))
+	assert.Equal(t, map[string]uint64{usage.RejectCPUAboveCapacity: 1, usage.RejectMemoryAboveCapacity: 1}, usagetest.RejectedOnly(c.Stats()))
 }

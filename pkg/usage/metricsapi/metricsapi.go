@@ -1,4 +1,7 @@
-package usage
+// Package metricsapi is the usage.Source that reads metrics.k8s.io/v1beta1
+// (metrics-server) through the API server, and the REST client it reads it
+// with.
+package metricsapi
 
 import (
 	"cmp"
@@ -16,39 +19,37 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
+	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
 )
 
-// MetricsAPIName is the Name of the Metrics API source, reported as
-// wire.Usage.Source.
-const MetricsAPIName = "metrics-api"
-
-// DefaultConcurrency is how many Metrics API requests a MetricsAPI source
-// has in flight at most, unless WithConcurrency says otherwise.
+// DefaultConcurrency is how many Metrics API requests a Source has in
+// flight at most, unless WithConcurrency says otherwise.
 const DefaultConcurrency = 4
 
-// MetricsAPI reads usage from metrics.k8s.io/v1beta1 (metrics-server).
+// Source reads usage from metrics.k8s.io/v1beta1 (metrics-server).
 //
 // Each Fetch makes 1 + N requests, N being the number of namespaces that
 // have pods on this node: it GETs this node's NodeMetrics first (so a Metrics
 // API that is not served costs one request, not 1 + N), then per namespace
 // either GETs the PodMetrics of its only pod on this node or LISTs the
 // namespace's PodMetrics and keeps this node's pods. PodMetrics cannot be
-// selected by node, so it never lists PodMetrics cluster-wide. See COST.md.
-type MetricsAPI struct {
-	client      MetricsClient
+// selected by node, so it never lists PodMetrics cluster-wide. See "Metrics
+// API cost" in docs/architecture.md.
+type Source struct {
+	client      Client
 	node        string
 	concurrency int
 	logger      *zap.Logger
 }
 
-// MetricsAPIOption configures a MetricsAPI.
-type MetricsAPIOption func(*MetricsAPI)
+// Option configures a Source.
+type Option func(*Source)
 
 // WithConcurrency bounds the requests in flight during one Fetch (default
 // DefaultConcurrency; values below 1 keep the default).
-func WithConcurrency(n int) MetricsAPIOption {
-	return func(m *MetricsAPI) {
+func WithConcurrency(n int) Option {
+	return func(m *Source) {
 		if n >= 1 {
 			m.concurrency = n
 		}
@@ -57,18 +58,18 @@ func WithConcurrency(n int) MetricsAPIOption {
 
 // WithLogger sets the logger for failures of single namespaces, which do not
 // fail the Fetch (default: no logging).
-func WithLogger(l *zap.Logger) MetricsAPIOption {
-	return func(m *MetricsAPI) {
+func WithLogger(l *zap.Logger) Option {
+	return func(m *Source) {
 		if l != nil {
 			m.logger = l
 		}
 	}
 }
 
-// NewMetricsAPI returns a Source that reads the usage of node nodeName and
-// of its pods through client.
-func NewMetricsAPI(client MetricsClient, nodeName string, opts ...MetricsAPIOption) *MetricsAPI {
-	m := &MetricsAPI{
+// New returns a Source that reads the usage of node nodeName and of its
+// pods through client.
+func New(client Client, nodeName string, opts ...Option) *Source {
+	m := &Source{
 		client:      client,
 		node:        nodeName,
 		concurrency: DefaultConcurrency,
@@ -80,24 +81,24 @@ func NewMetricsAPI(client MetricsClient, nodeName string, opts ...MetricsAPIOpti
 	return m
 }
 
-// Name implements Source.
-func (m *MetricsAPI) Name() string { return MetricsAPIName }
+// Name implements usage.Source: usage.MetricsAPIName.
+func (m *Source) Name() string { return usage.MetricsAPIName }
 
 // UseNode does nothing: the Metrics API is asked for the node by name.
-func (m *MetricsAPI) UseNode(NodeFunc) {}
+func (m *Source) UseNode(usage.NodeFunc) {}
 
-// Fetch implements Source. pods are the pods on this node; pods of other
-// nodes that a namespace LIST returns are dropped. A pod without PodMetrics
-// (not scraped yet) is absent from the Reading, and so is a node or pod
-// whose metrics cannot be vouched for (see nodeUsage and podUsage), which
-// is listed in Reading.Rejected instead. Fetch fails only when the
+// Fetch implements usage.Source. pods are the pods on this node; pods of
+// other nodes that a namespace LIST returns are dropped. A pod without
+// PodMetrics (not scraped yet) is absent from the Reading, and so is a node
+// or pod whose metrics cannot be vouched for (see nodeUsage and podUsage),
+// which is listed in Reading.Rejected instead. Fetch fails only when the
 // node's reading cannot be had, the Metrics API stops being served
-// mid-fetch (IsUnavailable tells these apart from other failures) or ctx
-// ends before every namespace has been read; any other
+// mid-fetch (usage.IsUnavailable tells these apart from other failures) or
+// ctx ends before every namespace has been read; any other
 // failure of one namespace is logged, counted in Reading.Errors, and the
 // other namespaces are kept. Reading.Requests is set on failure too.
-func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
-	r := Reading{Requests: 1}
+func (m *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading, error) {
+	r := usage.Reading{Requests: 1}
 	nm, err := m.client.NodeMetrics(ctx, m.node)
 	if err != nil {
 		return r, fmt.Errorf("get node metrics for node %q: %w", m.node, err)
@@ -119,8 +120,8 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 		requests atomic.Int64
 		errs     atomic.Int64
 		mu       sync.Mutex
-		got      = make(map[PodKey]wire.ResourceUsage, len(pods))
-		rejected []Rejection
+		got      = make(map[usage.PodKey]wire.ResourceUsage, len(pods))
+		rejected []usage.Rejection
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
@@ -138,7 +139,7 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 			requests.Add(1)
 			items, rj, err := m.fetchNamespace(gctx, ns, names)
 			if err != nil {
-				if IsUnavailable(err) || gctx.Err() != nil {
+				if usage.IsUnavailable(err) || gctx.Err() != nil {
 					// The API is gone, or the fetch was cancelled or timed
 					// out: the whole reading fails.
 					return err
@@ -172,7 +173,7 @@ func (m *MetricsAPI) Fetch(ctx context.Context, pods []PodKey) (Reading, error) 
 // fetchNamespace reads the PodMetrics of the named pods of namespace ns with
 // one request: a GET for a single pod, a LIST of the namespace otherwise.
 // It returns the readings it can vouch for and the rejections of the others.
-func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[string]struct{}) (map[PodKey]wire.ResourceUsage, []Rejection, error) {
+func (m *Source) fetchNamespace(ctx context.Context, ns string, names map[string]struct{}) (map[usage.PodKey]wire.ResourceUsage, []usage.Rejection, error) {
 	if len(names) == 1 {
 		var name string
 		for n := range names {
@@ -183,7 +184,7 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 		case err == nil:
 			out, rejected := podReadings(ns, []metricsv1beta1.PodMetrics{*pm}, name)
 			return out, rejected, nil
-		case apierrors.IsNotFound(err) && !isNotServed(err):
+		case apierrors.IsNotFound(err) && !usage.IsNotServed(err):
 			// metrics-server has not scraped this pod (yet): no reading.
 			return nil, nil, nil
 		default:
@@ -205,17 +206,17 @@ func (m *MetricsAPI) fetchNamespace(ctx context.Context, ns string, names map[st
 // pod name (or by name, when set: the pod a GET asked for). A pod listed
 // twice is rejected once, with neither item used: which one is true
 // cannot be told.
-func podReadings(ns string, items []metricsv1beta1.PodMetrics, name string) (map[PodKey]wire.ResourceUsage, []Rejection) {
+func podReadings(ns string, items []metricsv1beta1.PodMetrics, name string) (map[usage.PodKey]wire.ResourceUsage, []usage.Rejection) {
 	count := make(map[string]int, len(items))
 	for i := range items {
 		count[cmp.Or(name, items[i].Name)]++
 	}
-	out := make(map[PodKey]wire.ResourceUsage, len(items))
-	var rejected []Rejection
+	out := make(map[usage.PodKey]wire.ResourceUsage, len(items))
+	var rejected []usage.Rejection
 	for i := range items {
-		k := PodKey{Namespace: ns, Name: cmp.Or(name, items[i].Name)}
+		k := usage.PodKey{Namespace: ns, Name: cmp.Or(name, items[i].Name)}
 		if n := count[k.Name]; n > 1 {
-			rejected = append(rejected, rejection(k, rejectDuplicate, fmt.Sprintf("the pod is listed %d times", n)))
+			rejected = append(rejected, usage.Rejection{Pod: k, Reason: usage.RejectDuplicate, Detail: fmt.Sprintf("the pod is listed %d times", n)})
 			count[k.Name] = 0 // one rejection per pod
 			continue
 		} else if n == 0 {
@@ -230,7 +231,7 @@ func podReadings(ns string, items []metricsv1beta1.PodMetrics, name string) (map
 	return out, rejected
 }
 
-func groupByNamespace(pods []PodKey) map[string]map[string]struct{} {
+func groupByNamespace(pods []usage.PodKey) map[string]map[string]struct{} {
 	byNS := make(map[string]map[string]struct{})
 	for _, p := range pods {
 		names := byNS[p.Namespace]
@@ -247,9 +248,9 @@ func groupByNamespace(pods []PodKey) map[string]map[string]struct{} {
 // cores and memory working set in bytes, over Window up to Timestamp. It is
 // rejected (nil reading) without a timestamp, without a cpu or memory
 // figure, or with one that is negative or out of range.
-func nodeUsage(nm *metricsv1beta1.NodeMetrics) (wire.ResourceUsage, *Rejection) {
+func nodeUsage(nm *metricsv1beta1.NodeMetrics) (wire.ResourceUsage, *usage.Rejection) {
 	cpu, mem, reason, detail := sumUsage([]ownedUsage{{"the node", nm.Usage}})
-	return vouched(PodKey{}, nm.Timestamp.Time, nm.Window.Duration, cpu, mem, reason, detail)
+	return vouched(usage.PodKey{}, nm.Timestamp.Time, nm.Window.Duration, cpu, mem, reason, detail)
 }
 
 // podUsage is the pod's reading from its PodMetrics: the sum of its
@@ -260,16 +261,16 @@ func nodeUsage(nm *metricsv1beta1.NodeMetrics) (wire.ResourceUsage, *Rejection) 
 // reading is rejected, as are a zero timestamp, a window of zero and a
 // negative or out-of-range figure (checked per container, so that one
 // container's negative figure cannot hide in the sum).
-func podUsage(k PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *Rejection) {
+func podUsage(k usage.PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *usage.Rejection) {
 	if len(pm.Containers) == 0 {
-		rj := rejection(k, rejectMissing, "no container metrics")
+		rj := usage.Rejection{Pod: k, Reason: usage.RejectMissing, Detail: "no container metrics"}
 		return wire.ResourceUsage{}, &rj
 	}
 	parts := make([]ownedUsage, 0, len(pm.Containers))
 	seen := make(map[string]struct{}, len(pm.Containers))
 	for _, c := range pm.Containers {
 		if _, dup := seen[c.Name]; dup {
-			rj := rejection(k, rejectDuplicate, fmt.Sprintf("container %q is listed twice", c.Name))
+			rj := usage.Rejection{Pod: k, Reason: usage.RejectDuplicate, Detail: fmt.Sprintf("container %q is listed twice", c.Name)}
 			return wire.ResourceUsage{}, &rj
 		}
 		seen[c.Name] = struct{}{}
@@ -279,8 +280,8 @@ func podUsage(k PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage, *Rej
 	return vouched(k, pm.Timestamp.Time, pm.Window.Duration, cpu, mem, reason, detail)
 }
 
-// maxQuantity is maxValue as a Quantity.
-var maxQuantity = *resource.NewQuantity(maxValue, resource.DecimalSI)
+// maxQuantity is usage.MaxValue as a Quantity.
+var maxQuantity = *resource.NewQuantity(usage.MaxValue, resource.DecimalSI)
 
 // ownedUsage is the usage of one owner (a container, the node), named for
 // the log line.
@@ -290,20 +291,20 @@ type ownedUsage struct {
 }
 
 // sumUsage adds up the cpu and memory of parts, each of which must hold
-// both, neither negative nor above maxValue; reason says why not. Quantities are exact (metrics-server
-// sends nanocores and bytes); the sum is taken exactly too, and only the
-// total becomes a float.
+// both, neither negative nor above usage.MaxValue; reason says why not.
+// Quantities are exact (metrics-server sends nanocores and bytes); the sum
+// is taken exactly too, and only the total becomes a float.
 func sumUsage(parts []ownedUsage) (cpu, mem resource.Quantity, reason, detail string) {
 	for _, p := range parts {
 		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 			q, ok := p.usage[name]
 			switch {
 			case !ok:
-				return cpu, mem, rejectMissing, fmt.Sprintf("%s has no %s figure", p.owner, name)
+				return cpu, mem, usage.RejectMissing, fmt.Sprintf("%s has no %s figure", p.owner, name)
 			case q.Sign() < 0:
-				return cpu, mem, rejectNegative, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
+				return cpu, mem, usage.RejectNegative, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
 			case q.Cmp(maxQuantity) > 0:
-				return cpu, mem, rejectOutOfRange, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
+				return cpu, mem, usage.RejectOutOfRange, fmt.Sprintf("%s: %s %s", p.owner, name, q.String())
 			}
 			if name == corev1.ResourceCPU {
 				cpu.Add(q)
@@ -313,26 +314,27 @@ func sumUsage(parts []ownedUsage) (cpu, mem resource.Quantity, reason, detail st
 		}
 	}
 	if cpu.Cmp(maxQuantity) > 0 || mem.Cmp(maxQuantity) > 0 {
-		return cpu, mem, rejectOutOfRange, fmt.Sprintf("cpu %s, memory %s", cpu.String(), mem.String())
+		return cpu, mem, usage.RejectOutOfRange, fmt.Sprintf("cpu %s, memory %s", cpu.String(), mem.String())
 	}
 	return cpu, mem, "", ""
 }
 
-// vouched is the reading of k (the zero PodKey: the node) from its figures,
-// or its rejection: for reason, or for what intrinsic finds wrong.
-func vouched(k PodKey, ts time.Time, window time.Duration, cpu, mem resource.Quantity, reason, detail string) (wire.ResourceUsage, *Rejection) {
+// vouched is the reading of k (the zero PodKey: the node) from its
+// figures, or its rejection: for reason, or for what usage.Impossible finds
+// wrong.
+func vouched(k usage.PodKey, ts time.Time, window time.Duration, cpu, mem resource.Quantity, reason, detail string) (wire.ResourceUsage, *usage.Rejection) {
 	var u wire.ResourceUsage
 	if reason == "" {
 		u = wire.ResourceUsage{
 			Timestamp:     ts.UTC(),
 			WindowSeconds: window.Seconds(),
 			CPUCores:      cpu.AsApproximateFloat64(),
-			MemoryBytes:   mem.Value(), // at most maxValue: exact
+			MemoryBytes:   mem.Value(), // at most usage.MaxValue: exact
 		}
-		reason, detail = intrinsic(u)
+		reason, detail = usage.Impossible(u)
 	}
 	if reason != "" {
-		rj := rejection(k, reason, detail)
+		rj := usage.Rejection{Pod: k, Reason: reason, Detail: detail}
 		return wire.ResourceUsage{}, &rj
 	}
 	return u, nil

@@ -1,4 +1,4 @@
-package usage
+package kubelet
 
 import (
 	"cmp"
@@ -29,6 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -86,7 +88,7 @@ func (f *fakeKubelet) seen() (auth, paths []string) {
 	return append([]string(nil), f.auth...), append([]string(nil), f.paths...)
 }
 
-func (f *fakeKubelet) url() string { return f.srv.URL + DefaultKubeletPath }
+func (f *fakeKubelet) url() string { return f.srv.URL + DefaultPath }
 
 // caPEM is the PEM of the server's (self-signed) certificate.
 func (f *fakeKubelet) caPEM() []byte {
@@ -170,10 +172,10 @@ func kubeletText(ts time.Time, nodeCPU, nodeMem float64, ctrs []ctr, pods ...[4]
 }
 
 var (
-	podA     = PodKey{Namespace: "ns", Name: "a"}
-	podB     = PodKey{Namespace: "ns", Name: "b"}
-	podGone  = PodKey{Namespace: "ns", Name: "gone"}
-	wantPods = []PodKey{podA, podB, podGone}
+	podA     = usage.PodKey{Namespace: "ns", Name: "a"}
+	podB     = usage.PodKey{Namespace: "ns", Name: "b"}
+	podGone  = usage.PodKey{Namespace: "ns", Name: "gone"}
+	wantPods = []usage.PodKey{podA, podB, podGone}
 	// start of pod a's containers, well before t0.
 	ctrStart = float64(t0.Add(-time.Hour).Unix())
 )
@@ -190,17 +192,17 @@ func scrapeAt(offset time.Duration, nodeCPU, c1CPU, c2CPU, bCPU float64) string 
 	}, [4]any{"ns", "b", bCPU, 300e6})
 }
 
-func newTestKubelet(t *testing.T, f *fakeKubelet, opts KubeletOptions) *Kubelet {
+func newTestKubelet(t *testing.T, f *fakeKubelet, opts Options) *Source {
 	t.Helper()
 	if opts.URL == "" {
 		opts.URL = f.url()
 	}
-	k, err := NewKubelet(f.restConfig(), opts)
+	k, err := New(f.restConfig(), opts)
 	require.NoError(t, err)
 	return k
 }
 
-func fetch(t *testing.T, k *Kubelet, pods ...PodKey) Reading {
+func fetch(t *testing.T, k *Source, pods ...usage.PodKey) usage.Reading {
 	t.Helper()
 	r, err := k.Fetch(context.Background(), pods)
 	require.NoError(t, err)
@@ -209,7 +211,7 @@ func fetch(t *testing.T, k *Kubelet, pods ...PodKey) Reading {
 
 func TestKubeletTwoScrapesGiveExactRates(t *testing.T) {
 	f := newFakeKubelet(t)
-	k := newTestKubelet(t, f, KubeletOptions{})
+	k := newTestKubelet(t, f, Options{})
 
 	f.serve(scrapeAt(0, 100, 10, 5, 20))
 	r := fetch(t, k, wantPods...)
@@ -222,7 +224,7 @@ func TestKubeletTwoScrapesGiveExactRates(t *testing.T) {
 	r = fetch(t, k, wantPods...)
 	ts := t0.Add(10 * time.Second)
 	assert.Equal(t, &wire.ResourceUsage{Timestamp: ts, WindowSeconds: 10, CPUCores: 1.5, MemoryBytes: 2_100_000_000}, r.Node)
-	assert.Equal(t, map[PodKey]wire.ResourceUsage{
+	assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{
 		// (2.5 + 1.25) core-seconds over 10 s = 375 millicores; 100 + 50 MB.
 		podA: {Timestamp: ts, WindowSeconds: 10, CPUCores: 0.375, MemoryBytes: 150_000_000},
 		// pod_* series win over the containers: 2.5 / 10 s.
@@ -232,7 +234,7 @@ func TestKubeletTwoScrapesGiveExactRates(t *testing.T) {
 
 	auth, paths := f.seen()
 	assert.Equal(t, []string{"Bearer " + kubeletToken, "Bearer " + kubeletToken}, auth, "the rest.Config's bearer token")
-	assert.Equal(t, []string{DefaultKubeletPath, DefaultKubeletPath}, paths)
+	assert.Equal(t, []string{DefaultPath, DefaultPath}, paths)
 
 	// The kubelet has not refreshed its stats: the same readings, with the
 	// same timestamps, which the Collector does not send twice.
@@ -243,7 +245,7 @@ func TestKubeletTwoScrapesGiveExactRates(t *testing.T) {
 
 func TestKubeletCounterResetsGiveNoRateThatInterval(t *testing.T) {
 	f := newFakeKubelet(t)
-	k := newTestKubelet(t, f, KubeletOptions{})
+	k := newTestKubelet(t, f, Options{})
 	f.serve(scrapeAt(0, 100, 10, 5, 20))
 	fetch(t, k, wantPods...)
 	f.serve(scrapeAt(10*time.Second, 115, 12.5, 6.25, 22.5))
@@ -277,7 +279,7 @@ func TestKubeletCounterResetsGiveNoRateThatInterval(t *testing.T) {
 
 func TestKubeletNewContainerWaitsForItsSecondSample(t *testing.T) {
 	f := newFakeKubelet(t)
-	k := newTestKubelet(t, f, KubeletOptions{})
+	k := newTestKubelet(t, f, Options{})
 	one := []ctr{{"ns", "a", "c1", 10, 100e6, ctrStart}}
 	f.serve(kubeletText(t0, 1, 1e9, one))
 	fetch(t, k, podA)
@@ -293,7 +295,7 @@ func TestKubeletNewContainerWaitsForItsSecondSample(t *testing.T) {
 func TestKubeletSamplesWithoutTimestampsUseTheScrapeTime(t *testing.T) {
 	f := newFakeKubelet(t)
 	now := t0
-	k := newTestKubelet(t, f, KubeletOptions{Now: func() time.Time { return now }})
+	k := newTestKubelet(t, f, Options{Now: func() time.Time { return now }})
 	f.serve(kubeletText(time.Time{}, 100, 1e9, []ctr{{"ns", "a", "c1", 10, 100e6, 0}}))
 	fetch(t, k, podA)
 	now = t0.Add(20 * time.Second)
@@ -329,16 +331,16 @@ func TestKubeletURLFromTheNode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := KubeletURL(tc.node, tc.hostIP)
+			got, err := URL(tc.node, tc.hostIP)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
 		})
 	}
 
-	_, err := KubeletURL(node(10250, nil, hostname), "")
+	_, err := URL(node(10250, nil, hostname), "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "set HOST_IP from the downward API (status.hostIP) or CATOPS_KUBELET_URL")
-	assert.Equal(t, "kubelet address unknown", reasonFor(err))
+	assert.Equal(t, "kubelet address unknown", usage.Reason(err))
 }
 
 // TestKubeletEndpointFromTheCachedNode: without CATOPS_KUBELET_URL the
@@ -356,10 +358,10 @@ func TestKubeletEndpointFromTheCachedNode(t *testing.T) {
 	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: host}}
 	n.Status.DaemonEndpoints.KubeletEndpoint.Port = portNum
 
-	logger, logs := observedLogger()
-	k, err := NewKubelet(f.restConfig(), KubeletOptions{Logger: logger})
+	logger, logs := usagetest.ObservedLogger()
+	k, err := New(f.restConfig(), Options{Logger: logger})
 	require.NoError(t, err)
-	c := NewCollector(k, logger, testOptions)
+	c := usage.NewCollector(k, logger, usagetest.Options)
 	c.UseNode(func() (*corev1.Node, bool) { return n, true })
 	c.Collect(context.Background(), nil, t0)
 	c.Collect(context.Background(), nil, t0.Add(time.Minute))
@@ -377,7 +379,7 @@ func TestKubeletErrorsSayWhatToFix(t *testing.T) {
 		require.NoError(t, err)
 		addr := ln.Addr().String()
 		require.NoError(t, ln.Close())
-		return "https://" + addr + DefaultKubeletPath
+		return "https://" + addr + DefaultPath
 	}()
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
@@ -386,7 +388,7 @@ func TestKubeletErrorsSayWhatToFix(t *testing.T) {
 		name   string
 		status int
 		cfg    func(*rest.Config)
-		opts   KubeletOptions
+		opts   Options
 		reason string
 		want   []string
 	}{
@@ -396,14 +398,14 @@ func TestKubeletErrorsSayWhatToFix(t *testing.T) {
 			want: []string{"HTTP 401", "nodes/metrics"}},
 		{name: "404", status: http.StatusNotFound, reason: "kubelet request failed",
 			want: []string{"HTTP 404", "CATOPS_KUBELET_URL", ResourceMetricsPathAnnotation}},
-		{name: "CA file that did not sign the kubelet's certificate", opts: KubeletOptions{CAFile: writeFile(t, "ca.crt", otherCA(t))},
+		{name: "CA file that did not sign the kubelet's certificate", opts: Options{CAFile: writeFile(t, "ca.crt", otherCA(t))},
 			reason: "kubelet TLS verification failed",
 			want:   []string{"certificate signed by an unknown authority", "set CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY=true"}},
 		{name: "API server CA is not the kubelet's", cfg: func(c *rest.Config) { c.CAData = otherCA(t) },
 			reason: "kubelet TLS verification failed", want: []string{"set CATOPS_KUBELET_CA_FILE"}},
-		{name: "connection refused", opts: KubeletOptions{URL: refused}, reason: "kubelet unreachable",
+		{name: "connection refused", opts: Options{URL: refused}, reason: "kubelet unreachable",
 			want: []string{"connection refused", "kubelet port", "CATOPS_KUBELET_URL"}},
-		{name: "not TLS", opts: KubeletOptions{URL: "https://" + plain.Listener.Addr().String() + DefaultKubeletPath}, reason: "kubelet unreachable",
+		{name: "not TLS", opts: Options{URL: "https://" + plain.Listener.Addr().String() + DefaultPath}, reason: "kubelet unreachable",
 			want: []string{"does not speak TLS", "CATOPS_KUBELET_URL"}},
 	}
 	for _, tc := range tests {
@@ -417,7 +419,7 @@ func TestKubeletErrorsSayWhatToFix(t *testing.T) {
 			if opts.URL == "" {
 				opts.URL = f.url()
 			}
-			k, err := NewKubelet(cfg, opts)
+			k, err := New(cfg, opts)
 			require.NoError(t, err)
 			r, err := k.Fetch(context.Background(), wantPods)
 			require.Error(t, err)
@@ -427,8 +429,8 @@ func TestKubeletErrorsSayWhatToFix(t *testing.T) {
 			}
 			assert.NotContains(t, msg, "\n", "one line")
 			assert.NotContains(t, msg, kubeletToken)
-			assert.Equal(t, tc.reason, reasonFor(err))
-			assert.False(t, IsUnavailable(err), "not the Metrics API's 'is metrics-server installed?'")
+			assert.Equal(t, tc.reason, usage.Reason(err))
+			assert.False(t, usage.IsUnavailable(err), "not the Metrics API's 'is metrics-server installed?'")
 			assert.Zero(t, r.Requests)
 			assert.Equal(t, 1, r.KubeletRequests)
 		})
@@ -442,13 +444,13 @@ func TestKubeletCAFileAndSkipVerify(t *testing.T) {
 	// The API server's CA is another one; the CA file is the kubelet's.
 	cfg := f.restConfig()
 	cfg.CAData = otherCA(t)
-	k, err := NewKubelet(cfg, KubeletOptions{URL: f.url(), CAFile: writeFile(t, "kubelet-ca.crt", f.caPEM())})
+	k, err := New(cfg, Options{URL: f.url(), CAFile: writeFile(t, "kubelet-ca.crt", f.caPEM())})
 	require.NoError(t, err)
 	fetch(t, k)
 
 	// No CA at all: skip-verify works, and says so once, at start.
-	logger, logs := observedLogger()
-	k, err = NewKubelet(&rest.Config{BearerToken: kubeletToken}, KubeletOptions{URL: f.url(), InsecureSkipVerify: true, Logger: logger})
+	logger, logs := usagetest.ObservedLogger()
+	k, err = New(&rest.Config{BearerToken: kubeletToken}, Options{URL: f.url(), InsecureSkipVerify: true, Logger: logger})
 	require.NoError(t, err)
 	fetch(t, k)
 	fetch(t, k)
@@ -456,7 +458,7 @@ func TestKubeletCAFileAndSkipVerify(t *testing.T) {
 
 	// A token file, as in a pod (client-go re-reads it).
 	tokenFile := writeFile(t, "token", []byte("from-the-file\n"))
-	k, err = NewKubelet(&rest.Config{BearerTokenFile: tokenFile, TLSClientConfig: rest.TLSClientConfig{CAData: f.caPEM()}}, KubeletOptions{URL: f.url()})
+	k, err = New(&rest.Config{BearerTokenFile: tokenFile, TLSClientConfig: rest.TLSClientConfig{CAData: f.caPEM()}}, Options{URL: f.url()})
 	require.NoError(t, err)
 	fetch(t, k)
 	auth, _ := f.seen()
@@ -467,23 +469,23 @@ func TestKubeletCAFileAndSkipVerify(t *testing.T) {
 // the kubelet source, with kubelet wording and honest request counts.
 func TestCollectorWithKubelet(t *testing.T) {
 	f := newFakeKubelet(t)
-	logger, logs := observedLogger()
-	k, err := NewKubelet(f.restConfig(), KubeletOptions{URL: f.url(), Logger: logger})
+	logger, logs := usagetest.ObservedLogger()
+	k, err := New(f.restConfig(), Options{URL: f.url(), Logger: logger})
 	require.NoError(t, err)
-	c := NewCollector(k, logger, testOptions)
+	c := usage.NewCollector(k, logger, usagetest.Options)
 	ctx := context.Background()
 
 	f.serve(scrapeAt(0, 100, 10, 5, 20))
 	u := c.Collect(ctx, wantPods, t0)
-	assert.Equal(t, wire.Usage{Available: true, Source: KubeletName}, u, "available, nothing known yet")
+	assert.Equal(t, wire.Usage{Available: true, Source: usage.KubeletName}, u, "available, nothing known yet")
 	f.serve(scrapeAt(10*time.Second, 115, 12.5, 6.25, 22.5))
 	u = c.Collect(ctx, wantPods, t0.Add(10*time.Second))
-	assert.Equal(t, []string{"ns/a", "ns/b"}, podNames(u))
+	assert.Equal(t, []string{"ns/a", "ns/b"}, usagetest.PodNames(u))
 	require.NotNil(t, u.Node)
 
 	f.fail(http.StatusForbidden)
 	u = c.Collect(ctx, wantPods, t0.Add(20*time.Second))
-	assert.Equal(t, wire.Usage{Available: false, Source: KubeletName, Reason: "kubelet access denied"}, u)
+	assert.Equal(t, wire.Usage{Available: false, Source: usage.KubeletName, Reason: "kubelet access denied"}, u)
 	failed := logs.FilterMessage(msgFailed).All()
 	require.Len(t, failed, 1)
 	assert.Contains(t, fmt.Sprint(failed[0].ContextMap()["err"]), "nodes/metrics")
@@ -495,7 +497,7 @@ func TestCollectorWithKubelet(t *testing.T) {
 	u = c.Collect(ctx, wantPods, t0.Add(40*time.Second))
 	assert.True(t, u.Available)
 	assert.Equal(t, 1, logs.FilterMessage(msgKubeletBack).Len())
-	assert.Equal(t, []string{"ns/a", "ns/b"}, podNames(u), "rates across the outage, over the longer window")
+	assert.Equal(t, []string{"ns/a", "ns/b"}, usagetest.PodNames(u), "rates across the outage, over the longer window")
 	assert.Equal(t, 30.0, u.Pods[0].WindowSeconds)
 
 	st := c.Stats()

@@ -1,4 +1,4 @@
-package usage
+package metricsapi
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/catops/cli/pkg/usage"
 )
 
 // TestMetricsClientRequests runs the REST client against a server that
@@ -60,7 +62,7 @@ func TestMetricsClientRequests(t *testing.T) {
 		require.NoError(t, json.NewEncoder(w).Encode(obj))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := NewMetricsClient(&rest.Config{Host: srv.URL})
+	c, err := NewClient(&rest.Config{Host: srv.URL})
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -89,11 +91,11 @@ func TestMetricsClientRequests(t *testing.T) {
 
 	_, err = c.PodMetrics(ctx, "ns", "gone")
 	assert.True(t, apierrors.IsNotFound(err), "%v", err)
-	assert.False(t, isNotServed(err), "metrics-server's 404 for one pod is not the API gone")
+	assert.False(t, usage.IsNotServed(err), "metrics-server's 404 for one pod is not the API gone")
 
 	_, err = c.NodeMetrics(ctx, "other-node")
-	assert.True(t, isNotServed(err), "a plain 404 page is the group not served: %v", err)
-	assert.True(t, IsUnavailable(err))
+	assert.True(t, usage.IsNotServed(err), "a plain 404 page is the group not served: %v", err)
+	assert.True(t, usage.IsUnavailable(err))
 
 	mu.Lock()
 	defer mu.Unlock()

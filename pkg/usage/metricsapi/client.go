@@ -1,4 +1,4 @@
-package usage
+package metricsapi
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
-// MetricsClient is what the MetricsAPI source reads of metrics.k8s.io/v1beta1.
-type MetricsClient interface {
+// Client is what the Source reads of metrics.k8s.io/v1beta1.
+type Client interface {
 	// NodeMetrics GETs the NodeMetrics of one node.
 	NodeMetrics(ctx context.Context, node string) (*metricsv1beta1.NodeMetrics, error)
 	// PodMetrics GETs the PodMetrics of one pod.
@@ -24,12 +24,12 @@ type MetricsClient interface {
 	PodMetricsList(ctx context.Context, namespace string, keep func(name string) bool) ([]metricsv1beta1.PodMetrics, error)
 }
 
-// NewMetricsClient returns a MetricsClient for the API server in cfg: a
-// REST client for metrics.k8s.io/v1beta1 and nothing else. It makes the
-// same requests as the generated typed client, whose package would link
-// client-go's testing and OpenAPI machinery into the agent (≈ 2 MiB of
-// resident memory).
-func NewMetricsClient(cfg *rest.Config) (MetricsClient, error) {
+// NewClient returns a Client for the API server in cfg: a REST client for
+// metrics.k8s.io/v1beta1 and nothing else. It makes the same requests as
+// the generated typed client, whose package would link client-go's
+// testing and OpenAPI machinery into the agent (≈ 2 MiB of resident
+// memory).
+func NewClient(cfg *rest.Config) (Client, error) {
 	scheme := runtime.NewScheme()
 	if err := metricsv1beta1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("register metrics.k8s.io/v1beta1: %w", err)

@@ -1,4 +1,4 @@
-package usage
+package metricsapi
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
 
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -27,7 +29,7 @@ type jsonMetricsAPI struct {
 	bodies map[string]string
 }
 
-func newJSONMetricsAPI(t testing.TB) (*jsonMetricsAPI, MetricsClient) {
+func newJSONMetricsAPI(t testing.TB) (*jsonMetricsAPI, Client) {
 	t.Helper()
 	a := &jsonMetricsAPI{bodies: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +44,7 @@ func newJSONMetricsAPI(t testing.TB) (*jsonMetricsAPI, MetricsClient) {
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := NewMetricsClient(&rest.Config{Host: srv.URL, QPS: -1})
+	c, err := NewClient(&rest.Config{Host: srv.URL, QPS: -1})
 	require.NoError(t, err)
 	return a, c
 }
@@ -83,8 +85,9 @@ func crashyPod(ns, name string) string {
 }
 
 var (
-	crashy   = PodKey{Namespace: "shop", Name: "crashy"}
-	web1     = PodKey{Namespace: "shop", Name: "web-1"}
+	crashy   = usage.PodKey{Namespace: "shop", Name: "crashy"}
+	web0     = usage.PodKey{Namespace: "shop", Name: "web-0"}
+	web1     = usage.PodKey{Namespace: "shop", Name: "web-1"}
 	goodRead = wire.ResourceUsage{Timestamp: t0, WindowSeconds: 15, CPUCores: 0.25, MemoryBytes: 96 << 20}
 )
 
@@ -97,19 +100,19 @@ func TestMetricsAPICrashLoopingPodHasNoReading(t *testing.T) {
 	api.set("/nodes/"+testNode, nodeJSON(`{"cpu":"1500m","memory":"2Gi"}`))
 	api.set("/namespaces/solo/pods/crashy", crashyPod("solo", "crashy"))
 	api.set("/namespaces/shop/pods", listJSON(crashyPod("shop", "crashy"), goodPod("shop", "web-1")))
-	soloCrashy := PodKey{Namespace: "solo", Name: "crashy"}
+	soloCrashy := usage.PodKey{Namespace: "solo", Name: "crashy"}
 
-	r, err := NewMetricsAPI(client, testNode).Fetch(context.Background(), []PodKey{soloCrashy, crashy, web1})
+	r, err := New(client, testNode).Fetch(context.Background(), []usage.PodKey{soloCrashy, crashy, web1})
 	require.NoError(t, err)
-	assert.Equal(t, map[PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods, "GET and LIST alike")
-	assert.Equal(t, map[PodKey]string{soloCrashy: rejectMissing, crashy: rejectMissing}, rejectedAs(r.Rejected))
+	assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods, "GET and LIST alike")
+	assert.Equal(t, map[usage.PodKey]string{soloCrashy: usage.RejectMissing, crashy: usage.RejectMissing}, usagetest.RejectedAs(r.Rejected))
 	require.NotNil(t, r.Node)
 	assert.Equal(t, 1.5, r.Node.CPUCores)
 
-	c := NewCollector(NewMetricsAPI(client, testNode), nil, testOptions)
-	u := c.Collect(context.Background(), []PodKey{soloCrashy, crashy, web1}, t0)
-	assert.Equal(t, []string{"shop/web-1"}, podNames(u), "never 0 cores, 0 bytes, year 1")
-	assert.Equal(t, map[string]uint64{rejectMissing: 2}, rejectedOnly(c.Stats()))
+	c := usage.NewCollector(New(client, testNode), nil, usagetest.Options)
+	u := c.Collect(context.Background(), []usage.PodKey{soloCrashy, crashy, web1}, t0)
+	assert.Equal(t, []string{"shop/web-1"}, usagetest.PodNames(u), "never 0 cores, 0 bytes, year 1")
+	assert.Equal(t, map[string]uint64{usage.RejectMissing: 2}, usagetest.RejectedOnly(c.Stats()))
 }
 
 // More of the kind: a pod whose total the Metrics API does not vouch for
@@ -124,19 +127,19 @@ func TestMetricsAPIRejectsPodsItCannotVouchFor(t *testing.T) {
 	tests := []struct {
 		name, pod, reason string
 	}{
-		{"crash-looping: no timestamp, no containers", stamped("null", "0s", "[]"), rejectMissing},
-		{"no containers", stamped(ts, "15s", "[]"), rejectMissing},
-		{"no timestamp", stamped("null", "15s", containers(app)), rejectNoTimestamp},
-		{"a zero window", stamped(ts, "0s", containers(app)), rejectBadWindow},
-		{"a negative window", stamped(ts, "-15s", containers(app)), rejectBadWindow},
-		{"a container without cpu", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"memory":"1Mi"}}`)), rejectMissing},
-		{"a container without memory", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"cpu":"1m"}}`)), rejectMissing},
-		{"a container without usage", stamped(ts, "15s", containers(app, `{"name":"side"}`)), rejectMissing},
-		{"a container listed twice", stamped(ts, "15s", containers(app, app)), rejectDuplicate},
-		{"a negative container hidden in the sum", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"cpu":"-100m","memory":"1Mi"}}`)), rejectNegative},
-		{"negative memory", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1m","memory":"-64Mi"}}`)), rejectNegative},
-		{"memory too large to be bytes (was read as 0)", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1m","memory":"1e1000"}}`)), rejectOutOfRange},
-		{"cpu too large to be cores (was read as +Inf)", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1e1000","memory":"1Mi"}}`)), rejectOutOfRange},
+		{"crash-looping: no timestamp, no containers", stamped("null", "0s", "[]"), usage.RejectMissing},
+		{"no containers", stamped(ts, "15s", "[]"), usage.RejectMissing},
+		{"no timestamp", stamped("null", "15s", containers(app)), usage.RejectNoTimestamp},
+		{"a zero window", stamped(ts, "0s", containers(app)), usage.RejectBadWindow},
+		{"a negative window", stamped(ts, "-15s", containers(app)), usage.RejectBadWindow},
+		{"a container without cpu", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"memory":"1Mi"}}`)), usage.RejectMissing},
+		{"a container without memory", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"cpu":"1m"}}`)), usage.RejectMissing},
+		{"a container without usage", stamped(ts, "15s", containers(app, `{"name":"side"}`)), usage.RejectMissing},
+		{"a container listed twice", stamped(ts, "15s", containers(app, app)), usage.RejectDuplicate},
+		{"a negative container hidden in the sum", stamped(ts, "15s", containers(app, `{"name":"side","usage":{"cpu":"-100m","memory":"1Mi"}}`)), usage.RejectNegative},
+		{"negative memory", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1m","memory":"-64Mi"}}`)), usage.RejectNegative},
+		{"memory too large to be bytes (was read as 0)", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1m","memory":"1e1000"}}`)), usage.RejectOutOfRange},
+		{"cpu too large to be cores (was read as +Inf)", stamped(ts, "15s", containers(`{"name":"app","usage":{"cpu":"1e1000","memory":"1Mi"}}`)), usage.RejectOutOfRange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,12 +147,12 @@ func TestMetricsAPIRejectsPodsItCannotVouchFor(t *testing.T) {
 			api.set("/nodes/"+testNode, nodeJSON(`{"cpu":"1500m","memory":"2Gi"}`))
 			api.set("/namespaces/shop/pods", listJSON(podJSON("shop", "web-0", tc.pod), goodPod("shop", "web-1")))
 			api.set("/namespaces/solo/pods/web-0", podJSON("solo", "web-0", tc.pod))
-			solo := PodKey{Namespace: "solo", Name: "web-0"}
+			solo := usage.PodKey{Namespace: "solo", Name: "web-0"}
 
-			r, err := NewMetricsAPI(client, testNode).Fetch(context.Background(), []PodKey{web0, web1, solo})
+			r, err := New(client, testNode).Fetch(context.Background(), []usage.PodKey{web0, web1, solo})
 			require.NoError(t, err)
-			assert.Equal(t, map[PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
-			assert.Equal(t, map[PodKey]string{web0: tc.reason, solo: tc.reason}, rejectedAs(r.Rejected))
+			assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
+			assert.Equal(t, map[usage.PodKey]string{web0: tc.reason, solo: tc.reason}, usagetest.RejectedAs(r.Rejected))
 			assert.NotNil(t, r.Node)
 		})
 	}
@@ -163,11 +166,11 @@ func TestMetricsAPIDuplicatedPodInAList(t *testing.T) {
 	other := podJSON("shop", "web-0", `"timestamp":"`+t0.Format(time.RFC3339)+`","window":"15s","containers":[{"name":"app","usage":{"cpu":"7","memory":"6Gi"}}]`)
 	api.set("/namespaces/shop/pods", listJSON(goodPod("shop", "web-0"), goodPod("shop", "web-1"), other, goodPod("shop", "web-0")))
 
-	r, err := NewMetricsAPI(client, testNode).Fetch(context.Background(), []PodKey{web0, web1})
+	r, err := New(client, testNode).Fetch(context.Background(), []usage.PodKey{web0, web1})
 	require.NoError(t, err)
-	assert.Equal(t, map[PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
+	assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
 	require.Len(t, r.Rejected, 1, "one rejection for the pod, not one per item")
-	assert.Equal(t, Rejection{Pod: web0, Reason: rejectDuplicate, Detail: "the pod is listed 3 times"}, r.Rejected[0])
+	assert.Equal(t, usage.Rejection{Pod: web0, Reason: usage.RejectDuplicate, Detail: "the pod is listed 3 times"}, r.Rejected[0])
 }
 
 // The node's reading follows the same rules; the pods are still read.
@@ -175,23 +178,23 @@ func TestMetricsAPIRejectsANodeReadingItCannotVouchFor(t *testing.T) {
 	tests := []struct {
 		name, node, reason string
 	}{
-		{"zero timestamp", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":null,"window":"10s","usage":{"cpu":"1","memory":"1Gi"}}`, rejectNoTimestamp},
-		{"no usage", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":"` + t0.Format(time.RFC3339) + `","window":"10s"}`, rejectMissing},
-		{"no memory", nodeJSON(`{"cpu":"1"}`), rejectMissing},
-		{"no cpu", nodeJSON(`{"memory":"1Gi"}`), rejectMissing},
-		{"negative cpu", nodeJSON(`{"cpu":"-1","memory":"1Gi"}`), rejectNegative},
-		{"no window", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":"` + t0.Format(time.RFC3339) + `","usage":{"cpu":"1","memory":"1Gi"}}`, rejectBadWindow},
+		{"zero timestamp", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":null,"window":"10s","usage":{"cpu":"1","memory":"1Gi"}}`, usage.RejectNoTimestamp},
+		{"no usage", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":"` + t0.Format(time.RFC3339) + `","window":"10s"}`, usage.RejectMissing},
+		{"no memory", nodeJSON(`{"cpu":"1"}`), usage.RejectMissing},
+		{"no cpu", nodeJSON(`{"memory":"1Gi"}`), usage.RejectMissing},
+		{"negative cpu", nodeJSON(`{"cpu":"-1","memory":"1Gi"}`), usage.RejectNegative},
+		{"no window", `{"kind":"NodeMetrics","metadata":{"name":"` + testNode + `"},"timestamp":"` + t0.Format(time.RFC3339) + `","usage":{"cpu":"1","memory":"1Gi"}}`, usage.RejectBadWindow},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			api, client := newJSONMetricsAPI(t)
 			api.set("/nodes/"+testNode, tc.node)
 			api.set("/namespaces/shop/pods/web-1", goodPod("shop", "web-1"))
-			r, err := NewMetricsAPI(client, testNode).Fetch(context.Background(), []PodKey{web1})
+			r, err := New(client, testNode).Fetch(context.Background(), []usage.PodKey{web1})
 			require.NoError(t, err, "the node's metrics were answered: not an outage")
 			assert.Nil(t, r.Node)
-			assert.Equal(t, map[PodKey]string{{}: tc.reason}, rejectedAs(r.Rejected))
-			assert.Equal(t, map[PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
+			assert.Equal(t, map[usage.PodKey]string{{}: tc.reason}, usagetest.RejectedAs(r.Rejected))
+			assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{web1: goodRead}, r.Pods)
 		})
 	}
 }
@@ -209,19 +212,19 @@ func TestMetricsAPIReadingsBoundByTheNode(t *testing.T) {
 		nodeReason      string
 	}{
 		{"within", nodeJSON(`{"cpu":"7","memory":"30Gi"}`), at(t0, "8", "32Gi"), "", ""},
-		{"pod above the node's cores", nodeJSON(`{"cpu":"7","memory":"30Gi"}`), at(t0, "70799", "1Gi"), rejectCPUAboveCapacity, ""},
-		{"pod above the node's memory", nodeJSON(`{"cpu":"7","memory":"30Gi"}`), at(t0, "1", "33Gi"), rejectMemoryAboveCapacity, ""},
-		{"node above its cores", nodeJSON(`{"cpu":"9","memory":"30Gi"}`), at(t0, "1", "1Gi"), "", rejectCPUAboveCapacity},
-		{"a pod reading from tomorrow", nodeJSON(`{"cpu":"1","memory":"1Gi"}`), at(t0.Add(24*time.Hour), "1", "1Gi"), rejectFutureTimestamp, ""},
+		{"pod above the node's cores", nodeJSON(`{"cpu":"7","memory":"30Gi"}`), at(t0, "70799", "1Gi"), usage.RejectCPUAboveCapacity, ""},
+		{"pod above the node's memory", nodeJSON(`{"cpu":"7","memory":"30Gi"}`), at(t0, "1", "33Gi"), usage.RejectMemoryAboveCapacity, ""},
+		{"node above its cores", nodeJSON(`{"cpu":"9","memory":"30Gi"}`), at(t0, "1", "1Gi"), "", usage.RejectCPUAboveCapacity},
+		{"a pod reading from tomorrow", nodeJSON(`{"cpu":"1","memory":"1Gi"}`), at(t0.Add(24*time.Hour), "1", "1Gi"), usage.RejectFutureTimestamp, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			api, client := newJSONMetricsAPI(t)
 			api.set("/nodes/"+testNode, tc.node)
 			api.set("/namespaces/shop/pods/web-0", tc.pod)
-			c := NewCollector(NewMetricsAPI(client, testNode), nil, testOptions)
-			c.UseNode(cachedNode("8", "32Gi"))
-			u := c.Collect(context.Background(), []PodKey{web0}, t0.Add(time.Second))
+			c := usage.NewCollector(New(client, testNode), nil, usagetest.Options)
+			c.UseNode(usagetest.CachedNode("8", "32Gi"))
+			u := c.Collect(context.Background(), []usage.PodKey{web0}, t0.Add(time.Second))
 			assert.Equal(t, tc.podReason == "", len(u.Pods) == 1, "pod reading sent")
 			assert.Equal(t, tc.nodeReason == "", u.Node != nil, "node reading sent")
 			want := map[string]uint64{}
@@ -230,7 +233,7 @@ func TestMetricsAPIReadingsBoundByTheNode(t *testing.T) {
 					want[r]++
 				}
 			}
-			assert.Equal(t, want, rejectedOnly(c.Stats()))
+			assert.Equal(t, want, usagetest.RejectedOnly(c.Stats()))
 		})
 	}
 }

@@ -1,10 +1,11 @@
-package usage
+package kubelet
 
 import (
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -16,7 +17,7 @@ const instanceGone = 2 * time.Minute
 // seriesKey names one CPU counter: the node's (all empty), a pod's
 // (Container empty, Pod true) or a container's.
 type seriesKey struct {
-	PodKey
+	usage.PodKey
 	Container string
 	Pod       bool
 }
@@ -52,14 +53,14 @@ func newRates() rates { return rates{counters: map[seriesKey]counterState{}} }
 // yet (a first sample, a restart), and rejected when a figure of it cannot
 // be true. A scrape the kubelet marks as failed gives no reading and keeps
 // the counters as they were.
-func (r *rates) readings(s *scrape, want map[PodKey]struct{}) (*wire.ResourceUsage, map[PodKey]wire.ResourceUsage, []Rejection) {
+func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.ResourceUsage, map[usage.PodKey]wire.ResourceUsage, []usage.Rejection) {
 	if s.scrapeError {
-		return nil, nil, []Rejection{rejection(PodKey{}, rejectScrapeError, "the kubelet could not read its stats (scrape_error 1)")}
+		return nil, nil, []usage.Rejection{{Reason: usage.RejectScrapeError, Detail: "the kubelet could not read its stats (scrape_error 1)"}}
 	}
 	next := make(map[seriesKey]counterState, len(r.counters))
 	var (
 		node     *wire.ResourceUsage
-		rejected []Rejection
+		rejected []usage.Rejection
 	)
 	if s.node.seen {
 		u, ok, reason, detail := r.point(next, seriesKey{}, &s.node, time.Time{}, false)
@@ -67,10 +68,10 @@ func (r *rates) readings(s *scrape, want map[PodKey]struct{}) (*wire.ResourceUsa
 		case ok:
 			node = &u
 		case reason != "":
-			rejected = append(rejected, rejection(PodKey{}, reason, detail))
+			rejected = append(rejected, usage.Rejection{Reason: reason, Detail: detail})
 		}
 	}
-	pods := make(map[PodKey]wire.ResourceUsage, len(want))
+	pods := make(map[usage.PodKey]wire.ResourceUsage, len(want))
 	for k, p := range s.pods {
 		u, ok, reason, detail := r.pod(next, k, p)
 		if _, wanted := want[k]; !wanted {
@@ -80,7 +81,7 @@ func (r *rates) readings(s *scrape, want map[PodKey]struct{}) (*wire.ResourceUsa
 		case ok:
 			pods[k] = u
 		case reason != "":
-			rejected = append(rejected, rejection(k, reason, detail))
+			rejected = append(rejected, usage.Rejection{Pod: k, Reason: reason, Detail: detail})
 		}
 	}
 	r.counters = next
@@ -96,7 +97,7 @@ func (r *rates) point(next map[seriesKey]counterState, k seriesKey, p *usagePoin
 	case p.bad != "":
 		return wire.ResourceUsage{}, false, p.bad, p.badDetail
 	case p.cpu == nil || p.memory == nil:
-		return wire.ResourceUsage{}, false, rejectMissing, "a CPU or memory series is missing"
+		return wire.ResourceUsage{}, false, usage.RejectMissing, "a CPU or memory series is missing"
 	}
 	cpu, ok, reason, detail := r.observe(next, k, *p.cpu, start, instances)
 	if !ok {
@@ -111,7 +112,7 @@ func (r *rates) point(next map[seriesKey]counterState, k seriesKey, p *usagePoin
 // series missing (starting, stopping, or stats not read) leaves the pod's
 // total unknown, as does one whose rate is not known yet. Every container
 // with both series good is observed, so that its rate is known next time.
-func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wire.ResourceUsage, bool, string, string) {
+func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint) (wire.ResourceUsage, bool, string, string) {
 	if p.bad != "" || (p.cpu != nil && p.memory != nil) {
 		// The pod's counter spans its containers: its instance changes
 		// when the pod is recreated under the same name, which the latest
@@ -125,7 +126,7 @@ func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wir
 	}
 	if len(p.containers) == 0 {
 		// One pod_* series without the other, and no container series.
-		return wire.ResourceUsage{}, false, rejectMissing, "a CPU or memory series is missing"
+		return wire.ResourceUsage{}, false, usage.RejectMissing, "a CPU or memory series is missing"
 	}
 	names := make([]string, 0, len(p.containers))
 	for name := range p.containers {
@@ -142,7 +143,7 @@ func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wir
 		c := p.containers[name]
 		why, what := c.bad, c.badDetail
 		if why == "" && (c.cpu == nil || c.memory == nil) {
-			why, what = rejectMissing, "no CPU or memory series"
+			why, what = usage.RejectMissing, "no CPU or memory series"
 		}
 		if why == "" {
 			cpu, ok, w, d := r.observe(next, seriesKey{PodKey: k, Container: name}, *c.cpu, c.start, true)
@@ -165,8 +166,8 @@ func (r *rates) pod(next map[seriesKey]counterState, k PodKey, p *podPoint) (wir
 		return wire.ResourceUsage{}, false, reason, detail
 	case !complete:
 		return wire.ResourceUsage{}, false, "", ""
-	case memory > maxValue:
-		return wire.ResourceUsage{}, false, rejectOutOfRange, fmt.Sprintf("memory %g bytes", memory)
+	case memory > usage.MaxValue:
+		return wire.ResourceUsage{}, false, usage.RejectOutOfRange, fmt.Sprintf("memory %g bytes", memory)
 	}
 	return reading(sum, memory), true, "", ""
 }
@@ -192,7 +193,7 @@ func (r *rates) observe(next map[seriesKey]counterState, k seriesKey, cur sample
 		if instances && !start.IsZero() && !prev.start.IsZero() && start.Before(prev.start) &&
 			cur.ts.Sub(prev.last.ts) < instanceGone {
 			next[k] = prev
-			return rate{}, false, rejectDuplicate, fmt.Sprintf("an instance started at %s, older than the one started at %s",
+			return rate{}, false, usage.RejectDuplicate, fmt.Sprintf("an instance started at %s, older than the one started at %s",
 				start.Format(time.RFC3339), prev.start.Format(time.RFC3339))
 		}
 		next[k] = fresh
@@ -202,23 +203,24 @@ func (r *rates) observe(next map[seriesKey]counterState, k seriesKey, cur sample
 		return prev.rate, prev.hasRate, "", ""
 	case !cur.ts.After(prev.last.ts):
 		next[k] = fresh
-		return rate{}, false, rejectBadWindow, fmt.Sprintf("CPU counter at %s after one at %s", cur.ts.Format(time.RFC3339Nano), prev.last.ts.Format(time.RFC3339Nano))
+		return rate{}, false, usage.RejectBadWindow, fmt.Sprintf("CPU counter at %s after one at %s", cur.ts.Format(time.RFC3339Nano), prev.last.ts.Format(time.RFC3339Nano))
 	case cur.value < prev.last.value:
 		next[k] = fresh
-		return rate{}, false, rejectCounterBackwards, fmt.Sprintf("CPU counter %g after %g", cur.value, prev.last.value)
+		return rate{}, false, usage.RejectCounterBackwards, fmt.Sprintf("CPU counter %g after %g", cur.value, prev.last.value)
 	}
 	window := cur.ts.Sub(prev.last.ts)
 	rt := rate{cores: (cur.value - prev.last.value) / window.Seconds(), ts: cur.ts, window: window}
 	if !finite(rt.cores) {
 		next[k] = fresh
-		return rate{}, false, rejectNonFinite, fmt.Sprintf("CPU rate %g", rt.cores)
+		return rate{}, false, usage.RejectNonFinite, fmt.Sprintf("CPU rate %g", rt.cores)
 	}
 	next[k] = counterState{start: start, last: cur, rate: rt, hasRate: true}
 	return rt, true, "", ""
 }
 
 // reading is a wire reading from a CPU rate and a working set in bytes (at
-// most maxValue, so the conversion is exact enough and cannot overflow).
+// most usage.MaxValue, so the conversion is exact enough and cannot
+// overflow).
 func reading(cpu rate, memory float64) wire.ResourceUsage {
 	return wire.ResourceUsage{
 		Timestamp:     cpu.ts,

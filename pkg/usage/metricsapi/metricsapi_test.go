@@ -1,4 +1,4 @@
-package usage
+package metricsapi
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -23,8 +25,8 @@ func TestFetchCostsOneRequestPerNamespacePlusNode(t *testing.T) {
 	s.setNode(testNode, t0, "1500m", "2Gi")
 	s.setNode("node-b", t0, "3", "8Gi")
 
-	var pods []PodKey
-	want := make(map[PodKey]wire.ResourceUsage)
+	var pods []usage.PodKey
+	want := make(map[usage.PodKey]wire.ResourceUsage)
 	for n := range 10 {
 		ns := fmt.Sprintf("ns-%02d", n)
 		for i := range 11 {
@@ -37,7 +39,7 @@ func TestFetchCostsOneRequestPerNamespacePlusNode(t *testing.T) {
 			s.setPod(ns, name, ts,
 				[2]string{fmt.Sprintf("%dn", cpu1), fmt.Sprintf("%dKi", mem1/1024)},
 				[2]string{fmt.Sprintf("%dn", cpu2), fmt.Sprintf("%d", mem2)})
-			k := PodKey{Namespace: ns, Name: name}
+			k := usage.PodKey{Namespace: ns, Name: name}
 			pods = append(pods, k)
 			want[k] = wire.ResourceUsage{
 				Timestamp:     ts,
@@ -52,7 +54,7 @@ func TestFetchCostsOneRequestPerNamespacePlusNode(t *testing.T) {
 	}
 	s.setPod("other-ns", "unrelated", t0, [2]string{"1", "1Gi"})
 
-	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
+	r, err := New(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	reqs := s.requests()
@@ -95,14 +97,14 @@ func TestFetchGetsSingletonsAndListsTheRest(t *testing.T) {
 		s.setPod("multi", name, t0, [2]string{"200m", "20Mi"}, [2]string{"50m", "5Mi"})
 	}
 
-	pods := []PodKey{
+	pods := []usage.PodKey{
 		{Namespace: "solo", Name: "only"},
 		{Namespace: "solo", Name: "only"}, // a duplicate is still one pod
 		{Namespace: "multi", Name: "a"},
 		{Namespace: "multi", Name: "b"},
 		{Namespace: "multi", Name: "c"},
 	}
-	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
+	r, err := New(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.ElementsMatch(t, []request{
@@ -113,11 +115,11 @@ func TestFetchGetsSingletonsAndListsTheRest(t *testing.T) {
 	assert.Equal(t, 3, r.Requests)
 
 	require.Len(t, r.Pods, 4)
-	assert.InDelta(t, 0.1, r.Pods[PodKey{"solo", "only"}].CPUCores, 1e-12)
-	assert.Equal(t, int64(10<<20), r.Pods[PodKey{"solo", "only"}].MemoryBytes)
+	assert.InDelta(t, 0.1, r.Pods[usage.PodKey{Namespace: "solo", Name: "only"}].CPUCores, 1e-12)
+	assert.Equal(t, int64(10<<20), r.Pods[usage.PodKey{Namespace: "solo", Name: "only"}].MemoryBytes)
 	for _, name := range []string{"a", "b", "c"} {
-		assert.InDelta(t, 0.25, r.Pods[PodKey{"multi", name}].CPUCores, 1e-12)
-		assert.Equal(t, int64(25<<20), r.Pods[PodKey{"multi", name}].MemoryBytes)
+		assert.InDelta(t, 0.25, r.Pods[usage.PodKey{Namespace: "multi", Name: name}].CPUCores, 1e-12)
+		assert.Equal(t, int64(25<<20), r.Pods[usage.PodKey{Namespace: "multi", Name: name}].MemoryBytes)
 	}
 }
 
@@ -125,7 +127,7 @@ func TestFetchWithoutPodsReadsOnlyTheNode(t *testing.T) {
 	s := newMetricsServer(t)
 	s.setNode(testNode, t0, "1", "1Gi")
 
-	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), nil)
+	r, err := New(s.client(), testNode).Fetch(context.Background(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, []request{{Verb: "get", Resource: "nodes", Name: testNode}}, s.requests())
 	assert.NotNil(t, r.Node)
@@ -141,16 +143,16 @@ func TestFetchPodWithoutMetricsIsAbsent(t *testing.T) {
 	s.setPod("multi", "old", t0, [2]string{"1", "1Gi"})
 	// "multi/new" is not in the list.
 
-	pods := []PodKey{{"solo", "new"}, {"multi", "old"}, {"multi", "new"}}
-	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), pods)
+	pods := []usage.PodKey{{Namespace: "solo", Name: "new"}, {Namespace: "multi", Name: "old"}, {Namespace: "multi", Name: "new"}}
+	r, err := New(s.client(), testNode).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.Contains(t, s.requests(), request{Verb: "get", Resource: "pods", Namespace: "solo", Name: "new"})
 	assert.Zero(t, r.Errors, "not found is not an error")
 	assert.Len(t, r.Pods, 1)
-	assert.Contains(t, r.Pods, PodKey{"multi", "old"})
-	assert.NotContains(t, r.Pods, PodKey{"solo", "new"})
-	assert.NotContains(t, r.Pods, PodKey{"multi", "new"})
+	assert.Contains(t, r.Pods, usage.PodKey{Namespace: "multi", Name: "old"})
+	assert.NotContains(t, r.Pods, usage.PodKey{Namespace: "solo", Name: "new"})
+	assert.NotContains(t, r.Pods, usage.PodKey{Namespace: "multi", Name: "new"})
 }
 
 // One namespace failing for another reason than availability is logged and
@@ -172,17 +174,17 @@ func TestFetchKeepsOtherNamespacesWhenOneFails(t *testing.T) {
 		}
 		return nil
 	})
-	logger, logs := observedLogger()
+	logger, logs := usagetest.ObservedLogger()
 
-	pods := []PodKey{{"good", "a"}, {"good", "b"}, {"bad", "a"}, {"bad", "b"}, {"lonely", "x"}}
-	r, err := NewMetricsAPI(s.client(), testNode, WithLogger(logger)).Fetch(context.Background(), pods)
+	pods := []usage.PodKey{{Namespace: "good", Name: "a"}, {Namespace: "good", Name: "b"}, {Namespace: "bad", Name: "a"}, {Namespace: "bad", Name: "b"}, {Namespace: "lonely", Name: "x"}}
+	r, err := New(s.client(), testNode, WithLogger(logger)).Fetch(context.Background(), pods)
 	require.NoError(t, err)
 
 	assert.Equal(t, 4, r.Requests)
 	assert.Equal(t, 2, r.Errors)
 	assert.Len(t, r.Pods, 2)
-	assert.Contains(t, r.Pods, PodKey{"good", "a"})
-	assert.Contains(t, r.Pods, PodKey{"good", "b"})
+	assert.Contains(t, r.Pods, usage.PodKey{Namespace: "good", Name: "a"})
+	assert.Contains(t, r.Pods, usage.PodKey{Namespace: "good", Name: "b"})
 
 	warned := logs.FilterLevelExact(zapcore.WarnLevel).All()
 	require.Len(t, warned, 2)
@@ -202,8 +204,8 @@ func TestFetchNodeFailure(t *testing.T) {
 		unavailable bool
 		reason      string
 	}{
-		{"group not registered", notServed("nodes", testNode), true, "metrics API not served"},
-		{"backend down", backendDown("nodes", testNode), true, "metrics API unavailable"},
+		{"group not registered", usagetest.NotServed("nodes", testNode), true, "metrics API not served"},
+		{"backend down", usagetest.BackendDown("nodes", testNode), true, "metrics API unavailable"},
 		{"service unavailable status", apierrors.NewServiceUnavailable("the server is currently unable to handle the request"), true, "metrics API unavailable"},
 		{"node not scraped yet", apierrors.NewNotFound(metricsv1beta1.Resource("nodes"), testNode), true, "no metrics for this node yet"},
 		{"forbidden", apierrors.NewForbidden(metricsv1beta1.Resource("nodes"), testNode, fmt.Errorf("RBAC")), true, "metrics API access denied"},
@@ -221,11 +223,11 @@ func TestFetchNodeFailure(t *testing.T) {
 				return nil
 			})
 
-			r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
+			r, err := New(s.client(), testNode).Fetch(context.Background(), []usage.PodKey{{Namespace: "ns", Name: "a"}})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.err)
-			assert.Equal(t, tc.unavailable, IsUnavailable(err))
-			assert.Equal(t, tc.reason, reasonFor(err))
+			assert.Equal(t, tc.unavailable, usage.IsUnavailable(err))
+			assert.Equal(t, tc.reason, usage.Reason(err))
 			assert.Len(t, s.requests(), 1, "no pod requests after the node failed")
 			assert.Equal(t, 1, r.Requests)
 		})
@@ -240,15 +242,15 @@ func TestFetchAPIGoneMidway(t *testing.T) {
 	s.setPod("ns", "a", t0, [2]string{"1", "1Gi"})
 	s.setFail(func(q request) error {
 		if q.Resource == "pods" {
-			return notServed("pods", q.Name)
+			return usagetest.NotServed("pods", q.Name)
 		}
 		return nil
 	})
 
-	r, err := NewMetricsAPI(s.client(), testNode).Fetch(context.Background(), []PodKey{{"ns", "a"}})
+	r, err := New(s.client(), testNode).Fetch(context.Background(), []usage.PodKey{{Namespace: "ns", Name: "a"}})
 	require.Error(t, err)
-	assert.True(t, IsUnavailable(err))
-	assert.Equal(t, "metrics API not served", reasonFor(err))
+	assert.True(t, usage.IsUnavailable(err))
+	assert.Equal(t, "metrics API not served", usage.Reason(err))
 	assert.Equal(t, 2, r.Requests)
 }
 
@@ -269,7 +271,7 @@ func TestFetchCancelledBetweenNamespacesFails(t *testing.T) {
 		return nil
 	})
 
-	r, err := NewMetricsAPI(s.client(), testNode, WithConcurrency(1)).Fetch(ctx, []PodKey{{"a", "p"}, {"b", "p"}})
+	r, err := New(s.client(), testNode, WithConcurrency(1)).Fetch(ctx, []usage.PodKey{{Namespace: "a", Name: "p"}, {Namespace: "b", Name: "p"}})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Nil(t, r.Pods)
 	assert.Equal(t, 2, r.Requests, "namespace b is not asked")
@@ -278,29 +280,29 @@ func TestFetchCancelledBetweenNamespacesFails(t *testing.T) {
 func TestFetchBoundsConcurrency(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts []MetricsAPIOption
+		opts []Option
 		want int64
 	}{
-		{"limit 1", []MetricsAPIOption{WithConcurrency(1)}, 1},
-		{"limit 2", []MetricsAPIOption{WithConcurrency(2)}, 2},
+		{"limit 1", []Option{WithConcurrency(1)}, 1},
+		{"limit 2", []Option{WithConcurrency(2)}, 2},
 		{"default", nil, DefaultConcurrency},
-		{"invalid keeps default", []MetricsAPIOption{WithConcurrency(0)}, DefaultConcurrency},
+		{"invalid keeps default", []Option{WithConcurrency(0)}, DefaultConcurrency},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newMetricsServer(t)
 			s.setNode(testNode, t0, "1", "1Gi")
-			var pods []PodKey
+			var pods []usage.PodKey
 			for n := range 10 {
 				ns := fmt.Sprintf("ns-%d", n)
 				for i := range 1 + n%2 { // GETs and LISTs
 					name := fmt.Sprintf("p%d", i)
 					s.setPod(ns, name, t0, [2]string{"1", "1Gi"})
-					pods = append(pods, PodKey{ns, name})
+					pods = append(pods, usage.PodKey{Namespace: ns, Name: name})
 				}
 			}
-			client := &countingClient{MetricsClient: s.client(), delay: 20 * time.Millisecond}
+			client := &countingClient{Client: s.client(), delay: 20 * time.Millisecond}
 
-			r, err := NewMetricsAPI(client, testNode, tc.opts...).Fetch(context.Background(), pods)
+			r, err := New(client, testNode, tc.opts...).Fetch(context.Background(), pods)
 			require.NoError(t, err)
 			assert.Len(t, r.Pods, len(pods))
 			assert.Equal(t, 11, r.Requests)

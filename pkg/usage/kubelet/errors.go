@@ -1,4 +1,4 @@
-package usage
+package kubelet
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // kubeletError is a failed kubelet read: a one-line message that says what
-// to fix, and the short wire.Usage.Reason (see reasonFor).
+// to fix, and the short wire.Usage.Reason (see usage.Reason).
 type kubeletError struct {
 	reason string
 	msg    string

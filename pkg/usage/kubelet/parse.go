@@ -1,4 +1,4 @@
-package usage
+package kubelet
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/catops/cli/pkg/usage"
 )
 
 // The kubelet's resource metrics series (/metrics/resource) this source
@@ -26,6 +28,14 @@ const (
 	seriesScrapeError    = "scrape_error"
 	seriesResourceError  = "resource_scrape_error"
 )
+
+// minStartTime is the earliest container start time taken as one: a value
+// before it is not a start time (kwok's emulated kubelet writes seconds
+// since the start there) and the start is unknown instead.
+const minStartTime = 1e9 // 2001-09-09
+
+// unixEpoch: a timestamp not after it is no timestamp.
+var unixEpoch = time.Unix(0, 0)
 
 // sample is one value and when the kubelet took it.
 type sample struct {
@@ -60,21 +70,21 @@ type podPoint struct {
 // scrape is one kubelet answer, by series owner.
 type scrape struct {
 	node usagePoint
-	pods map[PodKey]*podPoint
+	pods map[usage.PodKey]*podPoint
 	// scrapeError: the kubelet says the answer lacks its stats.
 	scrapeError bool
 }
 
 // parseScrape picks the series it knows out of fams. Samples without a
 // timestamp are taken as of scraped. A sample that cannot be true (not
-// finite, negative, above maxValue, stamped at or before the epoch or more
-// than maxClockSkew after scraped) and a series given twice (the
+// finite, negative, above usage.MaxValue, stamped at or before the epoch or
+// more than usage.MaxClockSkew after scraped) and a series given twice (the
 // exposition format leaves which one counts undefined) mark their owner
 // bad instead of being used.
 func parseScrape(fams map[string]*dto.MetricFamily, scraped time.Time) *scrape {
-	s := &scrape{pods: map[PodKey]*podPoint{}}
+	s := &scrape{pods: map[usage.PodKey]*podPoint{}}
 	pod := func(m *dto.Metric) *podPoint {
-		k := PodKey{Namespace: label(m, "namespace"), Name: label(m, "pod")}
+		k := usage.PodKey{Namespace: label(m, "namespace"), Name: label(m, "pod")}
 		if k.Namespace == "" || k.Name == "" {
 			return nil
 		}
@@ -140,7 +150,7 @@ func (p *usagePoint) take(name string, m *dto.Metric, scraped time.Time) {
 	p.seen = true
 	v, ok := rawValue(m)
 	if !ok {
-		p.reject(rejectMissing, name+" has no counter, gauge or untyped value")
+		p.reject(usage.RejectMissing, name+" has no counter, gauge or untyped value")
 		return
 	}
 	if name == seriesContainerStart {
@@ -160,7 +170,7 @@ func (p *usagePoint) take(name string, m *dto.Metric, scraped time.Time) {
 		field = &p.cpu
 	}
 	if *field != nil {
-		p.reject(rejectDuplicate, name+" is given twice")
+		p.reject(usage.RejectDuplicate, name+" is given twice")
 		return
 	}
 	*field = &sample{value: v, ts: ts.UTC()}
@@ -172,16 +182,16 @@ func (p *usagePoint) take(name string, m *dto.Metric, scraped time.Time) {
 func (p *usagePoint) takeStart(v float64, scraped time.Time) {
 	switch {
 	case !finite(v):
-		p.reject(rejectNonFinite, fmt.Sprintf("%s %g", seriesContainerStart, v))
+		p.reject(usage.RejectNonFinite, fmt.Sprintf("%s %g", seriesContainerStart, v))
 	case v < minStartTime:
 		// Not a start time (kwok writes seconds since the start): unknown.
-	case v > float64(scraped.Add(maxClockSkew).Unix()):
-		p.reject(rejectFutureTimestamp, fmt.Sprintf("%s %g", seriesContainerStart, v))
+	case v > float64(scraped.Add(usage.MaxClockSkew).Unix()):
+		p.reject(usage.RejectFutureTimestamp, fmt.Sprintf("%s %g", seriesContainerStart, v))
 	default:
 		sec := math.Floor(v)
 		start := time.Unix(int64(sec), int64((v-sec)*1e9)).UTC()
 		if !p.start.IsZero() {
-			p.reject(rejectDuplicate, seriesContainerStart+" is given twice")
+			p.reject(usage.RejectDuplicate, seriesContainerStart+" is given twice")
 			start = later(p.start, start)
 		}
 		p.start = start
@@ -193,15 +203,15 @@ func (p *usagePoint) takeStart(v float64, scraped time.Time) {
 func sampleProblem(v float64, ts, scraped time.Time) (reason, detail string) {
 	switch {
 	case !finite(v):
-		return rejectNonFinite, fmt.Sprintf("value %g", v)
+		return usage.RejectNonFinite, fmt.Sprintf("value %g", v)
 	case v < 0:
-		return rejectNegative, fmt.Sprintf("value %g", v)
-	case v > maxValue:
-		return rejectOutOfRange, fmt.Sprintf("value %g", v)
+		return usage.RejectNegative, fmt.Sprintf("value %g", v)
+	case v > usage.MaxValue:
+		return usage.RejectOutOfRange, fmt.Sprintf("value %g", v)
 	case !ts.After(unixEpoch):
-		return rejectNoTimestamp, fmt.Sprintf("timestamp %d ms", ts.UnixMilli())
-	case ts.After(scraped.Add(maxClockSkew)):
-		return rejectFutureTimestamp, fmt.Sprintf("timestamp %s, scraped at %s", ts.UTC().Format(time.RFC3339), scraped.UTC().Format(time.RFC3339))
+		return usage.RejectNoTimestamp, fmt.Sprintf("timestamp %d ms", ts.UnixMilli())
+	case ts.After(scraped.Add(usage.MaxClockSkew)):
+		return usage.RejectFutureTimestamp, fmt.Sprintf("timestamp %s, scraped at %s", ts.UTC().Format(time.RFC3339), scraped.UTC().Format(time.RFC3339))
 	}
 	return "", ""
 }
@@ -226,3 +236,5 @@ func rawValue(m *dto.Metric) (float64, bool) {
 	}
 	return 0, false
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,4 +1,8 @@
-package usage
+// Package kubelet is the usage.Source that reads this node's kubelet
+// resource metrics endpoint (/metrics/resource, Prometheus text) directly,
+// with no API server request: its client, the parser of the answer, the
+// CPU rates across two scrapes, and errors that say what to fix.
+package kubelet
 
 import (
 	"bytes"
@@ -18,34 +22,28 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
-)
 
-// KubeletName is the Name of the kubelet source, reported as
-// wire.Usage.Source.
-const KubeletName = "kubelet"
+	"github.com/catops/cli/pkg/usage"
+)
 
 // The kubelet endpoint when the Node does not say otherwise.
 const (
-	DefaultKubeletPort = 10250
-	DefaultKubeletPath = "/metrics/resource"
+	DefaultPort = 10250
+	DefaultPath = "/metrics/resource"
 	// ResourceMetricsPathAnnotation on a Node overrides the path of its
 	// resource metrics, as metrics-server v0.8 honours it (kwok serves
 	// every node's metrics on one server, each under its own path).
 	ResourceMetricsPathAnnotation = "metrics.k8s.io/resource-metrics-path"
 )
 
-// maxKubeletBody bounds what one scrape reads: /metrics/resource is about
-// 1 KiB per container, so this is far above any real node.
-const maxKubeletBody = 32 << 20
+// maxBody bounds what one scrape reads: /metrics/resource is about 1 KiB
+// per container, so this is far above any real node.
+const maxBody = 32 << 20
 
-// NodeFunc returns this node's cached Node object; ok is false while the
-// cache does not hold it.
-type NodeFunc func() (*corev1.Node, bool)
-
-// KubeletOptions configures a Kubelet source.
-type KubeletOptions struct {
+// Options configures a kubelet Source.
+type Options struct {
 	// URL, when set, is the whole resource metrics URL; otherwise it is
-	// derived from the Node (see KubeletURL).
+	// derived from the Node (see URL).
 	URL string
 	// HostIP is this node's IP (downward API status.hostIP), used when the
 	// Node has no InternalIP address.
@@ -60,11 +58,11 @@ type KubeletOptions struct {
 	Logger *zap.Logger
 	// Now is the scrape time of samples the kubelet writes without a
 	// timestamp, and the clock a sample's timestamp may not be more than
-	// maxClockSkew ahead of (default time.Now).
+	// usage.MaxClockSkew ahead of (default time.Now).
 	Now func() time.Time
 }
 
-// Kubelet reads usage from this node's kubelet resource metrics endpoint
+// Source reads usage from this node's kubelet resource metrics endpoint
 // (Prometheus text), so reading usage makes no API server request at all.
 // CPU is a counter there: a reading needs two scrapes of the same series
 // (the same container instance, told by container_start_time_seconds), so
@@ -72,21 +70,21 @@ type KubeletOptions struct {
 // the second.
 //
 // Fetch must be called from one goroutine (the Collector's).
-type Kubelet struct {
+type Source struct {
 	client *http.Client
-	opts   KubeletOptions
+	opts   Options
 	logger *zap.Logger
-	node   atomic.Pointer[NodeFunc]
+	node   atomic.Pointer[usage.NodeFunc]
 
 	lastURL string
 	rates   rates
 }
 
-// NewKubelet returns a Source reading the kubelet with restCfg's
-// credentials: its bearer token (a token file is re-read as client-go
-// does) or client certificate, verified against opts.CAFile or restCfg's
-// CA. It logs a warning when verification is off.
-func NewKubelet(restCfg *rest.Config, opts KubeletOptions) (*Kubelet, error) {
+// New returns a Source reading the kubelet with restCfg's credentials: its
+// bearer token (a token file is re-read as client-go does) or client
+// certificate, verified against opts.CAFile or restCfg's CA. It logs a
+// warning when verification is off.
+func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -117,26 +115,26 @@ func NewKubelet(restCfg *rest.Config, opts KubeletOptions) (*Kubelet, error) {
 	client := *hc // HTTPClientFor may return http.DefaultClient: never modify that
 	// A redirect would carry the token elsewhere.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Kubelet{client: &client, opts: opts, logger: opts.Logger, rates: newRates()}, nil
+	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates()}, nil
 }
 
 // UseNode sets where the Node object comes from (the pod cache's node
-// informer), read at every Fetch unless KubeletOptions.URL is set.
-func (k *Kubelet) UseNode(f NodeFunc) { k.node.Store(&f) }
+// informer), read at every Fetch unless Options.URL is set.
+func (k *Source) UseNode(f usage.NodeFunc) { k.node.Store(&f) }
 
-// Name implements Source.
-func (k *Kubelet) Name() string { return KubeletName }
+// Name implements usage.Source: usage.KubeletName.
+func (k *Source) Name() string { return usage.KubeletName }
 
-// Fetch implements Source with one GET of the kubelet's resource metrics.
-// Reading.Requests (API server requests) is always 0; KubeletRequests is
-// 1 once the request was sent. Only the given pods are reported, and only
-// those with two successive samples of the same series (the same container
-// instance) for every CPU counter they need: a pod just started, or whose
-// container restarted, has no reading this time. A reading that cannot be
-// true (see parseScrape and rates.readings) is left out and listed in
-// Reading.Rejected.
-func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
-	var r Reading
+// Fetch implements usage.Source with one GET of the kubelet's resource
+// metrics. Reading.Requests (API server requests) is always 0;
+// KubeletRequests is 1 once the request was sent. Only the given pods are
+// reported, and only those with two successive samples of the same series
+// (the same container instance) for every CPU counter they need: a pod just
+// started, or whose container restarted, has no reading this time. A
+// reading that cannot be true (see parseScrape and rates.readings) is left
+// out and listed in Reading.Rejected.
+func (k *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading, error) {
+	var r usage.Reading
 	u, err := k.endpoint()
 	if err != nil {
 		return r, err
@@ -157,15 +155,15 @@ func (k *Kubelet) Fetch(ctx context.Context, pods []PodKey) (Reading, error) {
 
 // read turns body, the answer of the kubelet at u received at scraped, into
 // the readings of pods, and remembers its CPU counters for the next one.
-func (k *Kubelet) read(body []byte, scraped time.Time, u string, pods []PodKey) (Reading, error) {
-	var r Reading
+func (k *Source) read(body []byte, scraped time.Time, u string, pods []usage.PodKey) (usage.Reading, error) {
+	var r usage.Reading
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return r, &kubeletError{reason: "kubelet answer not understood",
 			msg: fmt.Sprintf("parse the resource metrics of the kubelet at %s: %v", u, oneLine(err))}
 	}
-	want := make(map[PodKey]struct{}, len(pods))
+	want := make(map[usage.PodKey]struct{}, len(pods))
 	for _, p := range pods {
 		want[p] = struct{}{}
 	}
@@ -174,7 +172,7 @@ func (k *Kubelet) read(body []byte, scraped time.Time, u string, pods []PodKey) 
 }
 
 // endpoint is the URL to scrape now.
-func (k *Kubelet) endpoint() (string, error) {
+func (k *Source) endpoint() (string, error) {
 	if k.opts.URL != "" {
 		return k.opts.URL, nil
 	}
@@ -182,15 +180,15 @@ func (k *Kubelet) endpoint() (string, error) {
 	if f := k.node.Load(); f != nil {
 		node, _ = (*f)()
 	}
-	return KubeletURL(node, k.opts.HostIP)
+	return URL(node, k.opts.HostIP)
 }
 
-// KubeletURL is the resource metrics URL of node's kubelet:
+// URL is the resource metrics URL of node's kubelet:
 // https://<InternalIP, else hostIP>:<status.daemonEndpoints.kubeletEndpoint
 // port, else 10250><the metrics.k8s.io/resource-metrics-path annotation,
 // else /metrics/resource>. node may be nil (not cached yet).
-func KubeletURL(node *corev1.Node, hostIP string) (string, error) {
-	host, port, path := hostIP, DefaultKubeletPort, DefaultKubeletPath
+func URL(node *corev1.Node, hostIP string) (string, error) {
+	host, port, path := hostIP, DefaultPort, DefaultPath
 	if node != nil {
 		for _, a := range node.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP && a.Address != "" {
@@ -214,7 +212,7 @@ func KubeletURL(node *corev1.Node, hostIP string) (string, error) {
 }
 
 // get reads the body of u and when it arrived.
-func (k *Kubelet) get(ctx context.Context, u string) ([]byte, time.Time, error) {
+func (k *Source) get(ctx context.Context, u string) ([]byte, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, time.Time{}, &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", u, err)}
@@ -231,7 +229,7 @@ func (k *Kubelet) get(ctx context.Context, u string) ([]byte, time.Time, error) 
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil, time.Time{}, statusError(u, resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxKubeletBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, time.Time{}, transportError(u, err)
 	}

@@ -1,0 +1,46 @@
+package kubelet
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/usagetest"
+)
+
+// fuzzNode is the node of the fuzz tests: 8 cores, 32 GiB.
+var fuzzNode = usagetest.Capacity{Cores: 8, Memory: 32 << 30}
+
+// FuzzKubeletScrape reads two kubelet answers in a row, as the kubelet
+// source does (Prometheus text, then rates across the two) and through the
+// Collector of an 8-core, 32 GiB node: no panic, and every reading sent is
+// finite, not negative, not above the node, with a window above zero and a
+// sane timestamp. The seeds are in testdata/fuzz/FuzzKubeletScrape too.
+func FuzzKubeletScrape(f *testing.F) {
+	f.Add(staleScrape(0, 10, true), staleScrape(10*time.Second, 12.5, false))
+	f.Add(scrapeAt(0, 100, 10, 5, 20), scrapeAt(10*time.Second, 115, 12.5, 6.25, 22.5))
+	f.Add(kubeletText(time.Time{}, 1, 1, []ctr{{"a", "b", "c", 1e300, 1e300, 1}}), kubeletText(t0, 1e308, 1e18, []ctr{{"a", "b", "c", 1e308, 1, 1e300}}))
+	f.Add("node_cpu_usage_seconds_total NaN 1\n", "node_cpu_usage_seconds_total +Inf 2\nnode_memory_working_set_bytes -1 2\n")
+	pods := []usage.PodKey{web0, podA, podB, {Namespace: "a", Name: "b"}}
+	f.Fuzz(func(t *testing.T, first, second string) {
+		k := &Source{rates: newRates()}
+		bodies := []string{first, second}
+		scraped := func(i int) time.Time { return t0.Add(time.Duration(i) * usagetest.Interval) }
+		var i int
+		src := &usagetest.StubSource{FetchFunc: func(context.Context) (usage.Reading, error) {
+			r, err := k.read([]byte(bodies[i]), scraped(i), "https://kubelet.invalid"+DefaultPath, pods)
+			if err == nil {
+				// The kubelet source checks timestamps against its own clock.
+				usagetest.RequireSourceReading(t, r, pods, scraped(i).Add(usage.MaxClockSkew))
+			}
+			return r, err
+		}}
+		c := usage.NewCollector(src, nil, usagetest.Options)
+		c.UseNode(usagetest.CachedNode("8", "32Gi"))
+		for i = range bodies {
+			u := c.Collect(context.Background(), pods, scraped(i))
+			usagetest.RequireTrueEvent(t, u, pods, fuzzNode, scraped(i))
+		}
+	})
+}
