@@ -264,7 +264,8 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 		for _, k := range keys {
 			p := n.Pods[k]
 			cpu, mem := unknown, unknown
-			if u, ok := n.Usage.Pods[k]; ok {
+			u, hasUsage := n.Usage.Pods[k]
+			if hasUsage {
 				cpu, mem = millicores(u.CPUCores), mebibytes(u.MemoryBytes)
 			} else if n.Usage.Available {
 				podWithout = true
@@ -278,6 +279,13 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 				phase = "Terminating"
 			}
 			t.add("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, changed, termination(p))
+			// Per container, for pods of several (one container's figures
+			// are the pod's); a container without a reading is not listed.
+			if hasUsage && len(p.Containers) > 1 {
+				for _, c := range u.Containers {
+					t.add("    · "+c.Name, "", "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "")
+				}
+			}
 		}
 	}
 	b.WriteString("\n")

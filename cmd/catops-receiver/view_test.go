@@ -443,3 +443,41 @@ func TestRenderUnknownUsageReasons(t *testing.T) {
 		t.Errorf("the start-up hint is shown for a reason that is not a start-up's:\n%s", out)
 	}
 }
+
+// A pod of several containers gets a row per container with a reading
+// under its own; a pod of one does not (its figures are the container's).
+func TestRenderPerContainerUsage(t *testing.T) {
+	n := nodeState("node-a", 3, time.Second)
+	two := pod("shop", "web", "Running", 0,
+		wire.Container{Name: "app", State: wire.StateRunning, Ready: true},
+		wire.Container{Name: "proxy", State: wire.StateRunning, Ready: true},
+		wire.Container{Name: "starting", State: wire.StateRunning, Ready: true})
+	u := reading(0.012, 52<<20)
+	u.Containers = []wire.ContainerUsage{{Name: "app", CPUCores: 0.01, MemoryBytes: 48 << 20}, {Name: "proxy", CPUCores: 0.002, MemoryBytes: 4 << 20}}
+	addPod(&n, two, time.Minute, &u)
+	one := reading(0.5, 10<<20)
+	one.Containers = []wire.ContainerUsage{{Name: "main", CPUCores: 0.5, MemoryBytes: 10 << 20}}
+	addPod(&n, pod("shop", "solo", "Running", 0), time.Minute, &one)
+	n.Usage.Available = true
+	out := renderString(viewState{nodes: []receiver.NodeState{n}})
+
+	_, rows := tableRows(t, out, "  POD ", []string{"    · app", "    · proxy", "  shop/web", "  shop/solo"})
+	for key, want := range map[string][]string{
+		"    · app":   {"· app", "10m", "48Mi"},
+		"    · proxy": {"· proxy", "2m", "4Mi"},
+		"  shop/web":  {"shop/web", "Running", "0", "12m", "52Mi", "1m00s ago"},
+	} {
+		var got []string
+		for _, c := range rows[key] {
+			got = append(got, c.text)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("row %q = %q, want %q", key, got, want)
+		}
+	}
+	for _, absent := range []string{"· starting", "· main"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("row %q shown: a container without a reading, or the only one, gets none:\n%s", absent, out)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package usage
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"sync/atomic"
@@ -246,6 +247,22 @@ func (c *Collector) vet(r *Reading, now time.Time) {
 		if reason, detail := vouch(u, limit, latest); reason != "" {
 			r.Rejected = append(r.Rejected, rejection(k, reason, detail))
 			delete(r.Pods, k)
+			continue
+		}
+		// A container's figure the pod's passed can still be impossible
+		// (beside a pod_* series): that container is left out, and counted.
+		kept := u.Containers[:0:0]
+		for _, c := range u.Containers {
+			cu := wire.ResourceUsage{Timestamp: u.Timestamp, WindowSeconds: u.WindowSeconds, CPUCores: c.CPUCores, MemoryBytes: c.MemoryBytes}
+			if reason, detail := vouch(cu, limit, latest); reason != "" {
+				r.Rejected = append(r.Rejected, rejection(k, reason, fmt.Sprintf("container %q: %s", c.Name, detail)))
+				continue
+			}
+			kept = append(kept, c)
+		}
+		if len(kept) != len(u.Containers) {
+			u.Containers = kept
+			r.Pods[k] = u
 		}
 	}
 	for _, rj := range r.Rejected {

@@ -104,6 +104,25 @@ func TestCollectorRejectsReadingsThatCannotBeTrue(t *testing.T) {
 	}
 }
 
+// A pod's container figure that cannot be true (here beside a pod_*
+// series the pod's reading came from) leaves that container out of the
+// reading and is counted; the pod's reading and its other containers go out.
+func TestCollectorLeavesOutContainersThatCannotBeTrue(t *testing.T) {
+	pod := usage.PodKey{Namespace: "shop", Name: "web-0"}
+	u := wire.ResourceUsage{Timestamp: t0, WindowSeconds: 10, CPUCores: 0.5, MemoryBytes: 1 << 30, Containers: []wire.ContainerUsage{
+		{Name: "app", CPUCores: 0.4, MemoryBytes: 1 << 29},
+		{Name: "bad", CPUCores: 9, MemoryBytes: 1 << 20},
+		{Name: "neg", CPUCores: 0.1, MemoryBytes: -1},
+	}}
+	c := usage.NewCollector(stubReading(usage.Reading{Pods: map[usage.PodKey]wire.ResourceUsage{pod: u}}), nil, usagetest.Options)
+	c.UseNode(usagetest.CachedNode("8", "32Gi"))
+	got := c.Collect(context.Background(), []usage.PodKey{pod}, t0)
+	require.Len(t, got.Pods, 1)
+	assert.Equal(t, 0.5, got.Pods[0].CPUCores)
+	assert.Equal(t, []wire.ContainerUsage{{Name: "app", CPUCores: 0.4, MemoryBytes: 1 << 29}}, got.Pods[0].Containers)
+	assert.Equal(t, map[string]uint64{usage.RejectCPUAboveCapacity: 1, usage.RejectNegative: 1}, usagetest.RejectedOnly(c.Stats()))
+}
+
 // Rejections are counted in catops_usage_readings_rejected_total by source
 // and reason, warned about once per reason and logged at debug every time;
 // a missing figure (normal for a starting or crash-looping pod) only at

@@ -119,6 +119,23 @@ type ResourceUsage struct {
 	WindowSeconds float64   `json:"window_seconds"`
 	CPUCores      float64   `json:"cpu_cores"`
 	MemoryBytes   int64     `json:"memory_bytes"`
+	// Containers are a pod reading's containers that have a reading of
+	// their own, sorted by name (absent for the node's reading, and when
+	// the source gave none). A container missing from it has no reading:
+	// its usage is unknown, not zero. Optional (v1 receivers ignore it).
+	Containers []ContainerUsage `json:"containers,omitempty"`
+}
+
+// ContainerUsage is one container's reading, taken with its pod's: CPU in
+// cores averaged over about the pod reading's window, memory working set in
+// bytes. From the Metrics API, the container figures the pod's are the sum
+// of; from the kubelet, each container's own counter between the same two
+// scrapes (a pod's pod_* series, when the kubelet writes them, may differ
+// from the sum by the pod's own overhead).
+type ContainerUsage struct {
+	Name        string  `json:"name"`
+	CPUCores    float64 `json:"cpu_cores"`
+	MemoryBytes int64   `json:"memory_bytes"`
 }
 
 // PodUsage is the reading of one pod (the sum of its containers).

@@ -81,7 +81,8 @@ func exampleEvents() []Event {
 		}},
 		{Type: EventUsage, Time: t0, Usage: &Usage{Available: true, Source: "metrics-api",
 			Node: &ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 1.25, MemoryBytes: 6 << 30},
-			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 0.012, MemoryBytes: 52 << 20}}}}},
+			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 0.012, MemoryBytes: 52 << 20,
+				Containers: []ContainerUsage{{Name: "app", CPUCores: 0.01, MemoryBytes: 48 << 20}, {Name: "proxy", CPUCores: 0.002, MemoryBytes: 4 << 20}}}}}}},
 		{Type: EventUsage, Time: t0.Add(time.Minute), Usage: &Usage{Available: false, Source: "metrics-api", Reason: "metrics API not served"}},
 	}
 }

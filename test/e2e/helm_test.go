@@ -461,6 +461,12 @@ type summary struct {
 		Memory struct {
 			WorkingSetBytes *uint64 `json:"workingSetBytes"`
 		} `json:"memory"`
+		Containers []struct {
+			Name   string `json:"name"`
+			Memory struct {
+				WorkingSetBytes *uint64 `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"containers"`
 	} `json:"pods"`
 }
 
@@ -534,7 +540,14 @@ func compareUsageToSummary(ctx context.Context, t *testing.T, n *node.Node, rcv 
 				// An idle process: both near zero, compared in millicores.
 				assert.InDelta(t, cpu, u.CPUCores, 0.005, "%s CPU: agent %.4f cores, kubelet summary %.4f", name, u.CPUCores, cpu)
 			}
-			t.Logf("usage %s: memory agent %d / summary %.0f bytes, CPU agent %.4f / summary %.4f cores", name, u.MemoryBytes, mem, u.CPUCores, cpu)
+			// Per container: the box container's working set.
+			if assert.Len(t, u.Containers, 1, "%s's containers in the agent's reading", name) && assert.Len(t, p.Containers, 1) {
+				require.NotNil(t, p.Containers[0].Memory.WorkingSetBytes)
+				assert.Equal(t, "box", u.Containers[0].Name)
+				assert.InEpsilon(t, float64(*p.Containers[0].Memory.WorkingSetBytes), float64(u.Containers[0].MemoryBytes), 0.10,
+					"%s container memory: agent %d, kubelet summary %d", name, u.Containers[0].MemoryBytes, *p.Containers[0].Memory.WorkingSetBytes)
+			}
+			t.Logf("usage %s: memory agent %d / summary %.0f bytes, CPU agent %.4f / summary %.4f cores; containers %+v", name, u.MemoryBytes, mem, u.CPUCores, cpu, u.Containers)
 		}
 		assert.True(t, found, "pod %s in the kubelet summary", name)
 	}

@@ -226,9 +226,14 @@ func TestKubeletTwoScrapesGiveExactRates(t *testing.T) {
 	assert.Equal(t, &wire.ResourceUsage{Timestamp: ts, WindowSeconds: 10, CPUCores: 1.5, MemoryBytes: 2_100_000_000}, r.Node)
 	assert.Equal(t, map[usage.PodKey]wire.ResourceUsage{
 		// (2.5 + 1.25) core-seconds over 10 s = 375 millicores; 100 + 50 MB.
-		podA: {Timestamp: ts, WindowSeconds: 10, CPUCores: 0.375, MemoryBytes: 150_000_000},
-		// pod_* series win over the containers: 2.5 / 10 s.
-		podB: {Timestamp: ts, WindowSeconds: 10, CPUCores: 0.25, MemoryBytes: 300_000_000},
+		podA: {Timestamp: ts, WindowSeconds: 10, CPUCores: 0.375, MemoryBytes: 150_000_000, Containers: []wire.ContainerUsage{
+			{Name: "c1", CPUCores: 0.25, MemoryBytes: 100_000_000}, {Name: "c2", CPUCores: 0.125, MemoryBytes: 50_000_000},
+		}},
+		// pod_* series win over the containers: 2.5 / 10 s; each
+		// container keeps its own figures (main's counter stood still).
+		podB: {Timestamp: ts, WindowSeconds: 10, CPUCores: 0.25, MemoryBytes: 300_000_000, Containers: []wire.ContainerUsage{
+			{Name: "main", CPUCores: 0, MemoryBytes: 999_000_000},
+		}},
 	}, r.Pods, "only the pods asked for; ns/gone has no series, other/x was not asked for")
 	assert.Equal(t, 0, r.Requests)
 
@@ -301,7 +306,8 @@ func TestKubeletSamplesWithoutTimestampsUseTheScrapeTime(t *testing.T) {
 	now = t0.Add(20 * time.Second)
 	f.serve(kubeletText(time.Time{}, 110, 1e9, []ctr{{"ns", "a", "c1", 15, 100e6, 0}}))
 	r := fetch(t, k, podA)
-	assert.Equal(t, wire.ResourceUsage{Timestamp: now, WindowSeconds: 20, CPUCores: 0.25, MemoryBytes: 100e6}, r.Pods[podA])
+	assert.Equal(t, wire.ResourceUsage{Timestamp: now, WindowSeconds: 20, CPUCores: 0.25, MemoryBytes: 100e6,
+		Containers: []wire.ContainerUsage{{Name: "c1", CPUCores: 0.25, MemoryBytes: 100e6}}}, r.Pods[podA])
 	assert.Equal(t, 0.5, r.Node.CPUCores)
 }
 
@@ -504,4 +510,29 @@ func TestCollectorWithKubelet(t *testing.T) {
 	assert.Zero(t, st.Requests, "no API server requests")
 	assert.Equal(t, uint64(4), st.KubeletRequests, "the skipped Collect asked nothing")
 	assert.Equal(t, uint64(1), st.Skipped)
+}
+
+// Per container: a container whose rate is not known yet (it just
+// started) has no figure, not zero; its pod keeps the reading of its
+// pod_* series, and the container appears once it has two samples.
+func TestKubeletContainersWithoutARateAreLeftOut(t *testing.T) {
+	f := newFakeKubelet(t)
+	k := newTestKubelet(t, f, Options{})
+	main := func(cpu float64) ctr { return ctr{"ns", "b", "main", cpu, 80e6, ctrStart} }
+	side := func(cpu float64) ctr { return ctr{"ns", "b", "side", cpu, 20e6, ctrStart} }
+
+	f.serve(kubeletText(t0, 100, 1e9, []ctr{main(10)}, [4]any{"ns", "b", 11.0, 110e6}))
+	fetch(t, k, podB)
+	f.serve(kubeletText(t0.Add(10*time.Second), 101, 1e9, []ctr{main(12), side(1)}, [4]any{"ns", "b", 14.0, 110e6}))
+	r := fetch(t, k, podB)
+	require.Contains(t, r.Pods, podB)
+	assert.InDelta(t, 0.3, r.Pods[podB].CPUCores, 1e-9, "the pod_* series")
+	assert.Equal(t, []wire.ContainerUsage{{Name: "main", CPUCores: 0.2, MemoryBytes: 80e6}}, r.Pods[podB].Containers,
+		"side has one sample: unknown, absent")
+
+	f.serve(kubeletText(t0.Add(20*time.Second), 102, 1e9, []ctr{main(13), side(1.5)}, [4]any{"ns", "b", 15.5, 110e6}))
+	r = fetch(t, k, podB)
+	assert.Equal(t, []wire.ContainerUsage{{Name: "main", CPUCores: 0.1, MemoryBytes: 80e6}, {Name: "side", CPUCores: 0.05, MemoryBytes: 20e6}},
+		r.Pods[podB].Containers, "sorted by name")
+	assert.Empty(t, r.Rejected)
 }

@@ -111,8 +111,43 @@ func (r *rates) point(next map[seriesKey]counterState, k seriesKey, p *usagePoin
 // its CPU and its memory series (as metrics-server does): one with a
 // series missing (starting, stopping, or stats not read) leaves the pod's
 // total unknown, as does one whose rate is not known yet. Every container
-// with both series good is observed, so that its rate is known next time.
+// with both series good is observed, so that its rate is known next time,
+// and the reading lists those whose rate is known (Containers).
 func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint) (wire.ResourceUsage, bool, string, string) {
+	names := make([]string, 0, len(p.containers))
+	for name := range p.containers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	type containerRead struct {
+		cpu       rate
+		memory    float64
+		why, what string // why it has no reading ("" with one, or if not known yet)
+		ok        bool
+	}
+	reads := make([]containerRead, len(names))
+	for i, name := range names {
+		c := p.containers[name]
+		cr := &reads[i]
+		cr.why, cr.what = c.bad, c.badDetail
+		if cr.why == "" && (c.cpu == nil || c.memory == nil) {
+			cr.why, cr.what = usage.RejectMissing, "no CPU or memory series"
+		}
+		if cr.why == "" {
+			cpu, ok, w, d := r.observe(next, seriesKey{PodKey: k, Container: name}, *c.cpu, c.start, true)
+			cr.cpu, cr.memory, cr.ok, cr.why, cr.what = cpu, c.memory.value, ok, w, d
+		}
+	}
+	containers := func() []wire.ContainerUsage {
+		var out []wire.ContainerUsage
+		for i, cr := range reads {
+			if cr.ok {
+				out = append(out, wire.ContainerUsage{Name: names[i], CPUCores: cr.cpu.cores, MemoryBytes: int64(cr.memory)})
+			}
+		}
+		return out
+	}
+
 	if p.bad != "" || (p.cpu != nil && p.memory != nil) {
 		// The pod's counter spans its containers: its instance changes
 		// when the pod is recreated under the same name, which the latest
@@ -122,43 +157,33 @@ func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint
 		for _, c := range p.containers {
 			latest = later(latest, c.start)
 		}
-		return r.point(next, seriesKey{PodKey: k, Pod: true}, &p.usagePoint, latest, false)
+		u, ok, reason, detail := r.point(next, seriesKey{PodKey: k, Pod: true}, &p.usagePoint, latest, false)
+		if ok {
+			u.Containers = containers()
+		}
+		return u, ok, reason, detail
 	}
 	if len(p.containers) == 0 {
 		// One pod_* series without the other, and no container series.
 		return wire.ResourceUsage{}, false, usage.RejectMissing, "a CPU or memory series is missing"
 	}
-	names := make([]string, 0, len(p.containers))
-	for name := range p.containers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	var (
 		sum            rate
 		memory         float64
 		complete       = true
 		reason, detail string
 	)
-	for _, name := range names {
-		c := p.containers[name]
-		why, what := c.bad, c.badDetail
-		if why == "" && (c.cpu == nil || c.memory == nil) {
-			why, what = usage.RejectMissing, "no CPU or memory series"
-		}
-		if why == "" {
-			cpu, ok, w, d := r.observe(next, seriesKey{PodKey: k, Container: name}, *c.cpu, c.start, true)
-			if ok {
-				sum.cores += cpu.cores
-				sum.ts = later(sum.ts, cpu.ts)
-				sum.window = max(sum.window, cpu.window)
-				memory += c.memory.value
-				continue
-			}
-			why, what = w, d
+	for i, cr := range reads {
+		if cr.ok {
+			sum.cores += cr.cpu.cores
+			sum.ts = later(sum.ts, cr.cpu.ts)
+			sum.window = max(sum.window, cr.cpu.window)
+			memory += cr.memory
+			continue
 		}
 		complete = false
-		if reason == "" && why != "" {
-			reason, detail = why, fmt.Sprintf("container %q: %s", name, what)
+		if reason == "" && cr.why != "" {
+			reason, detail = cr.why, fmt.Sprintf("container %q: %s", names[i], cr.what)
 		}
 	}
 	switch {
@@ -169,7 +194,9 @@ func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint
 	case memory > usage.MaxValue:
 		return wire.ResourceUsage{}, false, usage.RejectOutOfRange, fmt.Sprintf("memory %g bytes", memory)
 	}
-	return reading(sum, memory), true, "", ""
+	u := reading(sum, memory)
+	u.Containers = containers()
+	return u, true, "", ""
 }
 
 // observe records the CPU sample cur of the instance start of k in next and

@@ -197,7 +197,8 @@ func TestKubeletRatesOnlyWithinOneInstance(t *testing.T) {
 		return containerLines("shop", "web-0", "app", t0.Add(offset), i)
 	}
 	read := func(offset, window time.Duration, cores float64, mem int64) *wire.ResourceUsage {
-		return &wire.ResourceUsage{Timestamp: t0.Add(offset), WindowSeconds: window.Seconds(), CPUCores: cores, MemoryBytes: mem}
+		return &wire.ResourceUsage{Timestamp: t0.Add(offset), WindowSeconds: window.Seconds(), CPUCores: cores, MemoryBytes: mem,
+			Containers: []wire.ContainerUsage{{Name: "app", CPUCores: cores, MemoryBytes: mem}}}
 	}
 	tests := []struct {
 		name    string

@@ -277,7 +277,19 @@ func podUsage(k usage.PodKey, pm *metricsv1beta1.PodMetrics) (wire.ResourceUsage
 		parts = append(parts, ownedUsage{fmt.Sprintf("container %q", c.Name), c.Usage})
 	}
 	cpu, mem, reason, detail := sumUsage(parts)
-	return vouched(k, pm.Timestamp.Time, pm.Window.Duration, cpu, mem, reason, detail)
+	u, rj := vouched(k, pm.Timestamp.Time, pm.Window.Duration, cpu, mem, reason, detail)
+	if rj != nil {
+		return u, rj
+	}
+	// Each figure passed sumUsage's checks: present, not negative, at
+	// most usage.MaxValue.
+	u.Containers = make([]wire.ContainerUsage, 0, len(pm.Containers))
+	for _, c := range pm.Containers {
+		cpu, mem := c.Usage[corev1.ResourceCPU], c.Usage[corev1.ResourceMemory]
+		u.Containers = append(u.Containers, wire.ContainerUsage{Name: c.Name, CPUCores: cpu.AsApproximateFloat64(), MemoryBytes: mem.Value()})
+	}
+	slices.SortFunc(u.Containers, func(a, b wire.ContainerUsage) int { return cmp.Compare(a.Name, b.Name) })
+	return u, nil
 }
 
 // maxQuantity is usage.MaxValue as a Quantity.

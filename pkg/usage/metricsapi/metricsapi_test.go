@@ -46,6 +46,10 @@ func TestFetchCostsOneRequestPerNamespacePlusNode(t *testing.T) {
 				WindowSeconds: 15,
 				CPUCores:      float64(cpu1+cpu2) / 1e9,
 				MemoryBytes:   mem1 + mem2,
+				Containers: []wire.ContainerUsage{
+					{Name: "c0", CPUCores: float64(cpu1) / 1e9, MemoryBytes: mem1},
+					{Name: "c1", CPUCores: float64(cpu2) / 1e9, MemoryBytes: mem2},
+				},
 			}
 		}
 		for i := range 30 {

@@ -88,7 +88,8 @@ var (
 	crashy   = usage.PodKey{Namespace: "shop", Name: "crashy"}
 	web0     = usage.PodKey{Namespace: "shop", Name: "web-0"}
 	web1     = usage.PodKey{Namespace: "shop", Name: "web-1"}
-	goodRead = wire.ResourceUsage{Timestamp: t0, WindowSeconds: 15, CPUCores: 0.25, MemoryBytes: 96 << 20}
+	goodRead = wire.ResourceUsage{Timestamp: t0, WindowSeconds: 15, CPUCores: 0.25, MemoryBytes: 96 << 20,
+		Containers: []wire.ContainerUsage{{Name: "app", CPUCores: 0.2, MemoryBytes: 64 << 20}, {Name: "proxy", CPUCores: 0.05, MemoryBytes: 32 << 20}}}
 )
 
 // The failing input: a PodMetrics with "timestamp": null and "containers":
@@ -236,4 +237,20 @@ func TestMetricsAPIReadingsBoundByTheNode(t *testing.T) {
 			assert.Equal(t, want, usagetest.RejectedOnly(c.Stats()))
 		})
 	}
+}
+
+// Per container: each container's own figures, sorted by name whatever
+// order the Metrics API lists them in; their sum is the pod's.
+func TestMetricsAPIContainersSortedByName(t *testing.T) {
+	api, client := newJSONMetricsAPI(t)
+	api.set("/nodes/"+testNode, nodeJSON(`{"cpu":"1500m","memory":"2Gi"}`))
+	api.set("/namespaces/solo/pods/web-0", podJSON("solo", "web-0", `"timestamp":"`+t0.Format(time.RFC3339)+`","window":"15s","containers":[`+
+		`{"name":"zeta","usage":{"cpu":"10m","memory":"1Mi"}},{"name":"alpha","usage":{"cpu":"30m","memory":"3Mi"}}]`))
+	solo := usage.PodKey{Namespace: "solo", Name: "web-0"}
+	r, err := New(client, testNode).Fetch(context.Background(), []usage.PodKey{solo})
+	require.NoError(t, err)
+	require.Contains(t, r.Pods, solo)
+	assert.InDelta(t, 0.04, r.Pods[solo].CPUCores, 1e-12)
+	assert.Equal(t, []wire.ContainerUsage{{Name: "alpha", CPUCores: 0.03, MemoryBytes: 3 << 20}, {Name: "zeta", CPUCores: 0.01, MemoryBytes: 1 << 20}},
+		r.Pods[solo].Containers)
 }
