@@ -281,7 +281,7 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 			t.add("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, changed, termination(p))
 			// Per container, for pods of several (one container's figures
 			// are the pod's); a container without a reading is not listed.
-			if hasUsage && len(p.Containers) > 1 {
+			if hasUsage && len(u.Containers) > 1 {
 				for _, c := range u.Containers {
 					t.add("    · "+c.Name, "", "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "")
 				}

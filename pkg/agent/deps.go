@@ -71,6 +71,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 			HostIP:             cfg.HostIP,
 			CAFile:             cfg.KubeletCAFile,
 			InsecureSkipVerify: cfg.KubeletInsecureSkipVerify,
+			Summary:            cfg.KubeletSummary,
 			Logger:             logger.Named("usage"),
 		})
 		if err != nil {

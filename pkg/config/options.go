@@ -41,6 +41,7 @@ const (
 	kubeletURL
 	kubeletCAFile
 	kubeletInsecure
+	kubeletSummary
 	hostIP
 	queueMaxBytes
 	batchMaxBytes
@@ -89,6 +90,7 @@ var settings = [numSettings]setting{
 	kubeletURL:         {"kubelet-url", "CATOPS_KUBELET_URL", "", "URL", "kubelet resource metrics URL (source kubelet); empty: https://<Node InternalIP, else HOST_IP>:<Node's kubelet port>/<Node's metrics.k8s.io/resource-metrics-path annotation, else metrics/resource>", false},
 	kubeletCAFile:      {"kubelet-ca-file", "CATOPS_KUBELET_CA_FILE", "", "PATH", "CA bundle that verifies the kubelet's serving certificate (source kubelet); empty: the API server's CA (in a pod: the ServiceAccount's ca.crt)", false},
 	kubeletInsecure:    {"kubelet-insecure-skip-verify", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "false", "", "do not verify the kubelet's serving certificate (source kubelet; for self-signed kubelet certificates, like metrics-server's --kubelet-insecure-tls)", true},
+	kubeletSummary:     {"kubelet-summary", "CATOPS_KUBELET_SUMMARY", "true", "", "also read the kubelet's /stats/summary each interval (source kubelet; RBAC get on nodes/stats): pods' network traffic, ephemeral storage and volumes, containers' RSS, the node's filesystems", true},
 	hostIP:             {"host-ip", "HOST_IP", "", "IP", "this node's IP (downward API status.hostIP); the kubelet's address when the Node has no InternalIP (source kubelet)", false},
 	queueMaxBytes:      {"queue-max-bytes", "CATOPS_QUEUE_MAX_BYTES", "8388608", "BYTES", "bound of the send queue in bytes (minimum 1048576; 8Mi also works); samples are dropped first when full", false},
 	batchMaxBytes:      {"batch-max-bytes", "CATOPS_BATCH_MAX_BYTES", "524288", "BYTES", "most uncompressed event bytes in one batch (minimum 4096; 512Ki also works)", false},
@@ -220,7 +222,7 @@ var usageGroups = []struct {
 	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}},
 	{"This node", []key{nodeName, namespace, kubeconfig, watchList}},
 	{"Collection", []key{collectionInterval, snapshotInterval}},
-	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, hostIP}},
+	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, hostIP}},
 	{"Host figures", []key{hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
 	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}},
 	{"Health and logs", []key{healthAddr, logLevel}},

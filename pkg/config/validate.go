@@ -68,17 +68,20 @@ type Config struct {
 	KubeletURL                string
 	KubeletCAFile             string
 	KubeletInsecureSkipVerify bool
-	HostIP                    string
-	QueueMaxBytes             int
-	BatchMaxBytes             int
-	FlushDelay                time.Duration
-	ShutdownTimeout           time.Duration
-	SpoolDir                  string // the disk spool's directory; empty: off, memory only
-	SpoolMaxBytes             int
-	HostProc                  string
-	HostSys                   string
-	HostRoot                  string
-	HostDev                   string
+	// KubeletSummary also reads the kubelet's /stats/summary (source
+	// kubelet only).
+	KubeletSummary  bool
+	HostIP          string
+	QueueMaxBytes   int
+	BatchMaxBytes   int
+	FlushDelay      time.Duration
+	ShutdownTimeout time.Duration
+	SpoolDir        string // the disk spool's directory; empty: off, memory only
+	SpoolMaxBytes   int
+	HostProc        string
+	HostSys         string
+	HostRoot        string
+	HostDev         string
 	// HostIncludeInterfaces and HostExcludeInterfaces are path.Match
 	// patterns that override which network interfaces host figures count.
 	HostIncludeInterfaces []string
@@ -283,6 +286,10 @@ func (o *Options) kubelet(c *Config) error {
 	insecure := o.get(kubeletInsecure)
 	if c.KubeletInsecureSkipVerify, err = strconv.ParseBool(insecure.raw); err != nil {
 		return errorf("%s must be true or false, got %q", insecure.source, insecure.raw)
+	}
+	summary := o.get(kubeletSummary)
+	if c.KubeletSummary, err = strconv.ParseBool(summary.raw); err != nil {
+		return errorf("%s must be true or false, got %q", summary.source, summary.raw)
 	}
 	if v := o.get(hostIP); v.raw != "" {
 		if net.ParseIP(v.raw) == nil {

@@ -158,8 +158,8 @@ var (
 		"Failed Metrics API reads: whole reads while it is unavailable, and single failed requests."}
 	// Kubelet: catops_kubelet_{requests,errors}_total. That source makes no
 	// API server request, so it has no metrics_api_* counters.
-	Kubelet = UsageTarget{"kubelet", "kubelet", "Requests made to this node's kubelet /metrics/resource (none go through the API server).",
-		"Failed kubelet usage reads."}
+	Kubelet = UsageTarget{"kubelet", "kubelet", "Requests made to this node's kubelet /metrics/resource and /stats/summary (none go through the API server).",
+		"Failed kubelet usage reads, and failed summary reads (whose figures are then left out)."}
 )
 
 // RegisterUsage exposes the usage collector's totals as the counters of

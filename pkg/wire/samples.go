@@ -97,7 +97,9 @@ type NetIface struct {
 	TxBytesPerSec *float64 `json:"tx_bytes_per_sec,omitempty"`
 }
 
-// Usage carries Metrics API (or kubelet) readings of CPU and memory use.
+// Usage carries Metrics API (or kubelet) readings of CPU and memory use
+// (per pod and per container) and, from the kubelet summary, of network,
+// storage and the node's filesystems.
 // When Available is false the readings are unknown, not zero: a receiver
 // must forget the usage it holds for the node and its pods.
 type Usage struct {
@@ -124,6 +126,52 @@ type ResourceUsage struct {
 	// the source gave none). A container missing from it has no reading:
 	// its usage is unknown, not zero. Optional (v1 receivers ignore it).
 	Containers []ContainerUsage `json:"containers,omitempty"`
+
+	// The kubelet summary's figures (source kubelet, /stats/summary), each
+	// absent when the summary does not give it. Optional.
+
+	// Network is a pod's traffic on its default interface (nil for the
+	// node's reading).
+	Network *NetworkUsage `json:"network,omitempty"`
+	// EphemeralStorage is a pod's use of the node's ephemeral storage
+	// (emptyDir volumes, writable layers, logs).
+	EphemeralStorage *FilesystemUsage `json:"ephemeral_storage,omitempty"`
+	// Volumes are a pod's volumes the kubelet measures (emptyDir,
+	// persistent volumes through their CSI driver, ...), sorted by name.
+	Volumes []VolumeUsage `json:"volumes,omitempty"`
+	// Filesystem and ImageFilesystem are the node's: the kubelet's root
+	// (nodefs) and the runtime's image filesystem (imagefs).
+	Filesystem      *FilesystemUsage `json:"filesystem,omitempty"`
+	ImageFilesystem *FilesystemUsage `json:"image_filesystem,omitempty"`
+}
+
+// NetworkUsage is traffic counted since the pod's network started: bytes
+// received and sent, and their rates over the window between two summary
+// reads (absent on the first, and when a counter went down).
+type NetworkUsage struct {
+	RxBytes       uint64   `json:"rx_bytes"`
+	TxBytes       uint64   `json:"tx_bytes"`
+	RxBytesPerSec *float64 `json:"rx_bytes_per_sec,omitempty"`
+	TxBytesPerSec *float64 `json:"tx_bytes_per_sec,omitempty"`
+}
+
+// FilesystemUsage is a filesystem's (or a pod's share of one) use, in bytes
+// and inodes; each figure absent when the kubelet does not give it.
+type FilesystemUsage struct {
+	UsedBytes      *uint64 `json:"used_bytes,omitempty"`
+	CapacityBytes  *uint64 `json:"capacity_bytes,omitempty"`
+	AvailableBytes *uint64 `json:"available_bytes,omitempty"`
+	InodesUsed     *uint64 `json:"inodes_used,omitempty"`
+	Inodes         *uint64 `json:"inodes,omitempty"`
+}
+
+// VolumeUsage is one of a pod's volumes: its name in the pod spec, the
+// PersistentVolumeClaim behind it (in the pod's namespace) if any, and its
+// use.
+type VolumeUsage struct {
+	Name string `json:"name"`
+	PVC  string `json:"pvc,omitempty"`
+	FilesystemUsage
 }
 
 // ContainerUsage is one container's reading, taken with its pod's: CPU in
@@ -136,6 +184,9 @@ type ContainerUsage struct {
 	Name        string  `json:"name"`
 	CPUCores    float64 `json:"cpu_cores"`
 	MemoryBytes int64   `json:"memory_bytes"`
+	// MemoryRSSBytes is the container's resident set (anonymous memory and
+	// swap cache, not the page cache), from the kubelet summary. Optional.
+	MemoryRSSBytes *uint64 `json:"memory_rss_bytes,omitempty"`
 }
 
 // PodUsage is the reading of one pod (the sum of its containers).

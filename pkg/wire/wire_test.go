@@ -84,6 +84,18 @@ func exampleEvents() []Event {
 			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 0.012, MemoryBytes: 52 << 20,
 				Containers: []ContainerUsage{{Name: "app", CPUCores: 0.01, MemoryBytes: 48 << 20}, {Name: "proxy", CPUCores: 0.002, MemoryBytes: 4 << 20}}}}}}},
 		{Type: EventUsage, Time: t0.Add(time.Minute), Usage: &Usage{Available: false, Source: "metrics-api", Reason: "metrics API not served"}},
+		// The kubelet source with its summary's figures.
+		{Type: EventUsage, Time: t0.Add(2 * time.Minute), Usage: &Usage{Available: true, Source: "kubelet",
+			Node: &ResourceUsage{Timestamp: t0.Add(115 * time.Second), WindowSeconds: 10.02, CPUCores: 1.3, MemoryBytes: 6 << 30,
+				Filesystem:      &FilesystemUsage{UsedBytes: ptr(uint64(40 << 30)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(60 << 30)), InodesUsed: ptr(uint64(300000)), Inodes: ptr(uint64(6553600))},
+				ImageFilesystem: &FilesystemUsage{UsedBytes: ptr(uint64(12 << 30)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(60 << 30))}},
+			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(115 * time.Second), WindowSeconds: 10.02, CPUCores: 0.014, MemoryBytes: 53 << 20,
+				Containers:       []ContainerUsage{{Name: "app", CPUCores: 0.012, MemoryBytes: 49 << 20, MemoryRSSBytes: ptr(uint64(40 << 20))}, {Name: "proxy", CPUCores: 0.002, MemoryBytes: 4 << 20, MemoryRSSBytes: ptr(uint64(3 << 20))}},
+				Network:          &NetworkUsage{RxBytes: 81920000, TxBytes: 40960000, RxBytesPerSec: ptr(2048.0), TxBytesPerSec: ptr(1024.0)},
+				EphemeralStorage: &FilesystemUsage{UsedBytes: ptr(uint64(50 << 20)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(60 << 30)), InodesUsed: ptr(uint64(12)), Inodes: ptr(uint64(6553600))},
+				Volumes: []VolumeUsage{{Name: "data", PVC: "data-web-0", FilesystemUsage: FilesystemUsage{UsedBytes: ptr(uint64(1 << 30)), CapacityBytes: ptr(uint64(10 << 30)), AvailableBytes: ptr(uint64(9 << 30)), InodesUsed: ptr(uint64(120)), Inodes: ptr(uint64(655360))}},
+					{Name: "scratch", FilesystemUsage: FilesystemUsage{UsedBytes: ptr(uint64(50 << 20))}}},
+			}}}}},
 	}
 }
 

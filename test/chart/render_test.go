@@ -309,25 +309,27 @@ func TestPodMetricsSources(t *testing.T) {
 	core := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list", "watch"}}
 	metricsAPI := rbacv1.PolicyRule{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list"}}
 	nodeMetrics := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}
-	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY"}
+	nodeMetricsAndStats := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics", "nodes/stats"}, Verbs: []string{"get"}}
+	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "CATOPS_KUBELET_SUMMARY"}
 
 	for _, tc := range []struct {
 		source string
 		rules  []rbacv1.PolicyRule
 	}{
 		{"metrics-api", []rbacv1.PolicyRule{core, metricsAPI}},
-		{"kubelet", []rbacv1.PolicyRule{core, nodeMetrics}},
+		{"kubelet", []rbacv1.PolicyRule{core, nodeMetricsAndStats}},
 		{"none", []rbacv1.PolicyRule{core}},
 	} {
 		t.Run(tc.source, func(t *testing.T) {
 			r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source="+tc.source)
-			assert.Equal(t, tc.rules, r.clusterRole.Rules, "no nodes/proxy, ever; nodes/metrics only for the kubelet source")
+			assert.Equal(t, tc.rules, r.clusterRole.Rules, "no nodes/proxy, ever; nodes/metrics and nodes/stats only for the kubelet source")
 			env := r.env(t)
 			assert.Equal(t, tc.source, env["CATOPS_POD_METRICS_SOURCE"])
 			if tc.source == "kubelet" {
 				assert.Equal(t, "fieldRef:status.hostIP", env["HOST_IP"], "the address fallback when the Node has no InternalIP")
 				assert.NotContains(t, env, "CATOPS_KUBELET_CA_FILE", "default: the cluster CA")
 				assert.NotContains(t, env, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY")
+				assert.Equal(t, "true", env["CATOPS_KUBELET_SUMMARY"], "the summary by default")
 				return
 			}
 			for _, k := range kubeletEnv {
@@ -336,8 +338,13 @@ func TestPodMetricsSources(t *testing.T) {
 		})
 	}
 
+	// Without the summary: nodes/metrics only.
+	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.summary=false")
+	assert.Equal(t, []rbacv1.PolicyRule{core, nodeMetrics}, r.clusterRole.Rules)
+	assert.Equal(t, "false", r.env(t)["CATOPS_KUBELET_SUMMARY"])
+
 	// The kubelets' CA from a ConfigMap, mounted read-only.
-	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",
+	r = render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",
 		"--set", "podMetrics.kubelet.caConfigMap=kubelet-ca", "--set", "podMetrics.kubelet.caConfigMapKey=bundle.pem")
 	assert.Equal(t, "/etc/catops/kubelet-ca/ca.crt", r.env(t)["CATOPS_KUBELET_CA_FILE"])
 	assert.Equal(t, corev1.VolumeMount{Name: "kubelet-ca", MountPath: "/etc/catops/kubelet-ca", ReadOnly: true}, r.mounts(t)["kubelet-ca"])

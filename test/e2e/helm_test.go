@@ -111,6 +111,12 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cs.CoreV1().Pods("default").Create(ctx, boxPod(n.Name, "hog", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "hog", "40"), metav1.CreateOptions{})
 	require.NoError(t, err)
+	// 50 MiB written to an emptyDir: ephemeral storage and a volume.
+	writer := boxPod(n.Name, "writer", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "write", "/scratch/data", "50")
+	writer.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	writer.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}}
+	_, err = cs.CoreV1().Pods("default").Create(ctx, writer, metav1.CreateOptions{})
+	require.NoError(t, err)
 
 	// helm install, as README says, with the values a user of this node sets.
 	t0 = time.Now()
@@ -465,9 +471,25 @@ type summary struct {
 			Name   string `json:"name"`
 			Memory struct {
 				WorkingSetBytes *uint64 `json:"workingSetBytes"`
+				RSSBytes        *uint64 `json:"rssBytes"`
 			} `json:"memory"`
 		} `json:"containers"`
+		Network *struct {
+			RxBytes *uint64 `json:"rxBytes"`
+		} `json:"network"`
+		Ephemeral *struct {
+			UsedBytes *uint64 `json:"usedBytes"`
+		} `json:"ephemeral-storage"`
+		Volumes []struct {
+			Name      string  `json:"name"`
+			UsedBytes *uint64 `json:"usedBytes"`
+		} `json:"volume"`
 	} `json:"pods"`
+	Node struct {
+		FS struct {
+			CapacityBytes *uint64 `json:"capacityBytes"`
+		} `json:"fs"`
+	} `json:"node"`
 }
 
 // kubeletSummary reads the kubelet's /stats/summary as the admin (the
@@ -494,6 +516,7 @@ func kubeletSummary(ctx context.Context, t *testing.T, n *node.Node) summary {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	var s summary
 	require.NoError(t, json.Unmarshal(body, &s))
+	t.Logf("kubelet summary: %d bytes, %d pods", len(body), len(s.Pods))
 	return s
 }
 
@@ -503,6 +526,16 @@ func kubeletSummary(ctx context.Context, t *testing.T, n *node.Node) summary {
 func compareUsageToSummary(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver) {
 	t.Helper()
 	pods := []string{"burn", "hog"}
+	// The kubelet measures volumes every volumeStatsAggPeriod (10 s on the
+	// node): wait until its summary shows the writer's 50 MiB.
+	require.Eventually(t, func() bool {
+		for _, p := range kubeletSummary(ctx, t, n).Pods {
+			if p.PodRef.Name == "writer" && p.Ephemeral != nil && p.Ephemeral.UsedBytes != nil && *p.Ephemeral.UsedBytes >= 50<<20 {
+				return true
+			}
+		}
+		return false
+	}, 90*time.Second, time.Second, "the kubelet summary never showed the writer's 50 MiB of ephemeral storage")
 	// Two readings after now: the second's CPU window lies wholly in the
 	// pods' steady state.
 	var seen int
@@ -522,6 +555,43 @@ func compareUsageToSummary(ctx context.Context, t *testing.T, n *node.Node, rcv 
 	sum := kubeletSummary(ctx, t, n)
 	st, _ := rcv.Node(n.Name)
 	assert.Equal(t, "kubelet", st.Usage.Source)
+	// The summary's figures (the agent's own read of it, one interval
+	// earlier at most): the writer's storage, the node's filesystem.
+	if assert.NotNil(t, st.Usage.Node, "the node's reading") && assert.NotNil(t, st.Usage.Node.Filesystem, "the node's filesystem") {
+		assert.Equal(t, sum.Node.FS.CapacityBytes, st.Usage.Node.Filesystem.CapacityBytes, "nodefs capacity")
+	}
+	w := st.Usage.Pods[receiver.PodKey("default", "writer")]
+	for _, p := range sum.Pods {
+		if p.PodRef.Name != "writer" {
+			continue
+		}
+		if assert.NotNil(t, w.EphemeralStorage, "the writer's ephemeral storage") && assert.NotNil(t, w.EphemeralStorage.UsedBytes) {
+			assert.GreaterOrEqual(t, *w.EphemeralStorage.UsedBytes, uint64(50<<20), "the 50 MiB written")
+			assert.InEpsilon(t, float64(*p.Ephemeral.UsedBytes), float64(*w.EphemeralStorage.UsedBytes), 0.10, "ephemeral storage: agent vs kubelet summary")
+		}
+		var scratch *wire.VolumeUsage
+		for i := range w.Volumes {
+			if w.Volumes[i].Name == "scratch" {
+				scratch = &w.Volumes[i]
+			}
+		}
+		if assert.NotNil(t, scratch, "the scratch volume in %+v", w.Volumes) && assert.NotNil(t, scratch.UsedBytes) {
+			assert.GreaterOrEqual(t, *scratch.UsedBytes, uint64(50<<20), "the scratch volume's 50 MiB")
+		}
+		// Network: where the summary has the pod's counters, so does the
+		// agent (read first: no more than them); where it has none (this
+		// node's kubelet gives none for pods on its bridge), neither.
+		if p.Network != nil && p.Network.RxBytes != nil {
+			if assert.NotNil(t, w.Network, "the writer's network, which the summary has") {
+				assert.LessOrEqual(t, w.Network.RxBytes, *p.Network.RxBytes, "rx bytes only grow: the agent's read came first")
+			}
+		} else {
+			assert.Nil(t, w.Network, "no network figures in the summary: unknown, not zero")
+		}
+		if w.EphemeralStorage != nil && w.EphemeralStorage.UsedBytes != nil {
+			t.Logf("writer: ephemeral storage agent %d / summary %d bytes; volumes %d; network %+v", *w.EphemeralStorage.UsedBytes, *p.Ephemeral.UsedBytes, len(w.Volumes), w.Network)
+		}
+	}
 	for _, name := range pods {
 		u := st.Usage.Pods[receiver.PodKey("default", name)]
 		found := false

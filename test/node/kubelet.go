@@ -56,6 +56,9 @@ evictionHard:
   imagefs.available: "1%%"
   imagefs.inodesFree: "1%%"
 maxPods: 30
+# Volume usage (the summary's volumes and ephemeral storage) every 10 s,
+# not every minute: the e2e tests wait for it.
+volumeStatsAggPeriod: 10s
 nodeStatusUpdateFrequency: 10s
 nodeStatusReportFrequency: 10s
 syncFrequency: 10s

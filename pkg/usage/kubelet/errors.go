@@ -18,24 +18,31 @@ type kubeletError struct {
 	reason string
 	msg    string
 	err    error
+	status int // the kubelet's HTTP status, when it answered one but 200
 }
 
 func (e *kubeletError) Error() string       { return e.msg }
 func (e *kubeletError) Unwrap() error       { return e.err }
 func (e *kubeletError) UsageReason() string { return e.reason }
 
-// statusError explains a kubelet answer other than 200.
-func statusError(u string, code int) error {
-	e := &kubeletError{reason: "kubelet request failed"}
+// statusError explains a kubelet answer other than 200 to a GET of u,
+// whose access needs RBAC get on nodes/<subresource> ("metrics" for the
+// resource metrics, "stats" for the summary).
+func statusError(u string, code int, subresource string) error {
+	e := &kubeletError{reason: "kubelet request failed", status: code}
 	switch code {
 	case http.StatusUnauthorized:
 		e.reason = "kubelet access denied"
-		e.msg = fmt.Sprintf("the kubelet at %s did not accept the agent's credentials (HTTP 401): the kubelet must authenticate ServiceAccount tokens (authentication.webhook.enabled), and the agent needs RBAC get on nodes/metrics", u)
+		e.msg = fmt.Sprintf("the kubelet at %s did not accept the agent's credentials (HTTP 401): the kubelet must authenticate ServiceAccount tokens (authentication.webhook.enabled), and the agent needs RBAC get on nodes/%s", u, subresource)
 	case http.StatusForbidden:
 		e.reason = "kubelet access denied"
-		e.msg = fmt.Sprintf("the kubelet at %s denied access (HTTP 403): grant the agent's ServiceAccount get on nodes/metrics (apiGroups [\"\"], resources [nodes/metrics], verbs [get]; nodes/proxy is not needed)", u)
+		e.msg = fmt.Sprintf("the kubelet at %s denied access (HTTP 403): grant the agent's ServiceAccount get on nodes/%s (apiGroups [\"\"], resources [nodes/%s], verbs [get]; nodes/proxy is not needed)", u, subresource, subresource)
 	case http.StatusNotFound:
-		e.msg = fmt.Sprintf("the kubelet at %s has no resource metrics there (HTTP 404): check CATOPS_KUBELET_URL or the Node's %s annotation", u, ResourceMetricsPathAnnotation)
+		if subresource == "stats" {
+			e.msg = fmt.Sprintf("the kubelet at %s has no summary there (HTTP 404): set CATOPS_KUBELET_SUMMARY=false for a kubelet without the Summary API", u)
+		} else {
+			e.msg = fmt.Sprintf("the kubelet at %s has no resource metrics there (HTTP 404): check CATOPS_KUBELET_URL or the Node's %s annotation", u, ResourceMetricsPathAnnotation)
+		}
 	default:
 		e.msg = fmt.Sprintf("the kubelet at %s answered HTTP %d", u, code)
 	}

@@ -2,11 +2,14 @@ package kubelet
 
 import (
 	"context"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/usagetest"
+	"github.com/catops/cli/pkg/wire"
 )
 
 // fuzzNode is the node of the fuzz tests: 8 cores, 32 GiB.
@@ -41,6 +44,47 @@ func FuzzKubeletScrape(f *testing.F) {
 		for i = range bodies {
 			u := c.Collect(context.Background(), pods, scraped(i))
 			usagetest.RequireTrueEvent(t, u, pods, fuzzNode, scraped(i))
+		}
+	})
+}
+
+// FuzzKubeletSummary reads two summaries in a row and adds them to
+// readings, as the kubelet source does: no panic; an answer that parses
+// keeps only pods asked for, each once; figures go only on readings that
+// exist, and a rate only with its counters, never negative.
+func FuzzKubeletSummary(f *testing.F) {
+	f.Add(summaryJSON(summaryPodJSON("ns", "a", "u", t0, 10, 20)), summaryJSON(summaryPodJSON("ns", "a", "u", t0.Add(10*time.Second), 30, 40)))
+	f.Add(summaryJSON(summaryPodJSON("ns", "a", "u", t0, 10, 20), summaryPodJSON("ns", "a", "u", t0, 1, 2)), `{"pods":[{"podRef":{"name":"a","namespace":"ns"},"network":{"rxBytes":1}}]}`)
+	f.Add(`{"node":{"fs":{"usedBytes":-1}},"pods":[]}`, `{"pods":[{"podRef":{"name":"a","namespace":"ns","uid":"u"},"network":{"time":"2026-03-01T12:00:10Z","rxBytes":1e30,"txBytes":0}}]}`)
+	want := map[usage.PodKey]struct{}{podA: {}, podB: {}}
+	f.Fuzz(func(t *testing.T, first, second string) {
+		n := netRates{last: map[usage.PodKey]netCounter{}}
+		for _, body := range []string{first, second} {
+			s, err := parseSummary(strings.NewReader(body), want)
+			if err != nil {
+				continue
+			}
+			for k := range s.pods {
+				if _, ok := want[k]; !ok {
+					t.Fatalf("pod %v kept, not asked for", k)
+				}
+			}
+			node := &wire.ResourceUsage{}
+			pods := map[usage.PodKey]wire.ResourceUsage{podA: {Containers: []wire.ContainerUsage{{Name: "app"}}}}
+			n.addSummary(s, node, pods, t0.Add(time.Hour))
+			if len(pods) != 1 {
+				t.Fatalf("readings added: %v", pods)
+			}
+			if nw := pods[podA].Network; nw != nil {
+				for _, r := range []*float64{nw.RxBytesPerSec, nw.TxBytesPerSec} {
+					if r != nil && (*r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0)) {
+						t.Fatalf("rate %v", *r)
+					}
+				}
+				if (nw.RxBytesPerSec == nil) != (nw.TxBytesPerSec == nil) {
+					t.Fatalf("one rate without the other: %+v", nw)
+				}
+			}
 		}
 	})
 }

@@ -1,12 +1,17 @@
 // Package kubelet is the usage.Source that reads this node's kubelet
-// resource metrics endpoint (/metrics/resource, Prometheus text) directly,
-// with no API server request: its client, the parser of the answer, the
-// CPU rates across two scrapes, and errors that say what to fix.
+// directly, with no API server request: the resource metrics endpoint
+// (/metrics/resource, Prometheus text) for CPU and memory, and optionally
+// the stats summary (/stats/summary, JSON, read as a stream) for network,
+// storage, volume, RSS and node filesystem figures; its client, the parsers
+// of the answers, the rates across two reads, and errors that say what to
+// fix.
 package kubelet
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -54,6 +59,13 @@ type Options struct {
 	// InsecureSkipVerify turns off verification of the kubelet's serving
 	// certificate.
 	InsecureSkipVerify bool
+	// Summary also reads the kubelet's stats summary (SummaryPath, at the
+	// same scheme, host and port; RBAC get on nodes/stats) each Fetch and
+	// adds its figures to the readings: the pods' network traffic,
+	// ephemeral storage and volumes, the containers' RSS, the node's
+	// filesystems. A failed summary read leaves those figures out and the
+	// readings as they are.
+	Summary bool
 	// Logger logs the endpoint when it changes (default: no logging).
 	Logger *zap.Logger
 	// Now is the scrape time of samples the kubelet writes without a
@@ -63,7 +75,8 @@ type Options struct {
 }
 
 // Source reads usage from this node's kubelet resource metrics endpoint
-// (Prometheus text), so reading usage makes no API server request at all.
+// (Prometheus text) and, with Options.Summary, its stats summary, so reading
+// usage makes no API server request at all.
 // CPU is a counter there: a reading needs two scrapes of the same series
 // (the same container instance, told by container_start_time_seconds), so
 // the first Fetch returns no readings (not even memory) and they start with
@@ -78,6 +91,12 @@ type Source struct {
 
 	lastURL string
 	rates   rates
+	net     netRates
+	// summaryFailed is the reason of the last failed summary read ("" when
+	// the last one worked): a failure is warned about when it starts.
+	summaryFailed string
+	// summaryRetryAt holds off summary reads after the kubelet refused one.
+	summaryRetryAt time.Time
 }
 
 // New returns a Source reading the kubelet with restCfg's credentials: its
@@ -115,7 +134,7 @@ func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	client := *hc // HTTPClientFor may return http.DefaultClient: never modify that
 	// A redirect would carry the token elsewhere.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates()}, nil
+	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates(), net: netRates{last: map[usage.PodKey]netCounter{}}}, nil
 }
 
 // UseNode sets where the Node object comes from (the pod cache's node
@@ -126,8 +145,11 @@ func (k *Source) UseNode(f usage.NodeFunc) { k.node.Store(&f) }
 func (k *Source) Name() string { return usage.KubeletName }
 
 // Fetch implements usage.Source with one GET of the kubelet's resource
-// metrics. Reading.Requests (API server requests) is always 0;
-// KubeletRequests is 1 once the request was sent. Only the given pods are
+// metrics and, with Options.Summary, one of its summary (see addSummary;
+// not after the kubelet refused one, for summaryRetryAfter). Reading.Requests
+// (API server requests) is always 0; KubeletRequests counts the requests
+// sent (1 or 2), Errors a failed summary read (the readings go out without
+// its figures). Only the given pods are
 // reported, and only those with two successive samples of the same series
 // (the same container instance) for every CPU counter they need: a pod just
 // started, or whose container restarted, has no reading this time. A
@@ -150,7 +172,106 @@ func (k *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading,
 	}
 	r, err = k.read(body, scraped, u, pods)
 	r.KubeletRequests = 1
-	return r, err
+	if err != nil || !k.opts.Summary || k.opts.Now().Before(k.summaryRetryAt) {
+		return r, err
+	}
+	r.KubeletRequests++
+	if err := k.addSummary(ctx, u, &r, pods); err != nil {
+		r.Errors++
+		k.summaryFailure(ctx, err)
+		return r, nil
+	}
+	if k.summaryFailed != "" {
+		k.logger.Info("Reading the kubelet summary again")
+		k.summaryFailed = ""
+	}
+	return r, nil
+}
+
+// summaryRetryAfter is how long a summary the kubelet refuses (403: no
+// nodes/stats; 404: no Summary API) is not asked for again: each refusal
+// costs the kubelet an access review by the API server.
+const summaryRetryAfter = 5 * time.Minute
+
+// summaryFailure logs a failed summary read once per reason, with the fix
+// for it, and holds off the next read after a refusal.
+func (k *Source) summaryFailure(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // shutting down
+	}
+	reason := usage.Reason(err)
+	var ke *kubeletError
+	refused := errors.As(err, &ke) && (ke.status == http.StatusForbidden || ke.status == http.StatusUnauthorized || ke.status == http.StatusNotFound)
+	if refused {
+		k.summaryRetryAt = k.opts.Now().Add(summaryRetryAfter)
+	}
+	if reason == k.summaryFailed {
+		return
+	}
+	k.summaryFailed = reason
+	fix := "the next read tries again"
+	switch {
+	case refused && ke.status == http.StatusNotFound:
+		fix = "set CATOPS_KUBELET_SUMMARY=false (chart: podMetrics.kubelet.summary=false) for a kubelet without the Summary API"
+	case refused:
+		fix = "grant the agent get on nodes/stats (the chart does with podMetrics.kubelet.summary, the default), or set CATOPS_KUBELET_SUMMARY=false"
+	}
+	fields := []zap.Field{zap.String("reason", reason), zap.Error(err), zap.String("fix", fix)}
+	if refused {
+		fields = append(fields, zap.Duration("retryIn", summaryRetryAfter))
+	}
+	k.logger.Warn("Cannot read the kubelet summary: pod network, storage and volume figures, container RSS and the node's filesystems are left out until it works", fields...)
+}
+
+// summaryURL is the summary's URL on the same kubelet as the resource
+// metrics URL u: u with its /metrics/resource ending replaced by
+// /stats/summary (keeping a proxy prefix), else u's host with
+// /stats/summary.
+func summaryURL(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	path := SummaryPath
+	if prefix, ok := strings.CutSuffix(p.Path, DefaultPath); ok {
+		path = prefix + SummaryPath
+	}
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: path}).String(), nil
+}
+
+// addSummary reads the kubelet summary as a stream and adds its figures to
+// r's readings.
+func (k *Source) addSummary(ctx context.Context, resourceURL string, r *usage.Reading, pods []usage.PodKey) error {
+	u, err := summaryURL(resourceURL)
+	if err != nil {
+		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", resourceURL, err)}
+	}
+	want := make(map[usage.PodKey]struct{}, len(pods))
+	for _, p := range pods {
+		want[p] = struct{}{}
+	}
+	var s *summary
+	err = k.stream(ctx, u, "application/json", "stats", func(body io.Reader) error {
+		var perr error
+		s, perr = parseSummary(body, want)
+		var syntax *json.SyntaxError
+		switch {
+		case perr == nil:
+			return nil
+		case errors.Is(perr, errSummaryShape) || errors.As(perr, &syntax) || errors.Is(perr, io.ErrUnexpectedEOF):
+			return &kubeletError{reason: "kubelet answer not understood", msg: fmt.Sprintf("parse the summary of the kubelet at %s: %v", u, oneLine(perr))}
+		default:
+			return transportError(u, perr)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for k2, why := range s.dropped {
+		k.logger.Debug("Kubelet summary entry left out", zap.String("pod", k2.Namespace+"/"+k2.Name), zap.String("why", why))
+	}
+	k.net.addSummary(s, r.Node, r.Pods, k.opts.Now().Add(usage.MaxClockSkew))
+	return nil
 }
 
 // read turns body, the answer of the kubelet at u received at scraped, into
@@ -211,6 +332,26 @@ func URL(node *corev1.Node, hostIP string) (string, error) {
 	return u.String(), nil
 }
 
+// stream GETs u (RBAC get on nodes/<subresource>) and hands its body (at
+// most maxBody bytes) to read.
+func (k *Source) stream(ctx context.Context, u, accept, subresource string, read func(io.Reader) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", u, err)}
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return transportError(u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return statusError(u, resp.StatusCode, subresource)
+	}
+	return read(io.LimitReader(resp.Body, maxBody))
+}
+
 // get reads the body of u and when it arrived.
 func (k *Source) get(ctx context.Context, u string) ([]byte, time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -227,7 +368,7 @@ func (k *Source) get(ctx context.Context, u string) ([]byte, time.Time, error) {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, time.Time{}, statusError(u, resp.StatusCode)
+		return nil, time.Time{}, statusError(u, resp.StatusCode, "metrics")
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {

@@ -46,16 +46,28 @@ type fakeKubelet struct {
 	status int
 	auth   []string
 	paths  []string
+	// The summary (SummaryPath) and its status.
+	summary       string
+	summaryStatus int
 }
 
 func newFakeKubelet(t *testing.T) *fakeKubelet {
 	t.Helper()
-	f := &fakeKubelet{status: http.StatusOK}
+	f := &fakeKubelet{status: http.StatusOK, summaryStatus: http.StatusNotFound}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.auth = append(f.auth, r.Header.Get("Authorization"))
 		f.paths = append(f.paths, r.URL.Path)
+		if r.URL.Path == SummaryPath {
+			if f.summaryStatus != http.StatusOK {
+				http.Error(w, "Forbidden (user=system:serviceaccount:catops-system:catops, verb=get, resource=nodes, subresource(s)=[stats])", f.summaryStatus)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(f.summary))
+			return
+		}
 		if f.status != http.StatusOK {
 			http.Error(w, "Forbidden (user=system:serviceaccount:catops-system:catops, verb=get, resource=nodes, subresource(s)=[metrics])", f.status)
 			return
@@ -74,6 +86,12 @@ func (f *fakeKubelet) serve(body string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.body, f.status = body, http.StatusOK
+}
+
+func (f *fakeKubelet) serveSummary(body string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.summary, f.summaryStatus = body, status
 }
 
 func (f *fakeKubelet) fail(status int) {
@@ -535,4 +553,19 @@ func TestKubeletContainersWithoutARateAreLeftOut(t *testing.T) {
 	assert.Equal(t, []wire.ContainerUsage{{Name: "main", CPUCores: 0.1, MemoryBytes: 80e6}, {Name: "side", CPUCores: 0.05, MemoryBytes: 20e6}},
 		r.Pods[podB].Containers, "sorted by name")
 	assert.Empty(t, r.Rejected)
+}
+
+// Beside pod_* series, a container whose counter cannot be true (it went
+// down within one instance) is left out of the pod's containers and
+// counted; the pod's reading stands.
+func TestKubeletContainerThatCannotBeTrueBesidePodSeries(t *testing.T) {
+	f := newFakeKubelet(t)
+	k := newTestKubelet(t, f, Options{})
+	f.serve(kubeletText(t0, 100, 1e9, []ctr{{"ns", "b", "main", 10, 80e6, ctrStart}, {"ns", "b", "side", 5, 20e6, ctrStart}}, [4]any{"ns", "b", 16.0, 110e6}))
+	fetch(t, k, podB)
+	f.serve(kubeletText(t0.Add(10*time.Second), 101, 1e9, []ctr{{"ns", "b", "main", 12, 80e6, ctrStart}, {"ns", "b", "side", 4, 20e6, ctrStart}}, [4]any{"ns", "b", 18.0, 110e6}))
+	r := fetch(t, k, podB)
+	require.Contains(t, r.Pods, podB)
+	assert.Equal(t, []wire.ContainerUsage{{Name: "main", CPUCores: 0.2, MemoryBytes: 80e6}}, r.Pods[podB].Containers)
+	assert.Equal(t, map[usage.PodKey]string{podB: usage.RejectCounterBackwards}, usagetest.RejectedAs(r.Rejected))
 }

@@ -73,10 +73,12 @@ func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.Resou
 	}
 	pods := make(map[usage.PodKey]wire.ResourceUsage, len(want))
 	for k, p := range s.pods {
-		u, ok, reason, detail := r.pod(next, k, p)
+		var containerRejected []usage.Rejection
+		u, ok, reason, detail := r.pod(next, k, p, &containerRejected)
 		if _, wanted := want[k]; !wanted {
 			continue
 		}
+		rejected = append(rejected, containerRejected...)
 		switch {
 		case ok:
 			pods[k] = u
@@ -112,8 +114,10 @@ func (r *rates) point(next map[seriesKey]counterState, k seriesKey, p *usagePoin
 // series missing (starting, stopping, or stats not read) leaves the pod's
 // total unknown, as does one whose rate is not known yet. Every container
 // with both series good is observed, so that its rate is known next time,
-// and the reading lists those whose rate is known (Containers).
-func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint) (wire.ResourceUsage, bool, string, string) {
+// and the reading lists those whose rate is known (Containers). When the
+// pod's figures come from its pod_* series, a container whose series cannot
+// be true is left out of Containers and added to containerRejected.
+func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint, containerRejected *[]usage.Rejection) (wire.ResourceUsage, bool, string, string) {
 	names := make([]string, 0, len(p.containers))
 	for name := range p.containers {
 		names = append(names, name)
@@ -160,6 +164,13 @@ func (r *rates) pod(next map[seriesKey]counterState, k usage.PodKey, p *podPoint
 		u, ok, reason, detail := r.point(next, seriesKey{PodKey: k, Pod: true}, &p.usagePoint, latest, false)
 		if ok {
 			u.Containers = containers()
+			for i, cr := range reads {
+				// A missing series is a container starting or stopping,
+				// not a figure that cannot be true.
+				if !cr.ok && cr.why != "" && cr.why != usage.RejectMissing {
+					*containerRejected = append(*containerRejected, usage.Rejection{Pod: k, Reason: cr.why, Detail: fmt.Sprintf("container %q: %s", names[i], cr.what)})
+				}
+			}
 		}
 		return u, ok, reason, detail
 	}
