@@ -35,6 +35,7 @@ test: ## unit tests with -race (without it if there is no C compiler), then a sh
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletScrape$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzMetricsAPI$$' -fuzztime 8s -fuzzminimizetime 2s ./pkg/usage/metricsapi/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletSummary$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletCadvisor$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
 

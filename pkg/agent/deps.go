@@ -72,6 +72,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 			CAFile:             cfg.KubeletCAFile,
 			InsecureSkipVerify: cfg.KubeletInsecureSkipVerify,
 			Summary:            cfg.KubeletSummary,
+			Throttling:         cfg.KubeletThrottling,
 			Logger:             logger.Named("usage"),
 		})
 		if err != nil {

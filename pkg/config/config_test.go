@@ -93,6 +93,7 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"kubelet url without kubelet source", map[string]string{"CATOPS_KUBELET_URL": "https://10.0.0.5:10250/metrics/resource"}, nil, "CATOPS_KUBELET_URL is set but CATOPS_POD_METRICS_SOURCE is metrics-api: set CATOPS_POD_METRICS_SOURCE=kubelet"},
 		{"kubelet skip-verify without kubelet source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "none", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "true"}, nil, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY is set but CATOPS_POD_METRICS_SOURCE is none"},
 		{"kubelet skip-verify not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "maybe"}, nil, `CATOPS_KUBELET_INSECURE_SKIP_VERIFY must be true or false, got "maybe"`},
+		{"kubelet throttling not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_THROTTLING": "sometimes"}, nil, `CATOPS_KUBELET_THROTTLING must be true or false, got "sometimes"`},
 		{"kubelet summary not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_SUMMARY": "maybe"}, nil, `CATOPS_KUBELET_SUMMARY must be true or false, got "maybe"`},
 		{"kubelet CA file missing", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "/nonexistent/ca.crt"}, nil, `CATOPS_KUBELET_CA_FILE: cannot read "/nonexistent/ca.crt": no such file or directory`},
 		{"kubelet CA file not PEM", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "config_test.go"}, nil, `CATOPS_KUBELET_CA_FILE: "config_test.go" holds no PEM certificate`},
@@ -170,6 +171,7 @@ func TestKubeletSource(t *testing.T) {
 	assert.False(t, c.KubeletInsecureSkipVerify)
 	assert.Equal(t, "10.0.0.5", c.HostIP)
 	assert.True(t, c.KubeletSummary, "the summary by default")
+	assert.False(t, c.KubeletThrottling, "throttling off by default: /metrics/cadvisor costs the kubelet")
 
 	o = NewOptions("catops-k8s")
 	require.NoError(t, o.Parse(nil, env(with(map[string]string{

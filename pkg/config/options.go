@@ -42,6 +42,7 @@ const (
 	kubeletCAFile
 	kubeletInsecure
 	kubeletSummary
+	kubeletThrottling
 	hostIP
 	queueMaxBytes
 	batchMaxBytes
@@ -90,6 +91,7 @@ var settings = [numSettings]setting{
 	kubeletURL:         {"kubelet-url", "CATOPS_KUBELET_URL", "", "URL", "kubelet resource metrics URL (source kubelet); empty: https://<Node InternalIP, else HOST_IP>:<Node's kubelet port>/<Node's metrics.k8s.io/resource-metrics-path annotation, else metrics/resource>", false},
 	kubeletCAFile:      {"kubelet-ca-file", "CATOPS_KUBELET_CA_FILE", "", "PATH", "CA bundle that verifies the kubelet's serving certificate (source kubelet); empty: the API server's CA (in a pod: the ServiceAccount's ca.crt)", false},
 	kubeletInsecure:    {"kubelet-insecure-skip-verify", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "false", "", "do not verify the kubelet's serving certificate (source kubelet; for self-signed kubelet certificates, like metrics-server's --kubelet-insecure-tls)", true},
+	kubeletThrottling:  {"kubelet-throttling", "CATOPS_KUBELET_THROTTLING", "false", "", "also read the kubelet's /metrics/cadvisor each interval, keeping only its CFS series (source kubelet; RBAC get on nodes/metrics): each CPU-limited container's throttling; costs the kubelet ~3.4 ms of CPU per pod per read", true},
 	kubeletSummary:     {"kubelet-summary", "CATOPS_KUBELET_SUMMARY", "true", "", "also read the kubelet's /stats/summary each interval (source kubelet; RBAC get on nodes/stats): pods' network traffic, ephemeral storage and volumes, containers' RSS, the node's filesystems", true},
 	hostIP:             {"host-ip", "HOST_IP", "", "IP", "this node's IP (downward API status.hostIP); the kubelet's address when the Node has no InternalIP (source kubelet)", false},
 	queueMaxBytes:      {"queue-max-bytes", "CATOPS_QUEUE_MAX_BYTES", "8388608", "BYTES", "bound of the send queue in bytes (minimum 1048576; 8Mi also works); samples are dropped first when full", false},
@@ -222,7 +224,7 @@ var usageGroups = []struct {
 	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}},
 	{"This node", []key{nodeName, namespace, kubeconfig, watchList}},
 	{"Collection", []key{collectionInterval, snapshotInterval}},
-	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, hostIP}},
+	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, kubeletThrottling, hostIP}},
 	{"Host figures", []key{hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
 	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}},
 	{"Health and logs", []key{healthAddr, logLevel}},

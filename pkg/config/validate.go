@@ -68,20 +68,21 @@ type Config struct {
 	KubeletURL                string
 	KubeletCAFile             string
 	KubeletInsecureSkipVerify bool
-	// KubeletSummary also reads the kubelet's /stats/summary (source
-	// kubelet only).
-	KubeletSummary  bool
-	HostIP          string
-	QueueMaxBytes   int
-	BatchMaxBytes   int
-	FlushDelay      time.Duration
-	ShutdownTimeout time.Duration
-	SpoolDir        string // the disk spool's directory; empty: off, memory only
-	SpoolMaxBytes   int
-	HostProc        string
-	HostSys         string
-	HostRoot        string
-	HostDev         string
+	// KubeletSummary also reads the kubelet's /stats/summary, and
+	// KubeletThrottling its /metrics/cadvisor (source kubelet only).
+	KubeletSummary    bool
+	KubeletThrottling bool
+	HostIP            string
+	QueueMaxBytes     int
+	BatchMaxBytes     int
+	FlushDelay        time.Duration
+	ShutdownTimeout   time.Duration
+	SpoolDir          string // the disk spool's directory; empty: off, memory only
+	SpoolMaxBytes     int
+	HostProc          string
+	HostSys           string
+	HostRoot          string
+	HostDev           string
 	// HostIncludeInterfaces and HostExcludeInterfaces are path.Match
 	// patterns that override which network interfaces host figures count.
 	HostIncludeInterfaces []string
@@ -290,6 +291,10 @@ func (o *Options) kubelet(c *Config) error {
 	summary := o.get(kubeletSummary)
 	if c.KubeletSummary, err = strconv.ParseBool(summary.raw); err != nil {
 		return errorf("%s must be true or false, got %q", summary.source, summary.raw)
+	}
+	throttling := o.get(kubeletThrottling)
+	if c.KubeletThrottling, err = strconv.ParseBool(throttling.raw); err != nil {
+		return errorf("%s must be true or false, got %q", throttling.source, throttling.raw)
 	}
 	if v := o.get(hostIP); v.raw != "" {
 		if net.ParseIP(v.raw) == nil {

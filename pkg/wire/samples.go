@@ -187,6 +187,23 @@ type ContainerUsage struct {
 	// MemoryRSSBytes is the container's resident set (anonymous memory and
 	// swap cache, not the page cache), from the kubelet summary. Optional.
 	MemoryRSSBytes *uint64 `json:"memory_rss_bytes,omitempty"`
+	// Throttling is the container's CPU throttling over about the same
+	// window, from the kubelet's /metrics/cadvisor; absent for a container
+	// without a CPU limit, and on the first read. Optional.
+	Throttling *CPUThrottling `json:"throttling,omitempty"`
+}
+
+// CPUThrottling is how much a container with a CPU limit (a CFS quota) was
+// held back between two reads of the kubelet's /metrics/cadvisor: the CFS
+// enforcement periods that elapsed while it ran, those in which it used up
+// its quota and was throttled, and the time it spent throttled, over
+// WindowSeconds. ThrottledPeriods / Periods is the share of periods it was
+// throttled in.
+type CPUThrottling struct {
+	Periods          uint64  `json:"periods"`
+	ThrottledPeriods uint64  `json:"throttled_periods"`
+	ThrottledSeconds float64 `json:"throttled_seconds"`
+	WindowSeconds    float64 `json:"window_seconds"`
 }
 
 // PodUsage is the reading of one pod (the sum of its containers).

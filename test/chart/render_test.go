@@ -310,7 +310,7 @@ func TestPodMetricsSources(t *testing.T) {
 	metricsAPI := rbacv1.PolicyRule{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list"}}
 	nodeMetrics := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}
 	nodeMetricsAndStats := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics", "nodes/stats"}, Verbs: []string{"get"}}
-	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "CATOPS_KUBELET_SUMMARY"}
+	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "CATOPS_KUBELET_SUMMARY", "CATOPS_KUBELET_THROTTLING"}
 
 	for _, tc := range []struct {
 		source string
@@ -330,6 +330,7 @@ func TestPodMetricsSources(t *testing.T) {
 				assert.NotContains(t, env, "CATOPS_KUBELET_CA_FILE", "default: the cluster CA")
 				assert.NotContains(t, env, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY")
 				assert.Equal(t, "true", env["CATOPS_KUBELET_SUMMARY"], "the summary by default")
+				assert.Equal(t, "false", env["CATOPS_KUBELET_THROTTLING"], "throttling off by default")
 				return
 			}
 			for _, k := range kubeletEnv {
@@ -339,9 +340,10 @@ func TestPodMetricsSources(t *testing.T) {
 	}
 
 	// Without the summary: nodes/metrics only.
-	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.summary=false")
+	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.summary=false", "--set", "podMetrics.kubelet.throttling=true")
 	assert.Equal(t, []rbacv1.PolicyRule{core, nodeMetrics}, r.clusterRole.Rules)
 	assert.Equal(t, "false", r.env(t)["CATOPS_KUBELET_SUMMARY"])
+	assert.Equal(t, "true", r.env(t)["CATOPS_KUBELET_THROTTLING"])
 
 	// The kubelets' CA from a ConfigMap, mounted read-only.
 	r = render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",

@@ -144,6 +144,15 @@ func (n *Node) startContainerd(ctx context.Context, b binaries) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n.logf("node: containerd answers in %.2fs (pid %d)", time.Since(t0).Seconds(), p.PID)
+	// The kubelet's cAdvisor asks containerd for containers' names at its
+	// default socket, /run/containerd/containerd.sock (in the namespace's
+	// own /run): without it, /metrics/cadvisor has no container labels.
+	if err := n.nsRun(b.mkdir, "-p", "/run/containerd"); err != nil {
+		return err
+	}
+	if err := n.nsRun(b.ln, "-sf", n.paths.sock, "/run/containerd/containerd.sock"); err != nil {
+		return err
+	}
 	t1 := time.Now()
 	tars := b.images()
 	if agent := filepath.Join(b.imageDir, "catops-k8s.tar"); fileExists(agent) {

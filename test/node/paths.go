@@ -61,7 +61,7 @@ type binaries struct {
 	bin, root, imageDir            string
 	kubelet, containerd, ctr, shim string
 	runc, cniDir, unshare, nsenter string
-	mount, sleep, ip               string
+	mount, sleep, ip, mkdir, ln    string
 }
 
 func findBinaries() (binaries, error) {
@@ -90,7 +90,7 @@ func findBinaries() (binaries, error) {
 	for _, t := range []struct {
 		dst  *string
 		name string
-	}{{&b.unshare, "unshare"}, {&b.nsenter, "nsenter"}, {&b.mount, "mount"}, {&b.sleep, "sleep"}, {&b.ip, "ip"}} {
+	}{{&b.unshare, "unshare"}, {&b.nsenter, "nsenter"}, {&b.mount, "mount"}, {&b.sleep, "sleep"}, {&b.ip, "ip"}, {&b.mkdir, "mkdir"}, {&b.ln, "ln"}} {
 		p, err := lookPathResolved(t.name)
 		if err != nil {
 			return b, fmt.Errorf("node: %s not found (util-linux / coreutils / iproute2): %w", t.name, err)

@@ -48,3 +48,44 @@ func BenchmarkDecodeSummary110Whole(b *testing.B) {
 		}
 	}
 }
+
+// cadvisor110 is a /metrics/cadvisor answer of 110 CPU-limited containers,
+// each with otherLines series of other families (label sets as the kubelet
+// writes them) around its three CFS series.
+func cadvisor110(otherLines int) string {
+	var b strings.Builder
+	labels := func(i int) string {
+		return fmt.Sprintf(`container="app",id="/kubepods/burstable/pod%08d-0000-0000-0000-000000000000/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",image="registry.example/team/app:v1.2.3",name="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",namespace="ns-%d",pod="pod-%d"`, i, i%10, i)
+	}
+	for j := range otherLines {
+		fmt.Fprintf(&b, "# HELP container_other_%d test\n# TYPE container_other_%d gauge\n", j, j)
+		for i := range 110 {
+			fmt.Fprintf(&b, "container_other_%d{%s} %d 1772366400000\n", j, labels(i), i*j)
+		}
+	}
+	for _, fam := range []string{seriesCFSPeriods, seriesCFSThrottledPeriods, seriesCFSThrottledSeconds} {
+		fmt.Fprintf(&b, "# HELP %s test\n# TYPE %s counter\n", fam, fam)
+		for i := range 110 {
+			fmt.Fprintf(&b, "%s{%s} %d 1772366400000\n", fam, labels(i), 1000+i)
+		}
+	}
+	return b.String()
+}
+
+// BenchmarkCadvisor110: /metrics/cadvisor of 110 containers (about 27 KiB
+// each, 80 series of other families apiece) filtered to its CFS series as
+// it streams, then parsed.
+func BenchmarkCadvisor110(b *testing.B) {
+	body := cadvisor110(80)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		text, err := filterCFS(strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := parseCFS(text, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

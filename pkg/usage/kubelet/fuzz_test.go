@@ -88,3 +88,29 @@ func FuzzKubeletSummary(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKubeletCadvisor reads two /metrics/cadvisor answers in a row through
+// the CFS filter and parser: no panic; a figure is finite, its throttled
+// periods never above its periods, its window above zero.
+func FuzzKubeletCadvisor(f *testing.F) {
+	f.Add(cadvisorText(t0, map[string][3]float64{"app": {100, 40, 2}}), cadvisorText(t0.Add(10*time.Second), map[string][3]float64{"app": {200, 90, 4}}))
+	f.Add("container_cpu_cfs_periods_total{container=\"app\",namespace=\"ns\",pod=\"a\"} 1e308\n", "container_cpu_cfs_throttled_periods_total{container=\"app\",namespace=\"ns\",pod=\"a\"} NaN 5\n")
+	f.Fuzz(func(t *testing.T, first, second string) {
+		var c cfsState
+		for i, body := range []string{first, second} {
+			text, err := filterCFS(strings.NewReader(body))
+			if err != nil {
+				continue
+			}
+			cur, err := parseCFS(text, t0.Add(time.Duration(i)*10*time.Second))
+			if err != nil {
+				continue
+			}
+			for k, th := range c.throttling(cur, t0.Add(time.Hour)) {
+				if th.ThrottledPeriods > th.Periods || !(th.WindowSeconds > 0) || math.IsNaN(th.ThrottledSeconds) || math.IsInf(th.ThrottledSeconds, 0) || th.ThrottledSeconds < 0 {
+					t.Fatalf("%v: %+v", k, th)
+				}
+			}
+		}
+	})
+}

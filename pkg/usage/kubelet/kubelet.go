@@ -66,6 +66,12 @@ type Options struct {
 	// filesystems. A failed summary read leaves those figures out and the
 	// readings as they are.
 	Summary bool
+	// Throttling also reads the kubelet's cAdvisor metrics (CadvisorPath,
+	// same scheme, host and port; RBAC get on nodes/metrics) each Fetch,
+	// keeping only the CFS series while reading, and adds each
+	// container's CPU throttling to its ContainerUsage. A failed read leaves
+	// those figures out.
+	Throttling bool
 	// Logger logs the endpoint when it changes (default: no logging).
 	Logger *zap.Logger
 	// Now is the scrape time of samples the kubelet writes without a
@@ -92,11 +98,9 @@ type Source struct {
 	lastURL string
 	rates   rates
 	net     netRates
-	// summaryFailed is the reason of the last failed summary read ("" when
-	// the last one worked): a failure is warned about when it starts.
-	summaryFailed string
-	// summaryRetryAt holds off summary reads after the kubelet refused one.
-	summaryRetryAt time.Time
+	cfs     cfsState
+	// The reads beside /metrics/resource.
+	summary, cadvisor extra
 }
 
 // New returns a Source reading the kubelet with restCfg's credentials: its
@@ -134,7 +138,13 @@ func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	client := *hc // HTTPClientFor may return http.DefaultClient: never modify that
 	// A redirect would carry the token elsewhere.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates(), net: netRates{last: map[usage.PodKey]netCounter{}}}, nil
+	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates(),
+		net: netRates{last: map[usage.PodKey]netCounter{}},
+		summary: extra{what: "the kubelet summary", lost: "pod network, storage and volume figures, container RSS and the node's filesystems",
+			rbac: "nodes/stats", setting: "CATOPS_KUBELET_SUMMARY", chart: "podMetrics.kubelet.summary"},
+		cadvisor: extra{what: "the kubelet's cAdvisor metrics", lost: "the containers' CPU throttling figures",
+			rbac: "nodes/metrics", setting: "CATOPS_KUBELET_THROTTLING", chart: "podMetrics.kubelet.throttling"},
+	}, nil
 }
 
 // UseNode sets where the Node object comes from (the pod cache's node
@@ -172,30 +182,50 @@ func (k *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading,
 	}
 	r, err = k.read(body, scraped, u, pods)
 	r.KubeletRequests = 1
-	if err != nil || !k.opts.Summary || k.opts.Now().Before(k.summaryRetryAt) {
+	if err != nil {
 		return r, err
 	}
-	r.KubeletRequests++
-	if err := k.addSummary(ctx, u, &r, pods); err != nil {
-		r.Errors++
-		k.summaryFailure(ctx, err)
-		return r, nil
+	if k.opts.Summary {
+		k.extraRead(ctx, &k.summary, &r, func() error { return k.addSummary(ctx, u, &r, pods) })
 	}
-	if k.summaryFailed != "" {
-		k.logger.Info("Reading the kubelet summary again")
-		k.summaryFailed = ""
+	if k.opts.Throttling {
+		k.extraRead(ctx, &k.cadvisor, &r, func() error { return k.addThrottling(ctx, u, &r) })
 	}
 	return r, nil
 }
 
-// summaryRetryAfter is how long a summary the kubelet refuses (403: no
-// nodes/stats; 404: no Summary API) is not asked for again: each refusal
-// costs the kubelet an access review by the API server.
-const summaryRetryAfter = 5 * time.Minute
+// extraRetryAfter is how long a read the kubelet refuses (401/403: RBAC;
+// 404: not served) is not asked for again: each refusal costs the kubelet
+// an access review by the API server.
+const extraRetryAfter = 5 * time.Minute
 
-// summaryFailure logs a failed summary read once per reason, with the fix
-// for it, and holds off the next read after a refusal.
-func (k *Source) summaryFailure(ctx context.Context, err error) {
+// extra is one of the kubelet reads beside /metrics/resource (the summary,
+// cAdvisor's metrics): a failure costs only its figures.
+type extra struct {
+	what, lost    string // "the kubelet summary"; the figures left out while it fails
+	rbac, setting string // "nodes/stats"; the variable that turns it off
+	chart         string // the chart value that grants and turns it on
+	failed        string // the reason of the last failed read ("" when it worked)
+	retryAt       time.Time
+}
+
+// extraRead runs read (the request x makes, adding its figures to r) unless
+// x is held off after a refusal; a failure is counted in r.Errors and
+// warned about once per reason, with the fix.
+func (k *Source) extraRead(ctx context.Context, x *extra, r *usage.Reading, read func() error) {
+	if k.opts.Now().Before(x.retryAt) {
+		return
+	}
+	r.KubeletRequests++
+	err := read()
+	if err == nil {
+		if x.failed != "" {
+			k.logger.Info("Reading "+x.what+" again", zap.String("was", x.failed))
+			x.failed = ""
+		}
+		return
+	}
+	r.Errors++
 	if ctx.Err() != nil {
 		return // shutting down
 	}
@@ -203,41 +233,74 @@ func (k *Source) summaryFailure(ctx context.Context, err error) {
 	var ke *kubeletError
 	refused := errors.As(err, &ke) && (ke.status == http.StatusForbidden || ke.status == http.StatusUnauthorized || ke.status == http.StatusNotFound)
 	if refused {
-		k.summaryRetryAt = k.opts.Now().Add(summaryRetryAfter)
+		x.retryAt = k.opts.Now().Add(extraRetryAfter)
 	}
-	if reason == k.summaryFailed {
+	if reason == x.failed {
 		return
 	}
-	k.summaryFailed = reason
+	x.failed = reason
 	fix := "the next read tries again"
 	switch {
 	case refused && ke.status == http.StatusNotFound:
-		fix = "set CATOPS_KUBELET_SUMMARY=false (chart: podMetrics.kubelet.summary=false) for a kubelet without the Summary API"
+		fix = fmt.Sprintf("set %s=false (chart: %s=false) for a kubelet that does not serve it", x.setting, x.chart)
 	case refused:
-		fix = "grant the agent get on nodes/stats (the chart does with podMetrics.kubelet.summary, the default), or set CATOPS_KUBELET_SUMMARY=false"
+		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s, the default), or set %s=false", x.rbac, x.chart, x.setting)
 	}
 	fields := []zap.Field{zap.String("reason", reason), zap.Error(err), zap.String("fix", fix)}
 	if refused {
-		fields = append(fields, zap.Duration("retryIn", summaryRetryAfter))
+		fields = append(fields, zap.Duration("retryIn", extraRetryAfter))
 	}
-	k.logger.Warn("Cannot read the kubelet summary: pod network, storage and volume figures, container RSS and the node's filesystems are left out until it works", fields...)
+	k.logger.Warn("Cannot read "+x.what+": "+x.lost+" are left out until it works", fields...)
 }
 
-// summaryURL is the summary's URL on the same kubelet as the resource
-// metrics URL u: u with its /metrics/resource ending replaced by
-// /stats/summary (keeping a proxy prefix), else u's host with
-// /stats/summary.
-func summaryURL(u string) (string, error) {
+// siblingURL is the URL of the kubelet endpoint path on the same kubelet as
+// the resource metrics URL u: u with its /metrics/resource ending replaced
+// by path (keeping a proxy prefix), else u's host with path.
+func siblingURL(u, path string) (string, error) {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "", err
 	}
-	path := SummaryPath
 	if prefix, ok := strings.CutSuffix(p.Path, DefaultPath); ok {
-		path = prefix + SummaryPath
+		path = prefix + path
 	}
 	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: path}).String(), nil
 }
+
+// addThrottling reads the kubelet's cAdvisor metrics, keeping only the CFS
+// series as they stream in, and puts each container's throttling on r.
+func (k *Source) addThrottling(ctx context.Context, resourceURL string, r *usage.Reading) error {
+	u, err := siblingURL(resourceURL, CadvisorPath)
+	if err != nil {
+		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", resourceURL, err)}
+	}
+	var text []byte
+	err = k.stream(ctx, u, "text/plain;version=0.0.4;q=1,*/*;q=0.1", "metrics", func(body io.Reader) error {
+		var ferr error
+		text, ferr = filterCFS(body)
+		if errors.Is(ferr, errLineTooLong) {
+			return &kubeletError{reason: "kubelet answer not understood", msg: fmt.Sprintf("read the cAdvisor metrics of the kubelet at %s: %v", u, ferr)}
+		}
+		if ferr != nil {
+			return transportError(u, ferr)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	now := k.opts.Now()
+	cur, err := parseCFS(text, now)
+	if err != nil {
+		return &kubeletError{reason: "kubelet answer not understood", msg: fmt.Sprintf("parse the cAdvisor metrics of the kubelet at %s: %v", u, oneLine(err))}
+	}
+	addThrottling(k.cfs.throttling(cur, now.Add(usage.MaxClockSkew)), r.Pods)
+	return nil
+}
+
+// summaryURL is the summary's URL on the same kubelet as the resource
+// metrics URL u (see siblingURL).
+func summaryURL(u string) (string, error) { return siblingURL(u, SummaryPath) }
 
 // addSummary reads the kubelet summary as a stream and adds its figures to
 // r's readings.

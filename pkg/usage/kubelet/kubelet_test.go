@@ -49,16 +49,27 @@ type fakeKubelet struct {
 	// The summary (SummaryPath) and its status.
 	summary       string
 	summaryStatus int
+	// cAdvisor's metrics (CadvisorPath) and their status.
+	cadvisor       string
+	cadvisorStatus int
 }
 
 func newFakeKubelet(t *testing.T) *fakeKubelet {
 	t.Helper()
-	f := &fakeKubelet{status: http.StatusOK, summaryStatus: http.StatusNotFound}
+	f := &fakeKubelet{status: http.StatusOK, summaryStatus: http.StatusNotFound, cadvisorStatus: http.StatusNotFound}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.auth = append(f.auth, r.Header.Get("Authorization"))
 		f.paths = append(f.paths, r.URL.Path)
+		if r.URL.Path == CadvisorPath {
+			if f.cadvisorStatus != http.StatusOK {
+				http.Error(w, "not found", f.cadvisorStatus)
+				return
+			}
+			_, _ = w.Write([]byte(f.cadvisor))
+			return
+		}
 		if r.URL.Path == SummaryPath {
 			if f.summaryStatus != http.StatusOK {
 				http.Error(w, "Forbidden (user=system:serviceaccount:catops-system:catops, verb=get, resource=nodes, subresource(s)=[stats])", f.summaryStatus)
@@ -92,6 +103,12 @@ func (f *fakeKubelet) serveSummary(body string, status int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.summary, f.summaryStatus = body, status
+}
+
+func (f *fakeKubelet) serveCadvisor(body string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cadvisor, f.cadvisorStatus = body, status
 }
 
 func (f *fakeKubelet) fail(status int) {
