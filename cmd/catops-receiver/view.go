@@ -130,7 +130,8 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 		renderHosts(&b, st.nodes)
 		renderPods(&b, st.nodes, now)
 		b.WriteString("\nUnits: CPU in millicores (1000m = 1 core), MEM in MiB, from the Metrics API. HOST: the agent's\n" +
-			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min.\n")
+			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min.\n" +
+			"· rows: a pod's containers; \"throttled N%\": the share of CPU periods its limit held it back in.\n")
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")
@@ -279,11 +280,12 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 				phase = "Terminating"
 			}
 			t.add("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, changed, termination(p))
-			// Per container, for pods of several (one container's figures
-			// are the pod's); a container without a reading is not listed.
-			if hasUsage && len(u.Containers) > 1 {
+			// Per container, for pods of several or a throttled one (one
+			// container's figures are the pod's); a container without a
+			// reading is not listed. Its PHASE cell says how throttled it was.
+			if hasUsage && (len(u.Containers) > 1 || (len(u.Containers) == 1 && u.Containers[0].Throttling != nil)) {
 				for _, c := range u.Containers {
-					t.add("    · "+c.Name, "", "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "")
+					t.add("    · "+c.Name, throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "")
 				}
 			}
 		}
@@ -294,6 +296,15 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 		fmt.Fprintf(b, "%s no reading for the pod yet: a new pod gets one at metrics-server's next scrape of it;\n"+
 			"  pods that are not running get none\n", unknown)
 	}
+}
+
+// throttled is the share of CFS periods the container was throttled in
+// ("throttled 97%"), "" without a figure or periods.
+func throttled(th *wire.CPUThrottling) string {
+	if th == nil || th.Periods == 0 {
+		return ""
+	}
+	return fmt.Sprintf("throttled %d%%", th.ThrottledPeriods*100/th.Periods)
 }
 
 // termination says how the pod's most telling container ended: a container

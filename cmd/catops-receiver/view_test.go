@@ -458,11 +458,16 @@ func TestRenderPerContainerUsage(t *testing.T) {
 	one := reading(0.5, 10<<20)
 	one.Containers = []wire.ContainerUsage{{Name: "main", CPUCores: 0.5, MemoryBytes: 10 << 20}}
 	addPod(&n, pod("shop", "solo", "Running", 0), time.Minute, &one)
+	limited := reading(0.2, 2<<20)
+	limited.Containers = []wire.ContainerUsage{{Name: "burn", CPUCores: 0.2, MemoryBytes: 2 << 20,
+		Throttling: &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 97, ThrottledSeconds: 7.5, WindowSeconds: 10}}}
+	addPod(&n, pod("shop", "burner", "Running", 0), time.Minute, &limited)
 	n.Usage.Available = true
 	out := renderString(viewState{nodes: []receiver.NodeState{n}})
 
-	_, rows := tableRows(t, out, "  POD ", []string{"    · app", "    · proxy", "  shop/web", "  shop/solo"})
+	_, rows := tableRows(t, out, "  POD ", []string{"    · app", "    · proxy", "    · burn", "  shop/web", "  shop/solo"})
 	for key, want := range map[string][]string{
+		"    · burn":  {"· burn", "throttled 97%", "200m", "2Mi"},
 		"    · app":   {"· app", "10m", "48Mi"},
 		"    · proxy": {"· proxy", "2m", "4Mi"},
 		"  shop/web":  {"shop/web", "Running", "0", "12m", "52Mi", "1m00s ago"},

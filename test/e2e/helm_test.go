@@ -652,7 +652,7 @@ func cfsCounters(ctx context.Context, t *testing.T, n *node.Node) (periods, thro
 	t.Helper()
 	body := kubeletGet(ctx, t, n, "/metrics/cadvisor")
 	for _, l := range strings.Split(string(body), "\n") {
-		if !strings.Contains(l, `pod="burn"`) || !strings.Contains(l, `container="box"`) {
+		if !strings.Contains(l, `pod="burn"`) || !strings.Contains(l, `container="box"`) || !strings.Contains(l, `namespace="default"`) {
 			continue
 		}
 		f := strings.Fields(l)
@@ -679,13 +679,24 @@ func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *rec
 	t.Helper()
 	p0, th0 := cfsCounters(ctx, t, n)
 	since := time.Now()
+	var th wire.CPUThrottling
 	waitReceiverFor(ctx, t, rcv, n.Name, "burn's throttling", func(st receiver.NodeState) bool {
 		u, ok := st.Usage.Pods[receiver.PodKey("default", "burn")]
-		return ok && u.Timestamp.After(since) && len(u.Containers) == 1 && u.Containers[0].Throttling != nil
+		if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 || u.Containers[0].Throttling == nil {
+			return false
+		}
+		th = *u.Containers[0].Throttling
+		return true
 	})
-	p1, th1 := cfsCounters(ctx, t, n)
-	st, _ := rcv.Node(n.Name)
-	th := st.Usage.Pods[receiver.PodKey("default", "burn")].Containers[0].Throttling
+	// The kubelet's counters over a window of the test's own, of at least
+	// 50 periods (cAdvisor refreshes them every 10-15 s).
+	var p1, th1 float64
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		if p1, th1 = cfsCounters(ctx, t, n); p1-p0 >= 50 || time.Now().After(deadline) {
+			break
+		}
+	}
+	require.GreaterOrEqual(t, p1-p0, 50.0, "burn's CFS periods moved on in the kubelet's /metrics/cadvisor")
 	require.Positive(t, th.Periods)
 	agent := float64(th.ThrottledPeriods) / float64(th.Periods)
 	kubelet := (th1 - th0) / (p1 - p0)

@@ -141,9 +141,11 @@ func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates(),
 		net: netRates{last: map[usage.PodKey]netCounter{}},
 		summary: extra{what: "the kubelet summary", lost: "pod network, storage and volume figures, container RSS and the node's filesystems",
-			rbac: "nodes/stats", setting: "CATOPS_KUBELET_SUMMARY", chart: "podMetrics.kubelet.summary"},
+			rbac: "nodes/stats", setting: "CATOPS_KUBELET_SUMMARY", chart: "podMetrics.kubelet.summary",
+			granted: "podMetrics.kubelet.summary, the default"},
 		cadvisor: extra{what: "the kubelet's cAdvisor metrics", lost: "the containers' CPU throttling figures",
-			rbac: "nodes/metrics", setting: "CATOPS_KUBELET_THROTTLING", chart: "podMetrics.kubelet.throttling"},
+			rbac: "nodes/metrics", setting: "CATOPS_KUBELET_THROTTLING", chart: "podMetrics.kubelet.throttling",
+			granted: "podMetrics.source=kubelet"},
 	}, nil
 }
 
@@ -204,7 +206,8 @@ const extraRetryAfter = 5 * time.Minute
 type extra struct {
 	what, lost    string // "the kubelet summary"; the figures left out while it fails
 	rbac, setting string // "nodes/stats"; the variable that turns it off
-	chart         string // the chart value that grants and turns it on
+	chart         string // the chart value that turns it on
+	granted       string // which chart value grants rbac
 	failed        string // the reason of the last failed read ("" when it worked)
 	retryAt       time.Time
 }
@@ -244,7 +247,7 @@ func (k *Source) extraRead(ctx context.Context, x *extra, r *usage.Reading, read
 	case refused && ke.status == http.StatusNotFound:
 		fix = fmt.Sprintf("set %s=false (chart: %s=false) for a kubelet that does not serve it", x.setting, x.chart)
 	case refused:
-		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s, the default), or set %s=false", x.rbac, x.chart, x.setting)
+		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s), or set %s=false", x.rbac, x.granted, x.setting)
 	}
 	fields := []zap.Field{zap.String("reason", reason), zap.Error(err), zap.String("fix", fix)}
 	if refused {
@@ -278,9 +281,6 @@ func (k *Source) addThrottling(ctx context.Context, resourceURL string, r *usage
 	err = k.stream(ctx, u, "text/plain;version=0.0.4;q=1,*/*;q=0.1", "metrics", func(body io.Reader) error {
 		var ferr error
 		text, ferr = filterCFS(body)
-		if errors.Is(ferr, errLineTooLong) {
-			return &kubeletError{reason: "kubelet answer not understood", msg: fmt.Sprintf("read the cAdvisor metrics of the kubelet at %s: %v", u, ferr)}
-		}
 		if ferr != nil {
 			return transportError(u, ferr)
 		}

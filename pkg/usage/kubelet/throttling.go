@@ -28,32 +28,30 @@ const (
 
 var cfsFamilies = [][]byte{[]byte(seriesCFSPeriods), []byte(seriesCFSThrottledPeriods), []byte(seriesCFSThrottledSeconds)}
 
-// errLineTooLong is a line of /metrics/cadvisor kept for parsing that is
-// longer than any CFS series line can be.
-var errLineTooLong = errors.New("a CFS series line longer than 64 KiB")
+// maxLine bounds a kept line: a CFS series line's labels are a cgroup path,
+// an image and a container ID or two. A longer line is skipped, whatever its
+// family (a CFS series that long cannot be the kubelet's: its container has
+// no figure).
+const maxLine = 32 << 10
 
 // filterCFS copies from r only the lines of the three CFS families (their
 // samples and # HELP/# TYPE lines), line by line: /metrics/cadvisor is tens
 // of KiB per container, of which these are a few hundred bytes. Lines of
 // other families are skipped whatever their length.
 func filterCFS(r io.Reader) ([]byte, error) {
-	br := bufio.NewReaderSize(r, 32<<10)
+	br := bufio.NewReaderSize(r, maxLine)
 	var out bytes.Buffer
 	for {
 		line, err := br.ReadSlice('\n')
 		keep := cfsLine(line)
 		for errors.Is(err, bufio.ErrBufferFull) {
-			// A long line: kept lines are never this long; skip the rest.
-			if keep {
-				return nil, errLineTooLong
-			}
+			keep = false // longer than maxLine: skip the rest of it
 			line, err = br.ReadSlice('\n')
 		}
 		if keep {
+			line = bytes.TrimRight(line, "\r\n")
 			out.Write(line)
-			if len(line) > 0 && line[len(line)-1] != '\n' {
-				out.WriteByte('\n')
-			}
+			out.WriteByte('\n')
 		}
 		switch {
 		case errors.Is(err, io.EOF):
@@ -64,14 +62,22 @@ func filterCFS(r io.Reader) ([]byte, error) {
 	}
 }
 
-// cfsLine: line is a sample, # HELP or # TYPE line of a CFS family.
+// cfsLine: line is a sample, # HELP or # TYPE line of a CFS family (the
+// text format allows blanks and tabs around the tokens).
 func cfsLine(line []byte) bool {
-	rest := line
-	if bytes.HasPrefix(rest, []byte("# HELP ")) || bytes.HasPrefix(rest, []byte("# TYPE ")) {
-		rest = rest[len("# TYPE "):]
+	rest := bytes.TrimLeft(line, " \t")
+	if r, ok := bytes.CutPrefix(rest, []byte("#")); ok {
+		r = bytes.TrimLeft(r, " \t")
+		var kw bool
+		if r, kw = bytes.CutPrefix(r, []byte("HELP")); !kw {
+			if r, kw = bytes.CutPrefix(r, []byte("TYPE")); !kw {
+				return false
+			}
+		}
+		rest = bytes.TrimLeft(r, " \t")
 	}
 	for _, f := range cfsFamilies {
-		if bytes.HasPrefix(rest, f) && len(rest) > len(f) && (rest[len(f)] == '{' || rest[len(f)] == ' ') {
+		if bytes.HasPrefix(rest, f) && len(rest) > len(f) && bytes.IndexByte([]byte("{ \t"), rest[len(f)]) >= 0 {
 			return true
 		}
 	}
@@ -84,8 +90,10 @@ type containerKey struct {
 	container string
 }
 
-// cfsSample is one read of a container's CFS counters.
+// cfsSample is one read of a container's CFS counters, of the cgroup id
+// (cAdvisor's id label: the cgroup path, which holds the container's ID).
 type cfsSample struct {
+	id                          string
 	periods, throttled, seconds float64
 	at                          time.Time
 	has                         [3]bool
@@ -96,15 +104,17 @@ type cfsSample struct {
 type cfsState struct{ last map[containerKey]cfsSample }
 
 // parseCFS reads the filtered CFS text, samples without a timestamp taken
-// at scraped; series with a value that cannot be a counter (not finite,
-// negative, above usage.MaxValue) are left out.
-func parseCFS(text []byte, scraped time.Time) (map[containerKey]cfsSample, error) {
+// at scraped, grouped by container and cgroup (a restarted container may
+// be listed with its old cgroup for a while); series with a value that
+// cannot be a counter (not finite, negative, above usage.MaxValue) are left
+// out.
+func parseCFS(text []byte, scraped time.Time) (map[containerKey]map[string]cfsSample, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
 		return nil, err
 	}
-	out := map[containerKey]cfsSample{}
+	out := map[containerKey]map[string]cfsSample{}
 	for i, name := range []string{seriesCFSPeriods, seriesCFSThrottledPeriods, seriesCFSThrottledSeconds} {
 		fam := fams[name]
 		if fam == nil {
@@ -119,7 +129,12 @@ func parseCFS(text []byte, scraped time.Time) (map[containerKey]cfsSample, error
 			if !ok || !finite(v) || v < 0 || v > usage.MaxValue {
 				continue
 			}
-			s := out[k]
+			id := label(m, "id")
+			if out[k] == nil {
+				out[k] = map[string]cfsSample{}
+			}
+			s := out[k][id]
+			s.id = id
 			at := scraped
 			if m.TimestampMs != nil {
 				at = time.UnixMilli(m.GetTimestampMs())
@@ -136,26 +151,38 @@ func parseCFS(text []byte, scraped time.Time) (map[containerKey]cfsSample, error
 				s.seconds = v
 			}
 			s.has[i] = true
-			out[k] = s
+			out[k][id] = s
 		}
 	}
 	return out, nil
 }
 
 // throttling returns each container's throttling since the previous read
-// (same container, all three counters present in both, none gone down, the
-// time moved on, throttled periods not above periods) and remembers cur.
-// A container restart restarts its counters: the read after it has none.
-func (c *cfsState) throttling(cur map[containerKey]cfsSample, latest time.Time) map[containerKey]wire.CPUThrottling {
+// of the same cgroup (all three counters present in both, none gone down,
+// the time moved on, throttled periods not above periods) and remembers
+// cur. A restarted container has a new cgroup: the read after it has no
+// figure. Where a container is listed with several cgroups, the one read
+// last time is taken; if none was, the container has no figure (which is
+// the live one cannot be told).
+func (c *cfsState) throttling(cur map[containerKey]map[string]cfsSample, latest time.Time) map[containerKey]wire.CPUThrottling {
 	out := map[containerKey]wire.CPUThrottling{}
 	next := make(map[containerKey]cfsSample, len(cur))
-	for k, s := range cur {
-		if s.has != [3]bool{true, true, true} || !s.at.After(unixEpoch) || s.at.After(latest) {
+	for k, byID := range cur {
+		p, ok := c.last[k]
+		s, one := cfsSample{}, false
+		switch {
+		case len(byID) == 1:
+			for _, only := range byID {
+				s, one = only, true
+			}
+		case ok:
+			s, one = byID[p.id]
+		}
+		if !one || s.has != [3]bool{true, true, true} || !s.at.After(unixEpoch) || s.at.After(latest) {
 			continue
 		}
 		next[k] = s
-		p, ok := c.last[k]
-		if !ok || !s.at.After(p.at) || s.periods < p.periods || s.throttled < p.throttled || s.seconds < p.seconds {
+		if !ok || p.id != s.id || !s.at.After(p.at) || s.periods < p.periods || s.throttled < p.throttled || s.seconds < p.seconds {
 			continue
 		}
 		t := wire.CPUThrottling{Periods: uint64(s.periods - p.periods), ThrottledPeriods: uint64(s.throttled - p.throttled),

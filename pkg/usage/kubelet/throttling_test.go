@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
@@ -104,16 +106,16 @@ func TestCFSFiguresThatCannotBeTrue(t *testing.T) {
 			for i := range pair {
 				pair[i].has = [3]bool{true, true, true}
 			}
-			c.throttling(map[containerKey]cfsSample{k: pair[0]}, t0.Add(time.Minute))
-			assert.Empty(t, c.throttling(map[containerKey]cfsSample{k: pair[1]}, t0.Add(time.Minute)))
+			c.throttling(one(k, pair[0]), t0.Add(time.Minute))
+			assert.Empty(t, c.throttling(one(k, pair[1]), t0.Add(time.Minute)))
 		})
 	}
 	// A series missing: no figure.
 	c := cfsState{}
 	s := cfsSample{periods: 10, at: t0, has: [3]bool{true, false, true}}
-	c.throttling(map[containerKey]cfsSample{k: s}, t0.Add(time.Minute))
+	c.throttling(one(k, s), t0.Add(time.Minute))
 	s.at = t0.Add(10 * time.Second)
-	assert.Empty(t, c.throttling(map[containerKey]cfsSample{k: s}, t0.Add(time.Minute)))
+	assert.Empty(t, c.throttling(one(k, s), t0.Add(time.Minute)))
 
 	// Values that are no counters are left out while parsing.
 	got, err := parseCFS([]byte(`container_cpu_cfs_periods_total{container="app",namespace="ns",pod="a"} NaN
@@ -138,4 +140,68 @@ func TestAddThrottlingOnlyOnReadings(t *testing.T) {
 	assert.Nil(t, pods[podA].Containers[1].Throttling)
 	assert.Nil(t, orig[0].Throttling, "the reading's slice is copied, not changed in place")
 	assert.NotContains(t, pods, podB)
+}
+
+func one(k containerKey, s cfsSample) map[containerKey]map[string]cfsSample {
+	return map[containerKey]map[string]cfsSample{k: {s.id: s}}
+}
+
+// A restart is a new cgroup (a new container ID): no figure across it, even
+// when the new container's counters already exceed the old one's; while
+// both cgroups are listed, the one read before is taken, and with none read
+// before, neither.
+func TestCFSAcrossRestarts(t *testing.T) {
+	k := containerKey{podA, "app"}
+	all := [3]bool{true, true, true}
+	old := cfsSample{id: "/kubepods/podu/old", periods: 100, throttled: 10, seconds: 1, at: t0, has: all}
+	newer := cfsSample{id: "/kubepods/podu/new", periods: 150, throttled: 40, seconds: 3, at: t0.Add(10 * time.Second), has: all}
+	c := cfsState{}
+	c.throttling(one(k, old), t0.Add(time.Minute))
+	assert.Empty(t, c.throttling(one(k, newer), t0.Add(time.Minute)), "a new cgroup: no figure")
+	newer2 := newer
+	newer2.periods, newer2.throttled, newer2.seconds, newer2.at = 250, 60, 4, t0.Add(20*time.Second)
+	assert.Equal(t, map[containerKey]wire.CPUThrottling{k: {Periods: 100, ThrottledPeriods: 20, ThrottledSeconds: 1, WindowSeconds: 10}},
+		c.throttling(one(k, newer2), t0.Add(time.Minute)), "then its own figures")
+
+	// Both listed: the one read last time wins, whichever order.
+	c = cfsState{}
+	c.throttling(one(k, old), t0.Add(time.Minute))
+	old2 := old
+	old2.periods, old2.throttled, old2.at = 120, 15, t0.Add(10*time.Second)
+	both := map[containerKey]map[string]cfsSample{k: {old2.id: old2, newer.id: newer}}
+	assert.Equal(t, map[containerKey]wire.CPUThrottling{k: {Periods: 20, ThrottledPeriods: 5, ThrottledSeconds: 0, WindowSeconds: 10}},
+		c.throttling(both, t0.Add(time.Minute)))
+	// Both listed and neither read before: unknown.
+	c = cfsState{}
+	c.throttling(both, t0.Add(time.Minute))
+	assert.Empty(t, c.last, "no baseline: which cgroup is live cannot be told")
+}
+
+// Blanks and tabs where the text format allows them, CRLF line ends.
+func TestFilterCFSSeparators(t *testing.T) {
+	got, err := filterCFS(strings.NewReader("#  TYPE\tcontainer_cpu_cfs_periods_total counter\r\ncontainer_cpu_cfs_periods_total\t{container=\"app\",namespace=\"ns\",pod=\"a\"} 7\r\n# HELP other x\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "#  TYPE\tcontainer_cpu_cfs_periods_total counter\ncontainer_cpu_cfs_periods_total\t{container=\"app\",namespace=\"ns\",pod=\"a\"} 7\n", string(got))
+	parsed, err := parseCFS(got, t0)
+	require.NoError(t, err)
+	assert.Len(t, parsed, 1)
+}
+
+// A failed cAdvisor read costs only the throttling figures, is warned about
+// once with the right fix, and is held off after a refusal.
+func TestKubeletCadvisorNotServed(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	f := newFakeKubelet(t)
+	now := t0
+	k := newTestKubelet(t, f, Options{Throttling: true, Logger: zap.New(core), Now: func() time.Time { return now }})
+	f.serve(kubeletText(t0, 100, 1e9, nil))
+	r := fetch(t, k, podA)
+	assert.Equal(t, 1, r.Errors)
+	warns := logs.FilterMessageSnippet("Cannot read the kubelet's cAdvisor metrics").All()
+	require.Len(t, warns, 1)
+	assert.Contains(t, warns[0].ContextMap()["fix"], "CATOPS_KUBELET_THROTTLING=false")
+	now = t0.Add(time.Minute)
+	r = fetch(t, k, podA)
+	assert.Equal(t, 1, r.KubeletRequests, "held off for 5 minutes")
+	assert.Zero(t, r.Errors)
 }
