@@ -130,6 +130,17 @@ func testContext(t *testing.T, want time.Duration) context.Context {
 	return ctx
 }
 
+// requireHostAsFound fails the test when the host's state differs from
+// before (node.HostState), listing the differences.
+func requireHostAsFound(t *testing.T, before string) {
+	t.Helper()
+	after, err := node.HostState()
+	require.NoError(t, err)
+	if before != after {
+		t.Errorf("host state changed:\n%s", diffLines(before, after))
+	}
+}
+
 // upNode starts a node in dir and returns it with down, which stops it
 // once (and runs at the test's end if the test did not call it).
 func upNode(ctx context.Context, t *testing.T, dir string) (*node.Node, func() error) {

@@ -209,11 +209,7 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	t0 = time.Now()
 	require.NoError(t, down())
 	tDown := time.Since(t0)
-	after, err := node.HostState()
-	require.NoError(t, err)
-	if before != after {
-		t.Errorf("host state changed:\n%s", diffLines(before, after))
-	}
+	requireHostAsFound(t, before)
 	t.Logf("TIMES node up %.2fs, helm install --wait %.2fs, agent pod Ready %.2fs and first snapshot %.2fs after install began, lifecycles %.2fs, receiver = API %.2fs later, upgrade %.2fs, uninstall %.2fs, down %.2fs; %d log lines",
 		tUp.Seconds(), tInstall.Seconds(), tReady.Seconds(), tFirst.Seconds(), tAPI.Seconds(), tMatch.Seconds(), tUpgrade.Seconds(), tUninstall.Seconds(), tDown.Seconds(), lines)
 }
@@ -531,7 +527,7 @@ func kubeletSummary(ctx context.Context, t *testing.T, n *node.Node) summary {
 	body := kubeletGet(ctx, t, n, "/stats/summary")
 	var s summary
 	require.NoError(t, json.Unmarshal(body, &s))
-	t.Logf("kubelet summary: %d bytes, %d pods", len(body), len(s.Pods))
+	t.Logf("kubelet summary: %d pods", len(s.Pods))
 	return s
 }
 

@@ -70,11 +70,7 @@ func TestRealNodeRunsPodAndLeavesHostAsFound(t *testing.T) {
 	require.NoError(t, down())
 	tDown := time.Since(t2)
 
-	after, err := node.HostState()
-	require.NoError(t, err)
-	if before != after {
-		t.Errorf("host state changed:\n%s", diffLines(before, after))
-	}
+	requireHostAsFound(t, before)
 	t.Logf("TIMES up %.2fs (namespace %.2fs, control plane %.2fs, runtime+kubelet to Ready %.2fs), pod Running %.2fs, test %.2fs, down %.2fs",
 		tUp.Seconds(), tm.Namespace.Seconds(), tm.ControlPlane.Seconds(), tm.Ready.Seconds(), tPod.Seconds(), tTest.Seconds(), tDown.Seconds())
 }

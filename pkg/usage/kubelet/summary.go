@@ -133,30 +133,37 @@ func (s *summary) readPods(dec *json.Decoder, want map[usage.PodKey]struct{}) er
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		var ref struct {
-			PodRef struct {
-				Name      string `json:"name"`
-				Namespace string `json:"namespace"`
-			} `json:"podRef"`
+		// One decode per pod: nearly every pod of the summary is asked for
+		// (they are this node's). Only an entry that does not decode is
+		// read again, for its name alone.
+		var p summaryPod
+		bad := json.Unmarshal(raw, &p)
+		if bad != nil {
+			var ref struct {
+				PodRef struct {
+					Name      string `json:"name"`
+					Namespace string `json:"namespace"`
+				} `json:"podRef"`
+			}
+			if json.Unmarshal(raw, &ref) != nil {
+				continue // no pod named: nothing to drop
+			}
+			p = summaryPod{}
+			p.PodRef.Name, p.PodRef.Namespace = ref.PodRef.Name, ref.PodRef.Namespace
 		}
-		if json.Unmarshal(raw, &ref) != nil {
-			continue // no pod named: nothing to drop
-		}
-		k := usage.PodKey{Namespace: ref.PodRef.Namespace, Name: ref.PodRef.Name}
+		k := usage.PodKey{Namespace: p.PodRef.Namespace, Name: p.PodRef.Name}
 		if _, ok := want[k]; !ok {
 			continue
 		}
-		if _, seen := s.pods[k]; seen || s.dropped[k] != "" {
+		switch _, seen := s.pods[k]; {
+		case seen || s.dropped[k] != "":
 			delete(s.pods, k)
 			s.dropped[k] = "listed twice"
-			continue
+		case bad != nil:
+			s.dropped[k] = oneLine(bad)
+		default:
+			s.pods[k] = &p
 		}
-		var p summaryPod
-		if err := json.Unmarshal(raw, &p); err != nil {
-			s.dropped[k] = oneLine(err)
-			continue
-		}
-		s.pods[k] = &p
 	}
 	if err := expectDelim(dec, ']'); err != nil {
 		return fmt.Errorf("pods: %w", err)
