@@ -62,7 +62,7 @@ bench: bench-micro bench-load ## every figure of docs/benchmarks.md: micro-bench
 
 .PHONY: bench-micro
 bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, compress)
-	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/metricsapi/ ./pkg/usage/kubelet/
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/metricsapi/ ./pkg/usage/kubelet/ ./test/bench/
 
 # BENCH_ARGS are passed to the harness, e.g. BENCH_ARGS="-scenarios requests,latency -window 20s".
 .PHONY: bench-load

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -130,7 +131,8 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 		renderHosts(&b, st.nodes)
 		renderPods(&b, st.nodes, now)
 		b.WriteString("\nUnits: CPU in millicores (1000m = 1 core), MEM in MiB, from the Metrics API. HOST: the agent's\n" +
-			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min.\n" +
+			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min;\n" +
+			"FROM: the node's /proc (proc) or the kubelet summary (kubelet: DISKS is the kubelet's filesystem).\n" +
 			"· rows: a pod's containers; \"throttled N%\": the share of CPU periods its limit held it back in.\n")
 	}
 	if len(notes) > 0 {
@@ -201,7 +203,7 @@ func renderNodes(b *strings.Builder, nodes []receiver.NodeState, now time.Time) 
 func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
 	t := table{cols: []column{
 		{title: "HOST OF NODE"}, {title: "CPU %", right: true}, {title: "MEM GiB", right: true},
-		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true},
+		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true}, {title: "FROM"},
 	}}
 	var noHost []string
 	noCPU := false
@@ -210,28 +212,32 @@ func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
 		h := n.Host
 		if h == nil {
 			noHost = append(noHost, n.Name)
-			t.add(n.Name, unknown, unknown, unknown, unknown)
+			t.add(n.Name, unknown, unknown, unknown, unknown, unknown)
 			continue
 		}
+		// Agents before the field are the proc source.
+		source := cmp.Or(h.Source, wire.HostSourceProc)
 		cpu := unknown
 		if h.CPU.UsagePercent != nil {
 			cpu = fmt.Sprintf("%.1f", *h.CPU.UsagePercent)
-		} else {
-			noCPU = true
+		} else if source == wire.HostSourceProc {
+			noCPU = true // the kubelet source says why in its errors
 		}
 		mem := unknown
-		if h.Memory.TotalBytes > 0 {
+		if h.Memory != nil && h.Memory.TotalBytes > 0 {
 			mem = usedOfTotal(h.Memory.UsedBytes, h.Memory.TotalBytes)
 		}
 		disks := unknown
 		if used, total := filesystems(h.Filesystems); total > 0 {
 			disks = usedOfTotal(used, total)
+		} else if fs := h.Filesystem; fs != nil && fs.UsedBytes != nil && fs.CapacityBytes != nil && *fs.CapacityBytes > 0 {
+			disks = usedOfTotal(*fs.UsedBytes, *fs.CapacityBytes) // the kubelet's nodefs
 		}
 		load := unknown
 		if h.Load != nil {
 			load = fmt.Sprintf("%.2f %.2f %.2f", h.Load.Load1, h.Load.Load5, h.Load.Load15)
 		}
-		t.add(n.Name, cpu, mem, disks, load)
+		t.add(n.Name, cpu, mem, disks, load, source)
 		for _, e := range h.Errors {
 			errs = append(errs, n.Name+": "+e)
 		}

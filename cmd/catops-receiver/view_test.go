@@ -41,9 +41,10 @@ func reading(cpu float64, mem int64) wire.ResourceUsage {
 func host(cpu *float64) *wire.HostSample {
 	return &wire.HostSample{
 		Time:   now.Add(-3 * time.Second),
-		CPU:    wire.CPUSample{LogicalCores: 2, UsagePercent: cpu},
+		Source: wire.HostSourceProc,
+		CPU:    wire.CPUSample{LogicalCores: new(2), UsagePercent: cpu},
 		Load:   &wire.LoadSample{Load1: 2.74, Load5: 1.22, Load15: 1.28},
-		Memory: wire.MemorySample{TotalBytes: 8 << 30, UsedBytes: 3 << 30},
+		Memory: &wire.MemorySample{TotalBytes: 8 << 30, UsedBytes: 3 << 30},
 		Filesystems: []wire.Filesystem{
 			{Mountpoint: "/", Device: "/dev/sda1", TotalBytes: 100 << 30, UsedBytes: 40 << 30},
 			{Mountpoint: "/var/lib", Device: "/dev/sda1", TotalBytes: 100 << 30, UsedBytes: 40 << 30}, // same device
@@ -239,10 +240,10 @@ func TestRenderAlignsColumns(t *testing.T) {
 	}
 
 	hostCols := []column{{title: "HOST OF NODE"}, {title: "CPU %", right: true}, {title: "MEM GiB", right: true},
-		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true}}
+		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true}, {title: "FROM"}}
 	header, rows = tableRows(t, out, "HOST OF NODE ", nodes)
 	checkAligned(t, "hosts", hostCols, header, rows)
-	want := []string{"kwok-node-1", "37.5", "3.0 / 8.0", "40.5 / 120.0", "2.74 1.22 1.28"}
+	want := []string{"kwok-node-1", "37.5", "3.0 / 8.0", "40.5 / 120.0", "2.74 1.22 1.28", "proc"}
 	for i, w := range want {
 		if got := textOf(rows["kwok-node-1"], i); got != w {
 			t.Errorf("host of kwok-node-1, %s = %q, want %q", hostCols[i].title, got, w)
@@ -483,6 +484,51 @@ func TestRenderPerContainerUsage(t *testing.T) {
 	for _, absent := range []string{"· starting", "· main"} {
 		if strings.Contains(out, absent) {
 			t.Errorf("row %q shown: a container without a reading, or the only one, gets none:\n%s", absent, out)
+		}
+	}
+}
+
+// A host sample from the kubelet summary shows its source, the kubelet's
+// filesystem as its disks, no load (the summary has none) and the figures
+// it could not give; an agent's sample without a source is the proc one.
+func TestRenderKubeletHost(t *testing.T) {
+	n := nodeState("node-k", 3, time.Second)
+	n.Host = &wire.HostSample{Source: wire.HostSourceKubelet, Time: now.Add(-3 * time.Second),
+		CPU:        wire.CPUSample{LogicalCores: ptr(4), UsagePercent: ptr(12.5)},
+		Memory:     &wire.MemorySample{TotalBytes: 16 << 30, AvailableBytes: 12 << 30, UsedBytes: 4 << 30, UsedPercent: 25},
+		Filesystem: &wire.FilesystemUsage{UsedBytes: ptr(uint64(10 << 30)), CapacityBytes: ptr(uint64(50 << 30))},
+		Errors:     []string{"uptime: the kubelet summary gives no boot time (startTime)"}}
+	old := nodeState("node-o", 3, time.Second)
+	old.Host = &wire.HostSample{CPU: wire.CPUSample{LogicalCores: ptr(2)}, Memory: &wire.MemorySample{TotalBytes: 8 << 30, UsedBytes: 1 << 30}}
+	none := nodeState("node-n", 3, time.Second)
+	none.Host = &wire.HostSample{Source: wire.HostSourceKubelet, CPU: wire.CPUSample{LogicalCores: ptr(4)},
+		Errors: []string{"summary: the kubelet summary was not read this interval"}}
+	out := renderString(viewState{nodes: []receiver.NodeState{n, old, none}})
+
+	hostCols := []column{{title: "HOST OF NODE"}, {title: "CPU %", right: true}, {title: "MEM GiB", right: true},
+		{title: "DISKS GiB", right: true}, {title: "LOAD 1/5/15", right: true}, {title: "FROM"}}
+	header, rows := tableRows(t, out, "HOST OF NODE ", []string{"node-k", "node-o", "node-n"})
+	checkAligned(t, "hosts", hostCols, header, rows)
+	for key, want := range map[string][]string{
+		"node-k": {"node-k", "12.5", "4.0 / 16.0", "10.0 / 50.0", "-", "kubelet"},
+		"node-o": {"node-o", "-", "1.0 / 8.0", "-", "-", "proc"},
+		"node-n": {"node-n", "-", "-", "-", "-", "kubelet"},
+	} {
+		var got []string
+		for _, c := range rows[key] {
+			got = append(got, c.text)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("host row %s = %q, want %q", key, got, want)
+		}
+	}
+	for _, want := range []string{
+		"\nhost reading failed on node-k: uptime: the kubelet summary gives no boot time (startTime)\n",
+		"\nhost reading failed on node-n: summary: the kubelet summary was not read this interval\n",
+		"\n- host CPU % unknown until the agent's second sample", // node-o's, a proc sample
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
 		}
 	}
 }

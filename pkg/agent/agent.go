@@ -5,6 +5,11 @@
 //	usage collector ─┘
 //	             └──▶ legacy.Builder ─▶ legacy.Poster ─▶ backend   (snapshot format)
 //
+// The host sample comes from the host sampler (CATOPS_HOST_SOURCE=proc) or,
+// with CATOPS_HOST_SOURCE=kubelet, from what the usage collector read of the
+// kubelet summary this interval and the cached Node, built by the kubelet
+// host sampler: the summary is read once, for both.
+//
 // New builds the agent from its collaborators (Deps, made by NewDeps or by
 // a test) without talking to anything; Run owns three goroutines besides
 // the informers': the loop (the joiner's or the legacy builder's only
@@ -13,6 +18,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/catops/cli/pkg/config"
@@ -44,10 +51,19 @@ type HostSampler interface {
 	Sample(ctx context.Context) wire.HostSample
 }
 
+// KubeletHostSampler builds the host sample from the node's own figures of
+// the kubelet summary the usage collector read this interval (nil: none)
+// and the cached Node (nil: not cached), for CATOPS_HOST_SOURCE=kubelet
+// (hostsample.KubeletSampler).
+type KubeletHostSampler interface {
+	Sample(stats *usage.NodeStats, node *corev1.Node, now time.Time) *wire.HostSample
+}
+
 // UsageCollector reads pod and node usage once per interval
-// (usage.Collector).
+// (usage.Collector), and passes on the node's figures of the kubelet
+// summary when its source read them.
 type UsageCollector interface {
-	Collect(ctx context.Context, pods []usage.PodKey, now time.Time) wire.Usage
+	Collect(ctx context.Context, pods []usage.PodKey, now time.Time) (wire.Usage, *usage.NodeStats)
 	// Stats are the running totals behind the usage metrics.
 	Stats() usage.Stats
 	// UseNode gives it the cached Node object (capacity bounds, and the
@@ -57,21 +73,25 @@ type UsageCollector interface {
 
 // Deps are the agent's connections to the outside, built by main (or a test).
 type Deps struct {
-	Kube     podcache.Client
-	Host     HostSampler
-	Usage    UsageCollector // nil: no pod usage source
-	Logger   *zap.Logger
-	Registry *prometheus.Registry // nil: metrics are not served
-	Metrics  *telemetry.Metrics   // nil: registered on Registry
-	Client   *http.Client
-	Version  string
-	Now      func() time.Time
+	Kube podcache.Client
+	// Host reads the host figures with CATOPS_HOST_SOURCE=proc.
+	Host HostSampler
+	// KubeletHost builds them with CATOPS_HOST_SOURCE=kubelet, from what
+	// Usage read (Host is not used then).
+	KubeletHost KubeletHostSampler
+	Usage       UsageCollector // nil: no pod usage source
+	Logger      *zap.Logger
+	Registry    *prometheus.Registry // nil: metrics are not served
+	Metrics     *telemetry.Metrics   // nil: registered on Registry
+	Client      *http.Client
+	Version     string
+	Now         func() time.Time
 	// Ready, if set, is called once the caches are synced (tests wait on it).
 	Ready func()
 }
 
 type tick struct {
-	host  wire.HostSample
+	host  *wire.HostSample // nil: none this interval (the receiver keeps the last)
 	usage *wire.Usage
 	pods  int // pods in the cache when the tick was read
 }
@@ -111,10 +131,14 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 // given), the probes' status, the pod and node caches, and the sender
 // (delta format) or the legacy poster (snapshot format). It returns an
 // error for what cannot work (an unreadable token file, a bad WatchList
-// mode).
+// mode, the kubelet host source without the usage collector or the kubelet
+// host sampler).
 func New(cfg *config.Config, d Deps) (*Agent, error) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if cfg.HostSource == config.HostSourceKubelet && (d.Usage == nil || d.KubeletHost == nil) {
+		return nil, errors.New("CATOPS_HOST_SOURCE=kubelet: the agent needs the kubelet usage source (CATOPS_POD_METRICS_SOURCE=kubelet) and a kubelet host sampler")
 	}
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
@@ -246,7 +270,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	log.Info("Shipping to backend", zap.String("url", cfg.BackendURL+wire.Path),
 		zap.String("format", cfg.WireFormat), zap.String("session", a.session),
-		zap.Duration("interval", cfg.CollectionInterval))
+		zap.Duration("interval", cfg.CollectionInterval), zap.String("hostSource", cmp.Or(cfg.HostSource, config.HostSourceProc)))
 
 	sendCtx, stopSender := context.WithCancel(ctx)
 	senderDone := make(chan struct{})
@@ -343,25 +367,38 @@ func newSession() string {
 }
 
 // sample reads the host and usage every interval and hands them to the loop.
+// With the kubelet host source, the host sample is built after the usage
+// read, from the summary that read took (no read of its own).
 func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache, out chan<- tick) {
 	t := time.NewTicker(cfg.CollectionInterval)
 	defer t.Stop()
+	fromKubelet := cfg.HostSource == config.HostSourceKubelet
 	for {
 		var tk tick
-		start := time.Now()
-		tk.host = d.Host.Sample(ctx)
-		d.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
+		if !fromKubelet {
+			start := time.Now()
+			h := d.Host.Sample(ctx)
+			tk.host = &h
+			d.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
+		}
 		pods := pc.Pods()
 		tk.pods = len(pods)
+		var stats *usage.NodeStats
 		if d.Usage != nil {
 			keys := make([]usage.PodKey, len(pods))
 			for i, p := range pods {
 				keys[i] = usage.PodKey{Namespace: p.Namespace, Name: p.Name}
 			}
 			start := time.Now()
-			u := d.Usage.Collect(ctx, keys, d.Now())
+			u, s := d.Usage.Collect(ctx, keys, d.Now())
 			d.Metrics.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource).Observe(time.Since(start).Seconds())
-			tk.usage = &u
+			tk.usage, stats = &u, s
+		}
+		if fromKubelet {
+			start := time.Now()
+			node, _ := pc.Node()
+			tk.host = d.KubeletHost.Sample(stats, node, d.Now())
+			d.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
 		}
 		if ctx.Err() != nil {
 			return // a reading cut short by shutdown is not news
@@ -400,7 +437,7 @@ func (a *Agent) runLegacy(ctx context.Context, ticks <-chan tick) {
 		case tk := <-ticks:
 			recordTick(a.status, a.d.Metrics, a.d.Now, tk)
 			a.pc.TakeDirty() // a snapshot covers every change: the marks must not pile up
-			if err := a.post.Offer(b.Build(a.pc.Pods(), &tk.host, tk.usage)); err != nil {
+			if err := a.post.Offer(b.Build(a.pc.Pods(), tk.host, tk.usage)); err != nil {
 				a.log.Error("Cannot encode snapshot", zap.Error(err))
 			}
 		}
@@ -437,7 +474,7 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 		case tk := <-ticks:
 			recordTick(l.status, l.d.Metrics, l.d.Now, tk)
 			l.changes() // changes first: usage may name pods just added
-			l.enqueue(l.j.Samples(&tk.host, tk.usage))
+			l.enqueue(l.j.Samples(tk.host, tk.usage))
 		case <-snapshots.C:
 			l.snapshot(wire.ReasonPeriodic)
 		case reason := <-l.snd.ResyncRequested():

@@ -43,7 +43,7 @@ type fakeHost struct{ n int }
 
 func (h *fakeHost) Sample(context.Context) wire.HostSample {
 	h.n++
-	return wire.HostSample{Time: time.Now().UTC(), UptimeSeconds: uint64(h.n), CPU: wire.CPUSample{LogicalCores: 2}}
+	return wire.HostSample{Time: time.Now().UTC(), Source: wire.HostSourceProc, UptimeSeconds: new(uint64(h.n)), CPU: wire.CPUSample{LogicalCores: new(2)}}
 }
 
 type env struct {

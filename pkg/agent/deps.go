@@ -19,7 +19,9 @@ import (
 
 // NewDeps builds the real dependencies from cfg: the Kubernetes client and
 // the usage source's (Metrics API or kubelet) on restCfg, the host sampler
-// on the host paths, a registry with Go and process metrics.
+// on the host paths (or, with the kubelet host source, the kubelet host
+// sampler, and the kubelet source keeping the node's figures of its summary
+// read), a registry with Go and process metrics.
 func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, version string) (Deps, error) {
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "catops-k8s/" + version
@@ -28,6 +30,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 		return Deps{}, fmt.Errorf("build the Kubernetes client: %w", err)
 	}
 
+	fromKubelet := cfg.HostSource == config.HostSourceKubelet
 	host := hostsample.NewOptions()
 	host.HostProc = orDefault(cfg.HostProc, host.HostProc)
 	host.HostSys = orDefault(cfg.HostSys, host.HostSys)
@@ -49,11 +52,19 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 	}
 	d := Deps{
 		Kube:     kube,
-		Host:     hostsample.New(host, logger.Named("host")),
 		Logger:   logger,
 		Registry: reg,
 		Client:   client,
 		Version:  version,
+	}
+	if fromKubelet {
+		// Not the gopsutil sampler: it would warn that HOST_PROC is not
+		// the node's, and nothing reads it.
+		d.KubeletHost = hostsample.NewKubelet(hostsample.KubeletOptions{
+			IncludeInterfaces: cfg.HostIncludeInterfaces, ExcludeInterfaces: cfg.HostExcludeInterfaces,
+		}, logger.Named("host"))
+	} else {
+		d.Host = hostsample.New(host, logger.Named("host"))
 	}
 	var src usage.Source // none for config.SourceNone
 	switch cfg.PodMetricsSource {
@@ -72,6 +83,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 			CAFile:             cfg.KubeletCAFile,
 			InsecureSkipVerify: cfg.KubeletInsecureSkipVerify,
 			Summary:            cfg.KubeletSummary,
+			NodeStats:          fromKubelet,
 			Throttling:         cfg.KubeletThrottling,
 			Logger:             logger.Named("usage"),
 		})

@@ -121,6 +121,17 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"health port out of range", map[string]string{"CATOPS_HEALTH_ADDR": ":99999"}, nil, "port from 0 to 65535"},
 		{"malformed include pattern", map[string]string{"CATOPS_HOST_INCLUDE_INTERFACES": "eth0, eth[0"}, nil, `CATOPS_HOST_INCLUDE_INTERFACES has a malformed pattern "eth[0" (syntax error in pattern): use shell patterns such as veth* or eth[0-9], separated by commas`},
 		{"malformed exclude pattern flag", nil, []string{"--host-exclude-interfaces=br-\\"}, `--host-exclude-interfaces has a malformed pattern "br-\\"`},
+		{"bad host source", map[string]string{"CATOPS_HOST_SOURCE": "sysfs"}, nil, `CATOPS_HOST_SOURCE must be one of proc, kubelet, got "sysfs"`},
+		{"host source kubelet with the Metrics API", map[string]string{"CATOPS_HOST_SOURCE": "kubelet"}, nil,
+			"CATOPS_HOST_SOURCE=kubelet takes the node's figures from the kubelet summary the usage source reads: set CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true (they are metrics-api and true), or CATOPS_HOST_SOURCE=proc"},
+		{"host source kubelet without usage", map[string]string{"CATOPS_POD_METRICS_SOURCE": "none"}, []string{"--host-source=kubelet"},
+			"--host-source=kubelet takes the node's figures from the kubelet summary the usage source reads: set CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true (they are none and true), or --host-source=proc"},
+		{"host source kubelet without the summary", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_SUMMARY": "false"}, nil,
+			"set CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true (they are kubelet and false)"},
+		{"host source kubelet with a host path", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet", "HOST_PROC": "/host/proc"}, nil,
+			"HOST_PROC is set but CATOPS_HOST_SOURCE is kubelet, which reads no host directory: unset HOST_PROC (chart: hostMetrics.enabled=false), or set CATOPS_HOST_SOURCE=proc"},
+		{"host source kubelet with a host path flag", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet"}, []string{"--host-root=/host/root"},
+			"--host-root is set but CATOPS_HOST_SOURCE is kubelet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,6 +198,27 @@ func TestKubeletSource(t *testing.T) {
 	c, err = o.Validate()
 	require.NoError(t, err)
 	assert.False(t, c.KubeletSummary)
+}
+
+func TestHostSource(t *testing.T) {
+	o := NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(with(map[string]string{"HOST_PROC": "/host/proc"}))))
+	c, err := o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, HostSourceProc, c.HostSource, "proc by default")
+	assert.Equal(t, "/host/proc", c.HostProc)
+
+	// The kubelet source shares the usage source's summary read; the
+	// interface patterns apply to it too.
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--host-source=kubelet"}, env(with(map[string]string{
+		"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_HOST_EXCLUDE_INTERFACES": "cni*"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, HostSourceKubelet, c.HostSource)
+	assert.True(t, c.KubeletSummary)
+	assert.Empty(t, c.HostProc+c.HostSys+c.HostRoot+c.HostDev, "no host directory is read")
+	assert.Equal(t, []string{"cni*"}, c.HostExcludeInterfaces)
 }
 
 func selfSignedPEM(t *testing.T) []byte {

@@ -74,6 +74,7 @@ func FuzzConfig(f *testing.F) {
 		{"", uint8(numSettings), "http://user:pw@proxy.corp:3128", uint8(numSettings) + 3, "proxy.corp:3128\n"},
 		{"--watch-list=on\x00--\x00run", fuzzPick(watchList, false), "off", fuzzPick(wireFormat, false), "xml"},
 		{"--no-such\nflag", fuzzPick(flushDelay, false), "1h", fuzzPick(backendCAFile, false), "config_test.go"},
+		{"--pod-metrics-source=kubelet", fuzzPick(hostSource, false), "kubelet", fuzzPick(hostSys, true), "/host/sys"},
 	} {
 		f.Add(s.args, s.pick1, s.value1, s.pick2, s.value2)
 	}
@@ -182,6 +183,12 @@ func checkBounds(t *testing.T, o *Options, c *Config) {
 	assert.Contains(t, []string{FormatDelta, FormatSnapshot}, c.WireFormat)
 	assert.Contains(t, []string{WatchListAuto, WatchListOn, WatchListOff}, c.WatchList)
 	assert.Contains(t, []string{SourceMetricsAPI, SourceKubelet, SourceNone}, c.PodMetricsSource)
+	assert.Contains(t, []string{HostSourceProc, HostSourceKubelet}, c.HostSource)
+	if c.HostSource == HostSourceKubelet {
+		assert.Equal(t, SourceKubelet, c.PodMetricsSource, "the kubelet host source reads the usage source's summary")
+		assert.True(t, c.KubeletSummary)
+		assert.Empty(t, c.HostProc+c.HostSys+c.HostRoot+c.HostDev, "no host path with the kubelet host source")
+	}
 	if c.PodMetricsSource != SourceKubelet {
 		assert.Empty(t, c.KubeletURL)
 		assert.Empty(t, c.KubeletCAFile)

@@ -60,6 +60,7 @@ const (
 	hostDev
 	includeInterfaces
 	excludeInterfaces
+	hostSource
 
 	numSettings // not a setting: the size of the table
 )
@@ -110,6 +111,7 @@ var settings = [numSettings]setting{
 	hostDev:            {"host-dev", "HOST_DEV", "", "PATH", "host /dev mount, to name /dev/mapper devices (optional, e.g. /host/dev); empty: /dev", false},
 	includeInterfaces:  {"host-include-interfaces", "CATOPS_HOST_INCLUDE_INTERFACES", "", "PATTERNS", "comma-separated shell patterns (weird0,eth*) of network interfaces always counted in host figures, even virtual ones; empty: none (see docs/host-metrics.md)", false},
 	excludeInterfaces:  {"host-exclude-interfaces", "CATOPS_HOST_EXCLUDE_INTERFACES", "", "PATTERNS", "comma-separated shell patterns of network interfaces never counted in host figures; win over the include patterns; empty: none", false},
+	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
 }
 
 // value is a setting's raw text and where it came from, for error messages.
@@ -225,7 +227,7 @@ var usageGroups = []struct {
 	{"This node", []key{nodeName, namespace, kubeconfig, watchList}},
 	{"Collection", []key{collectionInterval, snapshotInterval}},
 	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, kubeletThrottling, hostIP}},
-	{"Host figures", []key{hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
+	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
 	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}},
 	{"Health and logs", []key{healthAddr, logLevel}},
 }

@@ -36,6 +36,12 @@ const (
 	SourceKubelet    = "kubelet"
 	SourceNone       = "none"
 
+	// HostSourceProc and HostSourceKubelet are the host sources
+	// (CATOPS_HOST_SOURCE): gopsutil through the host paths, or the
+	// kubelet summary's node section.
+	HostSourceProc    = "proc"
+	HostSourceKubelet = "kubelet"
+
 	// MinInterval is the shortest collection interval: shorter ones would
 	// read the Metrics API faster than metrics-server can refresh it.
 	MinInterval = 10 * time.Second
@@ -79,10 +85,15 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	SpoolDir          string // the disk spool's directory; empty: off, memory only
 	SpoolMaxBytes     int
-	HostProc          string
-	HostSys           string
-	HostRoot          string
-	HostDev           string
+	// HostSource is where the host figures come from: HostSourceProc
+	// (HostProc, HostSys, HostRoot, HostDev) or HostSourceKubelet (the
+	// summary the kubelet usage source reads; then the host paths are
+	// empty).
+	HostSource string
+	HostProc   string
+	HostSys    string
+	HostRoot   string
+	HostDev    string
 	// HostIncludeInterfaces and HostExcludeInterfaces are path.Match
 	// patterns that override which network interfaces host figures count.
 	HostIncludeInterfaces []string
@@ -179,6 +190,9 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, err
 	}
 	if err := o.kubelet(c); err != nil {
+		return nil, err
+	}
+	if err := o.hostSource(c); err != nil {
 		return nil, err
 	}
 	if c.HealthAddr, err = o.healthAddr(); err != nil {
@@ -338,6 +352,30 @@ func (o *Options) kubelet(c *Config) error {
 			return errorf("%s: %q holds no PEM certificate: set it to the CA bundle that signed the kubelet's serving certificate", ca.source, ca.raw)
 		}
 		c.KubeletCAFile = ca.raw
+	}
+	return nil
+}
+
+// hostSource checks where the host figures come from: the kubelet source
+// needs the kubelet usage source with its summary, whose read it shares,
+// and reads no host directory.
+func (o *Options) hostSource(c *Config) error {
+	var err error
+	if c.HostSource, err = o.oneOf(hostSource, HostSourceProc, HostSourceKubelet); err != nil {
+		return err
+	}
+	if c.HostSource != HostSourceKubelet {
+		return nil
+	}
+	hs, src, summary := o.get(hostSource).source, o.get(podMetricsSource).source, o.get(kubeletSummary).source
+	if c.PodMetricsSource != SourceKubelet || !c.KubeletSummary {
+		return errorf("%s=kubelet takes the node's figures from the kubelet summary the usage source reads: set %s=kubelet and %s=true (they are %s and %t), or %s=proc",
+			hs, src, summary, c.PodMetricsSource, c.KubeletSummary, hs)
+	}
+	for _, k := range []key{hostProc, hostSys, hostRoot, hostDev} {
+		if v := o.get(k); v.raw != "" {
+			return errorf("%s is set but %s is kubelet, which reads no host directory: unset %s (chart: hostMetrics.enabled=false), or set %s=proc", v.source, hs, v.source, hs)
+		}
 	}
 	return nil
 }

@@ -1,7 +1,17 @@
 // Package hostsample reads the node's host figures (CPU, load, memory,
 // filesystems, disk and network I/O, uptime) into wire.HostSample, through
 // gopsutil v4 and the host's /proc, /sys, / and /dev as mounted in the
-// agent's pod.
+// agent's pod: the Sampler, HostSample.Source "proc" (CATOPS_HOST_SOURCE=proc,
+// the default).
+//
+// Where no host directory may be mounted, the KubeletSampler builds the
+// sample instead (HostSample.Source "kubelet", CATOPS_HOST_SOURCE=kubelet)
+// from the node section of the kubelet summary that the kubelet usage source
+// read (usage.NodeStats) and the cached Node's capacity; it reads nothing
+// itself. It has fewer figures (no load, CPU modes, disks, mounted
+// filesystems, packet or drop counters) and some mean a little else: see
+// KubeletSampler.Sample and docs/host-metrics.md. The rest of this comment
+// is the Sampler's.
 //
 // # Host paths
 //

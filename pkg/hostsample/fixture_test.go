@@ -252,16 +252,17 @@ func TestSampleReadsHostPaths(t *testing.T) {
 	first := s.Sample(ctx)
 	require.Empty(t, first.Errors)
 	assert.Equal(t, h.now, first.Time)
-	assert.Equal(t, uint64(12345), first.UptimeSeconds)
-	assert.Equal(t, wire.CPUSample{LogicalCores: 4}, first.CPU)
+	assert.Equal(t, wire.HostSourceProc, first.Source)
+	assert.Equal(t, new(uint64(12345)), first.UptimeSeconds)
+	assert.Equal(t, wire.CPUSample{LogicalCores: new(4)}, first.CPU)
 	assert.Equal(t, &wire.LoadSample{Load1: 0.5, Load5: 1.25, Load15: 2}, first.Load)
-	assert.Equal(t, wire.MemorySample{
+	assert.Equal(t, &wire.MemorySample{
 		TotalBytes:     16384000 * 1024,
 		AvailableBytes: 12288000 * 1024,
 		UsedBytes:      4096000 * 1024,
 		UsedPercent:    25,
-		SwapTotalBytes: 2048000 * 1024,
-		SwapUsedBytes:  512000 * 1024,
+		SwapTotalBytes: new(uint64(2048000 * 1024)),
+		SwapUsedBytes:  new(uint64(512000 * 1024)),
 	}, first.Memory)
 
 	// One entry per device, at the host's paths, sizes from HOST_ROOT.
@@ -280,15 +281,16 @@ func TestSampleReadsHostPaths(t *testing.T) {
 		{Name: "sda", ReadBytes: 20000 * 512, WriteBytes: 10000 * 512, ReadOps: 1000, WriteOps: 500},
 	}, first.Disks)
 	assert.Equal(t, []wire.NetIface{
-		{Name: "ens5", RxBytes: 700000, TxBytes: 300000, RxPackets: 700, TxPackets: 300},
-		{Name: "eth0", RxBytes: 1000000, TxBytes: 500000, RxPackets: 1000, TxPackets: 800,
-			RxErrors: 1, TxErrors: 3, RxDropped: 2, TxDropped: 4},
+		{Name: "ens5", RxBytes: 700000, TxBytes: 300000, RxPackets: new(uint64(700)), TxPackets: new(uint64(300)),
+			RxErrors: new(uint64(0)), TxErrors: new(uint64(0)), RxDropped: new(uint64(0)), TxDropped: new(uint64(0))},
+		{Name: "eth0", RxBytes: 1000000, TxBytes: 500000, RxPackets: new(uint64(1000)), TxPackets: new(uint64(800)),
+			RxErrors: new(uint64(1)), TxErrors: new(uint64(3)), RxDropped: new(uint64(2)), TxDropped: new(uint64(4))},
 	}, first.Network)
 
 	h.second()
 	second := s.Sample(ctx)
 	require.Empty(t, second.Errors)
-	assert.Equal(t, uint64(12355), second.UptimeSeconds)
+	assert.Equal(t, new(uint64(12355)), second.UptimeSeconds)
 
 	require.NotNil(t, second.CPU.UsagePercent)
 	assert.InDelta(t, 55, *second.CPU.UsagePercent, 1e-9)
@@ -376,9 +378,10 @@ func TestSampleKeepsOtherReadingsWhenOneFails(t *testing.T) {
 	assert.Regexp(t, `^cpu: .*stat`, hs.Errors[0])
 	assert.Regexp(t, `^memory: .*meminfo`, hs.Errors[1])
 	assert.Regexp(t, `^disks: .*diskstats`, hs.Errors[2])
-	assert.Zero(t, hs.Memory)
+	assert.Equal(t, &wire.MemorySample{SwapTotalBytes: new(uint64(0)), SwapUsedBytes: new(uint64(0))}, hs.Memory,
+		"zero, as the protocol has always said of a failed reading")
 	assert.Empty(t, hs.Disks)
-	assert.Equal(t, 4, hs.CPU.LogicalCores)
+	assert.Equal(t, new(4), hs.CPU.LogicalCores)
 	assert.Equal(t, 0.5, hs.Load.Load1)
 	assert.Len(t, hs.Filesystems, 2)
 	assert.Len(t, hs.Network, 2)

@@ -62,12 +62,15 @@ func (s *Sampler) Sample(ctx context.Context) wire.HostSample {
 
 	ctx = s.opts.withHostPaths(ctx)
 	now := s.opts.Now()
-	hs := wire.HostSample{Time: now.UTC()}
+	// The figures this source always writes, as 0 when their reading
+	// fails (named in Errors), start at 0.
+	hs := wire.HostSample{Source: wire.HostSourceProc, Time: now.UTC(), UptimeSeconds: new(uint64(0)),
+		CPU: wire.CPUSample{LogicalCores: new(0)}, Memory: &wire.MemorySample{SwapTotalBytes: new(uint64(0)), SwapUsedBytes: new(uint64(0))}}
 
 	if up, err := readUptime(ctx, s.opts.HostProc); err != nil {
 		s.fail(&hs, "uptime", err)
 	} else {
-		hs.UptimeSeconds = up
+		*hs.UptimeSeconds = up
 	}
 	s.sampleCPU(ctx, &hs)
 	if avg, err := load.AvgWithContext(ctx); err != nil {
@@ -93,7 +96,7 @@ func (s *Sampler) sampleCPU(ctx context.Context, hs *wire.HostSample) {
 	if n, err := cpu.CountsWithContext(ctx, true); err != nil {
 		s.fail(hs, "cpu cores", err)
 	} else {
-		hs.CPU.LogicalCores = n
+		*hs.CPU.LogicalCores = n
 	}
 
 	times, err := cpu.TimesWithContext(ctx, false)
@@ -121,13 +124,13 @@ func (s *Sampler) sampleMemory(ctx context.Context, hs *wire.HostSample) {
 	}
 	// Swap comes from the same meminfo read rather than mem.SwapMemory,
 	// which takes total/free from sysinfo(2) and also needs /proc/vmstat.
-	hs.Memory = wire.MemorySample{
+	hs.Memory = &wire.MemorySample{
 		TotalBytes:     vm.Total,
 		AvailableBytes: vm.Available,
 		UsedBytes:      vm.Used,
 		UsedPercent:    finite(vm.UsedPercent),
-		SwapTotalBytes: vm.SwapTotal,
-		SwapUsedBytes:  vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal),
+		SwapTotalBytes: new(vm.SwapTotal),
+		SwapUsedBytes:  new(vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal)),
 	}
 }
 

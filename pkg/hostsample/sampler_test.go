@@ -61,20 +61,25 @@ func TestSampleRealHost(t *testing.T) {
 	first := s.Sample(ctx)
 	require.Empty(t, readingErrors(first.Errors))
 	assert.WithinDuration(t, time.Now(), first.Time, time.Minute)
-	assert.Positive(t, first.UptimeSeconds)
-	assert.Equal(t, onlineCPUs(t), first.CPU.LogicalCores)
-	assert.GreaterOrEqual(t, first.CPU.LogicalCores, runtime.NumCPU())
+	require.NotNil(t, first.UptimeSeconds)
+	assert.Positive(t, *first.UptimeSeconds)
+	require.NotNil(t, first.CPU.LogicalCores)
+	assert.Equal(t, onlineCPUs(t), *first.CPU.LogicalCores)
+	assert.GreaterOrEqual(t, *first.CPU.LogicalCores, runtime.NumCPU())
 	assert.Nil(t, first.CPU.UsagePercent, "no CPU usage without a previous sample")
 	assert.Nil(t, first.CPU.Modes)
 	require.NotNil(t, first.Load)
 	assert.GreaterOrEqual(t, first.Load.Load1, 0.0)
 
+	require.NotNil(t, first.Memory)
 	m := first.Memory
 	assert.Positive(t, m.TotalBytes)
 	assert.LessOrEqual(t, m.AvailableBytes, m.TotalBytes)
 	assert.Equal(t, m.TotalBytes-m.AvailableBytes, m.UsedBytes)
 	assert.InDelta(t, 50, m.UsedPercent, 50)
-	assert.LessOrEqual(t, m.SwapUsedBytes, m.SwapTotalBytes)
+	require.NotNil(t, m.SwapUsedBytes)
+	require.NotNil(t, m.SwapTotalBytes)
+	assert.LessOrEqual(t, *m.SwapUsedBytes, *m.SwapTotalBytes)
 
 	devices := map[string]bool{}
 	for _, fs := range first.Filesystems {

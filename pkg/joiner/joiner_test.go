@@ -221,9 +221,9 @@ func TestUsageOnlyForEmittedPodsAndUnknownStaysUnknown(t *testing.T) {
 		{Namespace: "ns", Name: "known", ResourceUsage: wire.ResourceUsage{Timestamp: t0, CPUCores: 0.5, MemoryBytes: 100}},
 		{Namespace: "ns", Name: "new", ResourceUsage: wire.ResourceUsage{Timestamp: t0, CPUCores: 0.1, MemoryBytes: 10}},
 	}}
-	evs := decode(t, must(j.Samples(&wire.HostSample{UptimeSeconds: 5}, u)))
+	evs := decode(t, must(j.Samples(&wire.HostSample{UptimeSeconds: new(uint64(5))}, u)))
 	require.Len(t, evs, 2)
-	assert.Equal(t, uint64(5), evs[0].Host.UptimeSeconds)
+	assert.Equal(t, new(uint64(5)), evs[0].Host.UptimeSeconds)
 	require.Len(t, evs[1].Usage.Pods, 1)
 	assert.Equal(t, "known", evs[1].Usage.Pods[0].Name)
 

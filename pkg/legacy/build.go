@@ -111,12 +111,21 @@ func (b *Builder) nodeMetrics(podCount int) wire.SnapshotNodeMetrics {
 	if h == nil {
 		return m
 	}
+	// The legacy shape has no "absent": a figure the host sample lacks
+	// (source kubelet: uptime without a boot time, memory without a total)
+	// is 0, as a reading that failed is.
 	m.CPUUsagePercent = h.CPU.UsagePercent
-	m.CPUCores = h.CPU.LogicalCores
-	m.MemoryTotalBytes = h.Memory.TotalBytes
-	m.MemoryUsedBytes = h.Memory.UsedBytes
-	m.MemoryUsagePercent = h.Memory.UsedPercent
-	m.UptimeSeconds = h.UptimeSeconds
+	if h.CPU.LogicalCores != nil {
+		m.CPUCores = *h.CPU.LogicalCores
+	}
+	if h.Memory != nil {
+		m.MemoryTotalBytes = h.Memory.TotalBytes
+		m.MemoryUsedBytes = h.Memory.UsedBytes
+		m.MemoryUsagePercent = h.Memory.UsedPercent
+	}
+	if h.UptimeSeconds != nil {
+		m.UptimeSeconds = *h.UptimeSeconds
+	}
 	if h.Load != nil {
 		l1, l5, l15 := h.Load.Load1, h.Load.Load5, h.Load.Load15
 		m.Load1, m.Load5, m.Load15 = &l1, &l5, &l15

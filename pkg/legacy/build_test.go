@@ -35,9 +35,9 @@ func reading(ns, name string, cpu float64, mem int64) wire.PodUsage {
 func TestBuildMapsPodsAndHost(t *testing.T) {
 	b := NewBuilder("node-a", "catops", clock())
 	host := &wire.HostSample{
-		UptimeSeconds: 3600,
-		CPU:           wire.CPUSample{LogicalCores: 4, UsagePercent: ptr.To(37.5)},
-		Memory:        wire.MemorySample{TotalBytes: 16 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5},
+		UptimeSeconds: ptr.To(uint64(3600)),
+		CPU:           wire.CPUSample{LogicalCores: ptr.To(4), UsagePercent: ptr.To(37.5)},
+		Memory:        &wire.MemorySample{TotalBytes: 16 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5},
 		Load:          &wire.LoadSample{Load1: 0.5, Load5: 0.25, Load15: 0.125},
 		Filesystems: []wire.Filesystem{
 			{Mountpoint: "/var/lib/kubelet", TotalBytes: 1, UsedBytes: 1, UsedPercent: 100},

@@ -247,13 +247,13 @@ func TestNodeAndHostReplaced(t *testing.T) {
 		return wire.Event{Type: wire.EventNode, Time: testNow, Node: &wire.Node{Name: "n1", KubeletVersion: v, Labels: map[string]string{"v": v}}}
 	}
 	host := func(up uint64) wire.Event {
-		return wire.Event{Type: wire.EventHost, Time: testNow, Host: &wire.HostSample{UptimeSeconds: up, Errors: []string{"load: x"}}}
+		return wire.Event{Type: wire.EventHost, Time: testNow, Host: &wire.HostSample{UptimeSeconds: new(up), Errors: []string{"load: x"}}}
 	}
 	h.mustApply(batch("n1", "s1", 1, begin(1), end(1), node("v1"), host(10)))
 	h.mustApply(batch("n1", "s1", 2, node("v2"), host(20), host(30)))
 	st := h.node("n1")
 	assert.Equal(t, map[string]string{"v": "v2"}, st.Node.Labels, "replaced, not merged")
-	assert.Equal(t, uint64(30), st.Host.UptimeSeconds, "the latest sample wins")
+	assert.Equal(t, new(uint64(30)), st.Host.UptimeSeconds, "the latest sample wins")
 }
 
 func TestLegacySnapshot(t *testing.T) {

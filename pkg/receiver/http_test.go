@@ -315,7 +315,7 @@ func TestStateJSON(t *testing.T) {
 	h.mustApply(batch("n1", "s1", 1, begin(7),
 		upsert("default", "web", "Running"),
 		wire.Event{Type: wire.EventNode, Time: testNow, Node: &wire.Node{Name: "n1", KubeletVersion: "v1.37.2"}},
-		wire.Event{Type: wire.EventHost, Time: testNow, Host: &wire.HostSample{Time: testNow, UptimeSeconds: 42}},
+		wire.Event{Type: wire.EventHost, Time: testNow, Host: &wire.HostSample{Time: testNow, UptimeSeconds: new(uint64(42))}},
 		usage(new(reading(0.5, 1<<30)), podUsage("default", "web", 0.25, 1<<20)),
 	))
 	rec, _ := h.do(request{method: http.MethodGet, path: StatePath})
@@ -467,4 +467,46 @@ func TestOverHTTP(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, map[string]int{"n1": 20, "n2": 20, "n3": 20, "n4": 20}, applied)
+}
+
+// A host event of the kubelet source is taken as it is, its figures
+// absent where the source has none; keys the receiver does not know (a
+// later agent's) are ignored, not refused; a host event without a source
+// (an older agent's) is the proc source's.
+func TestHostEventSources(t *testing.T) {
+	h := newHarness(t)
+	body := []byte(`{"version":"catops.k8s/v1","node":"n1","session":"s1","seq":1,"batch_id":"s1-1","sent_at":"2026-03-01T12:00:00Z","events":[
+ {"type":"snapshot_begin","time":"2026-03-01T12:00:00Z","snapshot":{"id":1,"reason":"start"}},
+ {"type":"snapshot_end","time":"2026-03-01T12:00:00Z","snapshot":{"id":1,"reason":"start"}},
+ {"type":"host","time":"2026-03-01T12:00:00Z","host":{"source":"kubelet","time":"2026-03-01T11:59:58Z","cpu":{"logical_cores":4,"usage_percent":32.5},
+  "memory":{"total_bytes":17179869184,"available_bytes":10737418240,"used_bytes":6442450944,"used_percent":37.5},
+  "filesystem":{"used_bytes":40,"capacity_bytes":100,"available_bytes":60},
+  "network":[{"name":"eth0","rx_bytes":5,"tx_bytes":6,"rx_errors":0,"tx_errors":0,"future_counter":1}],
+  "a_later_figure":{"x":1}}}]}`)
+	rec, resp := h.do(request{body: body, headers: map[string]string{wire.HeaderSession: "s1", wire.HeaderSeq: "1", wire.HeaderBatchID: "s1-1"}})
+	require.Equal(t, http.StatusOK, rec.Code, "answer %+v", resp)
+	host := h.node("n1").Host
+	require.NotNil(t, host)
+	assert.Equal(t, wire.HostSourceKubelet, host.Source)
+	assert.Nil(t, host.UptimeSeconds, "absent, not zero")
+	assert.Nil(t, host.Load)
+	assert.Nil(t, host.Memory.SwapTotalBytes)
+	assert.Equal(t, new(uint64(100)), host.Filesystem.CapacityBytes)
+	require.Len(t, host.Network, 1)
+	assert.Nil(t, host.Network[0].RxPackets)
+	assert.Equal(t, new(uint64(0)), host.Network[0].RxErrors)
+
+	// The state keeps the absences: a client of /api/state sees no zero.
+	rec, _ = h.do(request{method: http.MethodGet, path: StatePath})
+	require.Equal(t, http.StatusOK, rec.Code)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &raw))
+	got := raw["nodes"].(map[string]any)["n1"].(map[string]any)["host"].(map[string]any)
+	assert.Equal(t, "kubelet", got["source"])
+	for _, k := range []string{"uptime_seconds", "load", "filesystems", "disks"} {
+		assert.NotContains(t, got, k)
+	}
+
+	h.mustApply(batch("n1", "s1", 2, wire.Event{Type: wire.EventHost, Time: testNow, Host: &wire.HostSample{Time: testNow, UptimeSeconds: new(uint64(7))}}))
+	assert.Empty(t, h.node("n1").Host.Source, "an older agent's sample: no source, the proc one")
 }

@@ -116,7 +116,7 @@ func eventName(e wire.Event) string {
 	case e.PodRef != nil:
 		return "-" + e.PodRef.Name
 	case e.Host != nil:
-		return fmt.Sprintf("host@%d", e.Host.UptimeSeconds)
+		return fmt.Sprintf("host@%d", *e.Host.UptimeSeconds)
 	case e.Snapshot != nil:
 		return string(e.Type)
 	}
@@ -131,7 +131,7 @@ func podEv(t *testing.T, name string) wire.EncodedEvent {
 }
 
 func hostEv(t *testing.T, n uint64) wire.EncodedEvent {
-	ev, err := wire.Encode(wire.Event{Type: wire.EventHost, Time: time.Unix(0, 0).UTC(), Host: &wire.HostSample{UptimeSeconds: n}})
+	ev, err := wire.Encode(wire.Event{Type: wire.EventHost, Time: time.Unix(0, 0).UTC(), Host: &wire.HostSample{UptimeSeconds: new(n)}})
 	require.NoError(t, err)
 	return ev
 }

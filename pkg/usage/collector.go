@@ -161,7 +161,10 @@ func (c *Collector) UseNode(f NodeFunc) {
 }
 
 // Collect reads usage for this node and pods (the pods on this node) at
-// now, which also drives the backoff.
+// now, which also drives the backoff. It returns the usage event and, when
+// the source read them this time (Reading.NodeStats), the node's own
+// figures of the kubelet summary, passed on as the source gave them (nil
+// when the fetch failed, was skipped in the backoff, or carried none).
 //
 // While the source answers, the event is Available and carries only fresh
 // readings: the node's if its Timestamp is newer than the last one sent,
@@ -187,10 +190,10 @@ func (c *Collector) UseNode(f NodeFunc) {
 // an exponential backoff with jitter; calls before then make no request.
 // On recovery the fact is logged once (Info) and the next event carries all
 // current readings.
-func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) wire.Usage {
+func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) (wire.Usage, *NodeStats) {
 	if c.down && now.Before(c.nextTry) {
 		c.skipped.Add(1)
-		return c.unavailable(c.reason)
+		return c.unavailable(c.reason), nil
 	}
 
 	fctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -203,11 +206,11 @@ func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) w
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutting down: not the source's fault, keep the state.
-			return c.unavailable("collection cancelled")
+			return c.unavailable("collection cancelled"), nil
 		}
 		c.errors.Add(1)
 		c.fail(err, now)
-		return c.unavailable(c.reason)
+		return c.unavailable(c.reason), nil
 	}
 
 	if c.down {
@@ -225,7 +228,7 @@ func (c *Collector) Collect(ctx context.Context, pods []PodKey, now time.Time) w
 	}
 	c.available.Store(true)
 	c.vet(&r, now)
-	return c.fresh(r, pods)
+	return c.fresh(r, pods), r.NodeStats
 }
 
 // vet takes out of r the readings that cannot be true of this node at
@@ -327,6 +330,7 @@ func (c *Collector) fresh(r Reading, pods []PodKey) wire.Usage {
 	u := wire.Usage{Available: true, Source: c.src.Name()}
 	if r.Node != nil && r.Node.Timestamp.After(c.lastNode) {
 		n := *r.Node
+		roundReading(&n)
 		u.Node = &n
 		c.lastNode = n.Timestamp
 	}
@@ -349,6 +353,7 @@ func (c *Collector) fresh(r Reading, pods []PodKey) wire.Usage {
 			continue // the same scrape as last time
 		}
 		c.lastPods[k] = ru.Timestamp
+		roundReading(&ru)
 		u.Pods = append(u.Pods, wire.PodUsage{Namespace: k.Namespace, Name: k.Name, ResourceUsage: ru})
 	}
 	slices.SortFunc(u.Pods, func(a, b wire.PodUsage) int {

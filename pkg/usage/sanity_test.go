@@ -82,7 +82,7 @@ func TestCollectorRejectsReadingsThatCannotBeTrue(t *testing.T) {
 				if tc.node != nil {
 					c.UseNode(tc.node)
 				}
-				u := c.Collect(context.Background(), []usage.PodKey{pod, good}, t0)
+				u, _ := c.Collect(context.Background(), []usage.PodKey{pod, good}, t0)
 				require.True(t, u.Available, "a rejected reading does not make the source unavailable")
 				if asNode {
 					assert.Equal(t, tc.reason == "", u.Node != nil, "node reading sent")
@@ -116,7 +116,7 @@ func TestCollectorLeavesOutContainersThatCannotBeTrue(t *testing.T) {
 	}}
 	c := usage.NewCollector(stubReading(usage.Reading{Pods: map[usage.PodKey]wire.ResourceUsage{pod: u}}), nil, usagetest.Options)
 	c.UseNode(usagetest.CachedNode("8", "32Gi"))
-	got := c.Collect(context.Background(), []usage.PodKey{pod}, t0)
+	got, _ := c.Collect(context.Background(), []usage.PodKey{pod}, t0)
 	require.Len(t, got.Pods, 1)
 	assert.Equal(t, 0.5, got.Pods[0].CPUCores)
 	assert.Equal(t, []wire.ContainerUsage{{Name: "app", CPUCores: 0.4, MemoryBytes: 1 << 29}}, got.Pods[0].Containers)
@@ -143,7 +143,7 @@ func TestCollectorCountsAndLogsRejections(t *testing.T) {
 
 	pods := []usage.PodKey{{"shop", "web-0"}, {"shop", "web-1"}, {"shop", "crashy"}}
 	for i := range 3 {
-		u := c.Collect(context.Background(), pods, t0.Add(time.Duration(i)*usagetest.Interval))
+		u, _ := c.Collect(context.Background(), pods, t0.Add(time.Duration(i)*usagetest.Interval))
 		assert.Empty(t, u.Pods, "nothing true to send")
 	}
 

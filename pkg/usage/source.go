@@ -5,7 +5,8 @@
 // their own: pkg/usage/metricsapi (the Metrics API) and pkg/usage/kubelet
 // (this node's kubelet /metrics/resource); what they share with the
 // Collector (PodKey, Reading, Rejection and its reasons, the bounds of a
-// reading, the classification of errors) is here.
+// reading, the classification of errors, the node's own figures of the
+// kubelet summary: NodeStats) is here.
 package usage
 
 import (
@@ -54,6 +55,10 @@ type Reading struct {
 	// Errors is how many of those requests failed without failing the
 	// fetch (the source logged them; their pods have no reading).
 	Errors int
+	// NodeStats are the node's own figures from the kubelet summary, when
+	// the source was asked for them (the kubelet source's
+	// Options.NodeStats) and read the summary this time; nil otherwise.
+	NodeStats *NodeStats
 }
 
 // Source reads usage for this node and for the given pods, which are the

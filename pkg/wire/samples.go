@@ -2,18 +2,49 @@ package wire
 
 import "time"
 
-// HostSample is one reading of the node's host figures (gopsutil, through
-// the host's /proc, /sys and / when mounted). Rates are per second over the
-// time since the previous sample and are absent (null) on the first sample.
+// Host sources, reported as HostSample.Source.
+const (
+	// HostSourceProc: the node's /proc, /sys and / as mounted in the agent's
+	// pod, read through gopsutil (pkg/hostsample's Sampler).
+	HostSourceProc = "proc"
+	// HostSourceKubelet: the node section of the kubelet's stats summary
+	// (/stats/summary), with the cached Node's capacity (pkg/hostsample's
+	// KubeletSampler); no host mount needed.
+	HostSourceKubelet = "kubelet"
+)
+
+// HostSample is one reading of the node's host figures, from the source
+// Source names: "proc" (gopsutil, through the host's /proc, /sys and / when
+// mounted) or "kubelet" (the kubelet summary's node section and the Node's
+// capacity). Rates are per second over the time since the previous sample
+// and are absent (null) on the first sample. A figure the source cannot give
+// or vouch for is absent, except where the "proc" source writes 0 for a
+// reading that failed and names it in Errors (docs/protocol.md §5.5).
 type HostSample struct {
-	Time          time.Time    `json:"time"`
-	UptimeSeconds uint64       `json:"uptime_seconds"`
-	CPU           CPUSample    `json:"cpu"`
-	Load          *LoadSample  `json:"load,omitempty"`
-	Memory        MemorySample `json:"memory"`
-	Filesystems   []Filesystem `json:"filesystems,omitempty"`
-	Disks         []Disk       `json:"disks,omitempty"`
-	Network       []NetIface   `json:"network,omitempty"`
+	// Source is HostSourceProc or HostSourceKubelet; the agent always sets
+	// it. Absent (agents before it): proc.
+	Source string    `json:"source,omitempty"`
+	Time   time.Time `json:"time"`
+	// UptimeSeconds is the time since the node booted, in seconds. proc:
+	// always present (0 when unreadable, named in Errors); kubelet: absent
+	// when the summary gives no boot time.
+	UptimeSeconds *uint64     `json:"uptime_seconds,omitempty"`
+	CPU           CPUSample   `json:"cpu"`
+	Load          *LoadSample `json:"load,omitempty"`
+	// Memory is memory and swap. proc: always present (zero when
+	// unreadable, named in Errors); kubelet: absent when total or
+	// available is unknown.
+	Memory      *MemorySample `json:"memory,omitempty"`
+	Filesystems []Filesystem  `json:"filesystems,omitempty"`
+	// Filesystem and ImageFilesystem are the kubelet's view of the node's
+	// storage (source kubelet only): the filesystem of the kubelet's root
+	// directory (nodefs) and the container runtime's image filesystem
+	// (imagefs), in the same shape as the usage event's node figures. The
+	// proc source lists mounted filesystems in Filesystems instead.
+	Filesystem      *FilesystemUsage `json:"filesystem,omitempty"`
+	ImageFilesystem *FilesystemUsage `json:"image_filesystem,omitempty"`
+	Disks           []Disk           `json:"disks,omitempty"`
+	Network         []NetIface       `json:"network,omitempty"`
 	// Errors names the readings that failed this time (e.g. "load: …");
 	// the rest of the sample is still valid.
 	Errors []string `json:"errors,omitempty"`
@@ -22,7 +53,10 @@ type HostSample struct {
 // CPUSample is CPU time use, in percent of all cores (0–100), over the time
 // since the previous sample.
 type CPUSample struct {
-	LogicalCores int          `json:"logical_cores"`
+	// LogicalCores is the node's online logical CPUs. proc: always
+	// present (0 when unreadable); kubelet: the Node's status.capacity cpu,
+	// absent when it is unknown or not a whole number.
+	LogicalCores *int         `json:"logical_cores,omitempty"`
 	UsagePercent *float64     `json:"usage_percent,omitempty"`
 	Modes        *CPUModeTime `json:"modes,omitempty"`
 }
@@ -46,14 +80,17 @@ type LoadSample struct {
 	Load15 float64 `json:"load15"`
 }
 
-// MemorySample is memory and swap, in bytes.
+// MemorySample is memory and swap, in bytes: used is total − available and
+// UsedPercent used / total × 100. The swap figures are always present with
+// source proc (0 without swap) and absent with source kubelet unless the
+// summary gives them.
 type MemorySample struct {
 	TotalBytes     uint64  `json:"total_bytes"`
 	AvailableBytes uint64  `json:"available_bytes"`
 	UsedBytes      uint64  `json:"used_bytes"`
 	UsedPercent    float64 `json:"used_percent"`
-	SwapTotalBytes uint64  `json:"swap_total_bytes"`
-	SwapUsedBytes  uint64  `json:"swap_used_bytes"`
+	SwapTotalBytes *uint64 `json:"swap_total_bytes,omitempty"`
+	SwapUsedBytes  *uint64 `json:"swap_used_bytes,omitempty"`
 }
 
 // Filesystem is the usage of one real (block-device backed) filesystem.
@@ -83,16 +120,18 @@ type Disk struct {
 }
 
 // NetIface is the traffic of one network interface: counters and rates.
+// The source proc gives every counter; the source kubelet gives bytes and
+// errors only, and the packet and drop counters are absent.
 type NetIface struct {
 	Name          string   `json:"name"`
 	RxBytes       uint64   `json:"rx_bytes"`
 	TxBytes       uint64   `json:"tx_bytes"`
-	RxPackets     uint64   `json:"rx_packets"`
-	TxPackets     uint64   `json:"tx_packets"`
-	RxErrors      uint64   `json:"rx_errors"`
-	TxErrors      uint64   `json:"tx_errors"`
-	RxDropped     uint64   `json:"rx_dropped"`
-	TxDropped     uint64   `json:"tx_dropped"`
+	RxPackets     *uint64  `json:"rx_packets,omitempty"`
+	TxPackets     *uint64  `json:"tx_packets,omitempty"`
+	RxErrors      *uint64  `json:"rx_errors,omitempty"`
+	TxErrors      *uint64  `json:"tx_errors,omitempty"`
+	RxDropped     *uint64  `json:"rx_dropped,omitempty"`
+	TxDropped     *uint64  `json:"tx_dropped,omitempty"`
 	RxBytesPerSec *float64 `json:"rx_bytes_per_sec,omitempty"`
 	TxBytesPerSec *float64 `json:"tx_bytes_per_sec,omitempty"`
 }

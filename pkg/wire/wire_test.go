@@ -70,14 +70,15 @@ func exampleEvents() []Event {
 		{Type: EventSnapshotEnd, Time: t0, Snapshot: &SnapshotMark{ID: 1, Reason: ReasonStart}},
 		{Type: EventPodDelete, Time: t0, PodRef: &PodRef{Namespace: "shop", Name: "web-7d9c-old", UID: "6f1c2d3e-0000-4000-8000-000000000002"}},
 		{Type: EventHost, Time: t0, Host: &HostSample{
-			Time: t0, UptimeSeconds: 86400,
-			CPU:    CPUSample{LogicalCores: 4, UsagePercent: ptr(37.5), Modes: &CPUModeTime{User: 25, System: 10, Idle: 62.5, IOWait: 2.5}},
+			Source: HostSourceProc, Time: t0, UptimeSeconds: ptr(uint64(86400)),
+			CPU:    CPUSample{LogicalCores: ptr(4), UsagePercent: ptr(37.5), Modes: &CPUModeTime{User: 25, System: 10, Idle: 62.5, IOWait: 2.5}},
 			Load:   &LoadSample{Load1: 1.2, Load5: 0.9, Load15: 0.7},
-			Memory: MemorySample{TotalBytes: 16 << 30, AvailableBytes: 10 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5, SwapTotalBytes: 0, SwapUsedBytes: 0},
+			Memory: &MemorySample{TotalBytes: 16 << 30, AvailableBytes: 10 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5, SwapTotalBytes: ptr(uint64(0)), SwapUsedBytes: ptr(uint64(0))},
 			Filesystems: []Filesystem{{Mountpoint: "/", Device: "/dev/vda1", FSType: "ext4", TotalBytes: 100 << 30,
 				UsedBytes: 40 << 30, FreeBytes: 60 << 30, UsedPercent: 40, InodesTotal: 6553600, InodesUsed: 300000}},
-			Disks:   []Disk{{Name: "vda", ReadBytes: 1 << 30, WriteBytes: 2 << 30, ReadOps: 10000, WriteOps: 20000, ReadBytesPerSec: rate, WriteBytesPerSec: rate, ReadOpsPerSec: ptr(1.5), WriteOpsPerSec: ptr(3.0)}},
-			Network: []NetIface{{Name: "eth0", RxBytes: 5 << 30, TxBytes: 1 << 30, RxPackets: 4000000, TxPackets: 2000000, RxBytesPerSec: rate, TxBytesPerSec: rate}},
+			Disks: []Disk{{Name: "vda", ReadBytes: 1 << 30, WriteBytes: 2 << 30, ReadOps: 10000, WriteOps: 20000, ReadBytesPerSec: rate, WriteBytesPerSec: rate, ReadOpsPerSec: ptr(1.5), WriteOpsPerSec: ptr(3.0)}},
+			Network: []NetIface{{Name: "eth0", RxBytes: 5 << 30, TxBytes: 1 << 30, RxPackets: ptr(uint64(4000000)), TxPackets: ptr(uint64(2000000)),
+				RxErrors: ptr(uint64(0)), TxErrors: ptr(uint64(0)), RxDropped: ptr(uint64(0)), TxDropped: ptr(uint64(0)), RxBytesPerSec: rate, TxBytesPerSec: rate}},
 		}},
 		{Type: EventUsage, Time: t0, Usage: &Usage{Available: true, Source: "metrics-api",
 			Node: &ResourceUsage{Timestamp: t0.Add(-5 * time.Second), WindowSeconds: 10, CPUCores: 1.25, MemoryBytes: 6 << 30},
@@ -161,4 +162,32 @@ func TestLegacySnapshotGolden(t *testing.T) {
 	require.NoError(t, err)
 	golden(t, "snapshot.golden.json", b)
 	assert.Contains(t, string(b), `"cpu_usage_cores":null`, "unknown usage is null, not zero")
+}
+
+// TestHostKubeletGolden pins the host event of the kubelet source
+// (CATOPS_HOST_SOURCE=kubelet): what the kubelet summary and the Node give,
+// and none of the figures it cannot (load, CPU modes, mounted filesystems,
+// disks, packet and drop counters): those keys are absent, not zero.
+func TestHostKubeletGolden(t *testing.T) {
+	e := Event{Type: EventHost, Time: t0, Host: &HostSample{
+		Source: HostSourceKubelet, Time: t0.Add(-2 * time.Second), UptimeSeconds: ptr(uint64(86398)),
+		CPU: CPUSample{LogicalCores: ptr(4), UsagePercent: ptr(32.5)},
+		Memory: &MemorySample{TotalBytes: 16 << 30, AvailableBytes: 10 << 30, UsedBytes: 6 << 30, UsedPercent: 37.5,
+			SwapTotalBytes: ptr(uint64(2 << 30)), SwapUsedBytes: ptr(uint64(1 << 20))},
+		Filesystem: &FilesystemUsage{UsedBytes: ptr(uint64(40 << 30)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(55 << 30)),
+			InodesUsed: ptr(uint64(300000)), Inodes: ptr(uint64(6553600))},
+		ImageFilesystem: &FilesystemUsage{UsedBytes: ptr(uint64(12 << 30)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(55 << 30))},
+		Network: []NetIface{{Name: "eth0", RxBytes: 5 << 30, TxBytes: 1 << 30, RxErrors: ptr(uint64(0)), TxErrors: ptr(uint64(0)),
+			RxBytesPerSec: ptr(2048.0), TxBytesPerSec: ptr(1024.0)}},
+	}}
+	enc, err := Encode(e)
+	require.NoError(t, err)
+	golden(t, "host_kubelet.golden.json", enc.Data)
+	for _, absent := range []string{"load", "modes", "filesystems", "disks", "packets", "dropped", "errors\":["} {
+		assert.NotContains(t, string(enc.Data), absent)
+	}
+
+	var back Event
+	require.NoError(t, json.Unmarshal(enc.Data, &back))
+	assert.Equal(t, e, back)
 }

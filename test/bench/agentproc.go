@@ -120,9 +120,16 @@ func (a *Agent) Stop() {
 
 // Proc is what /proc says about a process.
 type Proc struct {
-	CPUSeconds float64 // utime + stime
-	RSSBytes   int64
-	HWMBytes   int64 // peak RSS
+	// CPUSeconds is utime + stime: the CPU time of every thread the
+	// process ever had, in 10 ms clock ticks (too coarse for an agent that
+	// uses a millicore or two over a 30 s window).
+	CPUSeconds float64
+	// SchedSeconds is the CPU time of the process's live threads from
+	// their schedstat (nanoseconds, the scheduler's own count); 0 when it
+	// cannot be read. A thread that ended takes its time with it.
+	SchedSeconds float64
+	RSSBytes     int64
+	HWMBytes     int64 // peak RSS
 }
 
 // ReadProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -141,6 +148,9 @@ func ReadProc(pid int) (Proc, error) {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	p.CPUSeconds = (ut + st) / clockTicks
+	if ns, ok := schedstatNanos(pid); ok {
+		p.SchedSeconds = float64(ns) / 1e9
+	}
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return p, err
@@ -161,6 +171,42 @@ func ReadProc(pid int) (Proc, error) {
 		}
 	}
 	return p, sc.Err()
+}
+
+// CPUBetween is the CPU time a process used between two reads: from
+// schedstat when both reads have it and it did not go down (no thread
+// ended in between, which Go programs rarely do), else from utime + stime.
+func CPUBetween(p0, p1 Proc) float64 {
+	if p0.SchedSeconds > 0 && p1.SchedSeconds >= p0.SchedSeconds {
+		return p1.SchedSeconds - p0.SchedSeconds
+	}
+	return p1.CPUSeconds - p0.CPUSeconds
+}
+
+// schedstatNanos is the sum of the first field (time on a CPU, in ns) of
+// /proc/<pid>/task/*/schedstat; ok is false when one cannot be read.
+func schedstatNanos(pid int) (uint64, bool) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, false
+	}
+	var sum uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that ended since the glob
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.

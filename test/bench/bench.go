@@ -16,9 +16,12 @@ import (
 // Config sizes a run. The defaults (DefaultConfig) are the figures the
 // issue asks for; `make bench` runs them.
 type Config struct {
-	Agent    string        // the catops-k8s binary
-	Interval time.Duration // COLLECTION_INTERVAL of agents and baseline
-	Window   time.Duration // length of each steady-state measurement
+	Agent string // the catops-k8s binary
+	// AgentBefore, when set, is an earlier catops-k8s binary the detail
+	// scenario runs beside (kubelet source, its own defaults).
+	AgentBefore string
+	Interval    time.Duration // COLLECTION_INTERVAL of agents and baseline
+	Window      time.Duration // length of each steady-state measurement
 
 	Pods       int // pods on the measured node
 	Namespaces int // namespaces they are spread over
@@ -29,8 +32,9 @@ type Config struct {
 	ManyNodes  int // agents (one node each) against one API server
 	ManyPods   int // pods on each of those nodes
 
-	// Scenarios to run (all when empty): requests, bytes, latency, memory,
-	// scale, many.
+	// Scenarios to run (all when empty): requests, bytes, detail, latency,
+	// memory, scale, many. detail and memory together also measure the
+	// detail at cfg.BigPods pods.
 	Scenarios []string
 	LogDir    string
 	Logf      func(format string, args ...any)
@@ -62,6 +66,7 @@ type Runner struct {
 	idle    Counts                  // read requests per second with no agent running
 	kubelet bool                    // the agent binary has the kubelet usage source
 	small   map[string]smallFigures // by usage source
+	details []detailRun             // the detail scenario's runs, by size
 }
 
 // smallFigures are the 110-pod figures the scale scenario compares with.
@@ -99,7 +104,7 @@ func (b *Runner) Run(ctx context.Context) error {
 	b.kubelet = strings.Contains(string(help), "kubelet")
 	b.r.Printf("Settings: %d pods over %d namespaces on the measured node, interval %s, steady-state windows of %s.",
 		b.cfg.Pods, b.cfg.Namespaces, b.cfg.Interval, b.cfg.Window)
-	if b.want("requests") || b.want("bytes") || b.want("latency") || b.want("memory") || b.want("scale") {
+	if b.want("requests") || b.want("bytes") || b.want("detail") || b.want("latency") || b.want("memory") || b.want("scale") {
 		if err := b.withCluster(ctx, b.single); err != nil {
 			return err
 		}
@@ -156,7 +161,7 @@ func (b *Runner) single(ctx context.Context) error {
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context) error
-	}{{"requests", b.requests}, {"bytes", b.bytes}, {"latency", b.latency}, {"memory", b.memory}, {"scale", b.scale}} {
+	}{{"requests", b.requests}, {"bytes", b.bytes}, {"detail", b.detailSmall}, {"latency", b.latency}, {"memory", b.memory}, {"scale", b.scale}} {
 		if !b.want(s.name) {
 			continue
 		}
@@ -164,6 +169,9 @@ func (b *Runner) single(ctx context.Context) error {
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("scenario %s: %w", s.name, err)
 		}
+	}
+	if len(b.details) > 0 {
+		b.reportDetail(b.details)
 	}
 	return nil
 }
@@ -257,7 +265,7 @@ func (b *Runner) runAgent(ctx context.Context, name, source, format string, sink
 		return m, err
 	}
 	m.steady = r2.Sub(r1).Sub(b.idle.Scale(m.window.Seconds()))
-	m.cpu = p1.CPUSeconds - p0.CPUSeconds
+	m.cpu = CPUBetween(p0, p1)
 	m.rss = float64(p1.RSSBytes)
 	m.heap, _ = a.Metric("go_memstats_heap_inuse_bytes")
 	m.bytes = float64(sink.Bytes(benchNode) - by0)

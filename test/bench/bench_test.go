@@ -35,6 +35,10 @@ func TestReadProc(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, p.RSSBytes)
 	assert.GreaterOrEqual(t, p.HWMBytes, p.RSSBytes)
+	assert.Positive(t, p.SchedSeconds, "the test process has run")
+	assert.Equal(t, 2.0, CPUBetween(Proc{CPUSeconds: 1, SchedSeconds: 1}, Proc{CPUSeconds: 3, SchedSeconds: 3}))
+	assert.Equal(t, 0.5, CPUBetween(Proc{CPUSeconds: 1, SchedSeconds: 1}, Proc{CPUSeconds: 1.5, SchedSeconds: 0.9}), "a thread ended: utime + stime")
+	assert.Equal(t, 0.5, CPUBetween(Proc{CPUSeconds: 1}, Proc{CPUSeconds: 1.5, SchedSeconds: 3}), "no schedstat at first")
 	_, err = ReadProc(1 << 30)
 	assert.Error(t, err)
 }

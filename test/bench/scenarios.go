@@ -366,6 +366,14 @@ func (b *Runner) memory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if b.want("detail") && b.kubelet {
+		pods := append(kubeletPods(b.cfg.Pods, b.webPod), kubeletPods(extra, big)...)
+		d, err := b.detail(ctx, pods)
+		if err != nil {
+			return err
+		}
+		b.details = append(b.details, d)
+	}
 	if err := b.pop.DeletePods(ctx, extra, big); err != nil {
 		return err
 	}
@@ -508,8 +516,8 @@ func (b *Runner) many(ctx context.Context) error {
 		m1, _ := ReadProc(msPID)
 		l.byKey = r1.Sub(r0)
 		l.rate = l.byKey.Total() / l.window.Seconds()
-		l.apiCPU = (a1.CPUSeconds - a0.CPUSeconds) / l.window.Seconds()
-		l.msCPU = (m1.CPUSeconds - m0.CPUSeconds) / l.window.Seconds()
+		l.apiCPU = CPUBetween(a0, a1) / l.window.Seconds()
+		l.msCPU = CPUBetween(m0, m1) / l.window.Seconds()
 		return l, ctx.Err()
 	}
 	idle, err := measure()
@@ -549,15 +557,15 @@ func (b *Runner) many(ctx context.Context) error {
 		}
 		run := oursRun{source: source, n: len(agents), startup: time.Since(s0)}
 		sleep(ctx, b.cfg.Interval*3/2)
-		var cpu0 []float64
+		var cpu0 []Proc
 		for _, a := range agents {
 			p, _ := a.Proc()
-			cpu0 = append(cpu0, p.CPUSeconds)
+			cpu0 = append(cpu0, p)
 		}
 		run.l, err = measure()
 		for i, a := range agents {
 			p, _ := a.Proc()
-			run.cpu += p.CPUSeconds - cpu0[i]
+			run.cpu += CPUBetween(cpu0[i], p)
 			run.rss += float64(p.RSSBytes)
 		}
 		stopAgents(agents)

@@ -243,6 +243,9 @@ func TestServerSideValidation(t *testing.T) {
 	stderr, err := dryRun(restricted, "--set", "hostMetrics.enabled=false")
 	require.NoError(t, err)
 	assert.NotContains(t, stderr, "would violate PodSecurity", "hostMetrics.enabled=false meets the restricted standard")
+	stderr, err = dryRun(restricted, "--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet")
+	require.NoError(t, err)
+	assert.NotContains(t, stderr, "would violate PodSecurity", "the node's figures from the kubelet summary meet the restricted standard")
 	stderr, err = dryRun(restricted)
 	require.NoError(t, err)
 	assert.Contains(t, stderr, `would violate PodSecurity "restricted:latest"`)
@@ -403,11 +406,24 @@ func TestExistingSecretInstall(t *testing.T) {
 	_, _, err = k.kubectl("-n", ns, "create", "secret", "generic", "catops", "--from-literal=token=user-token")
 	require.NoError(t, err)
 
-	k.helm("install", release, chartDir(t), "--namespace", ns, "--set", "auth.existingSecret=catops",
+	out := k.helm("install", release, chartDir(t), "--namespace", ns, "--set", "auth.existingSecret=catops",
 		"--set", "hostMetrics.enabled=false", "--wait", "--timeout", "3m")
+	assert.Contains(t, out, "the agent reads the container's own /proc, /sys, / and /dev", "NOTES say the host figures are the container's view")
+	assert.Contains(t, out, "With podMetrics.source=kubelet (and podMetrics.kubelet.summary, its default) the node's own CPU, memory, filesystem and network figures come from the kubelet summary instead.")
 	pods := k.waitRolledOut(ns, "catops", allNodes)
 	for _, p := range pods {
 		require.Len(t, p.Spec.Volumes, 2, "the token and the ServiceAccount token, no host mounts")
+	}
+
+	// The node's figures from the kubelet summary instead: still no host
+	// mount, and the NOTES say so.
+	out = k.helm("upgrade", release, chartDir(t), "--namespace", ns, "--reuse-values", "--set", "podMetrics.source=kubelet",
+		"--wait", "--timeout", "3m")
+	assert.Contains(t, out, "the node's figures come from each node's kubelet summary (CATOPS_HOST_SOURCE=kubelet)")
+	pods = k.waitRolledOut(ns, "catops", allNodes)
+	for _, p := range pods {
+		require.Len(t, p.Spec.Volumes, 2, "the token and the ServiceAccount token, no host mounts")
+		assert.Equal(t, "kubelet", envOf(p, "CATOPS_HOST_SOURCE"))
 	}
 
 	k.helm("uninstall", release, "--namespace", ns, "--wait", "--timeout", "3m")

@@ -485,6 +485,54 @@ func TestHostMounts(t *testing.T) {
 	}
 }
 
+// TestHostSourceWithoutHostMounts: with the host mounts off and the
+// kubelet summary read anyway, the agent takes the node's figures from it
+// (CATOPS_HOST_SOURCE=kubelet) and the pod has no hostPath volume; with
+// another usage source, or the summary off, it keeps the container's view
+// (the agent's default, no variable); with the mounts on, /proc.
+func TestHostSourceWithoutHostMounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // CATOPS_HOST_SOURCE; "": not set (proc)
+	}{
+		{"mounts off, kubelet summary", []string{"--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet"}, "kubelet"},
+		{"mounts off, kubelet summary, mount switches on", []string{"--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet",
+			"--set", "hostMetrics.proc.enabled=true"}, "kubelet"},
+		{"mounts off, kubelet without its summary", []string{"--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet",
+			"--set", "podMetrics.kubelet.summary=false"}, ""},
+		{"mounts off, Metrics API", []string{"--set", "hostMetrics.enabled=false"}, ""},
+		{"mounts off, no usage", []string{"--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=none"}, ""},
+		{"mounts on, kubelet summary", []string{"--set", "podMetrics.source=kubelet"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := render(t, append([]string{"--set", "auth.token=x"}, tc.args...)...)
+			env := r.env(t)
+			if tc.want == "" {
+				assert.NotContains(t, env, "CATOPS_HOST_SOURCE")
+			} else {
+				assert.Equal(t, tc.want, env["CATOPS_HOST_SOURCE"])
+			}
+			if tc.want == "kubelet" {
+				for _, v := range r.pod().Volumes {
+					assert.Nil(t, v.HostPath, "volume %s: no hostPath without host mounts", v.Name)
+				}
+				for _, k := range []string{"HOST_PROC", "HOST_SYS", "HOST_ROOT", "HOST_DEV"} {
+					assert.NotContains(t, env, k, "the agent refuses a host path with the kubelet host source")
+				}
+				assert.Equal(t, "true", env["CATOPS_KUBELET_SUMMARY"])
+				assert.Contains(t, r.clusterRole.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics", "nodes/stats"}, Verbs: []string{"get"}},
+					"the summary the host figures come from is granted")
+			}
+		})
+	}
+
+	// extraEnv wins: the chart leaves the variable to it.
+	r := render(t, "--set", "auth.token=x", "--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet",
+		"--set-json", `extraEnv=[{"name":"CATOPS_HOST_SOURCE","value":"proc"}]`)
+	assert.Equal(t, "proc", r.env(t)["CATOPS_HOST_SOURCE"])
+}
+
 func TestOtherReleaseName(t *testing.T) {
 	out, err := runHelm(t, "template", "monitoring", chartDir(t), "--namespace", "ops", "--set", "auth.token=x")
 	require.NoError(t, err)

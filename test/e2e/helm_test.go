@@ -57,6 +57,10 @@ const (
 //   - its log is JSON lines without the token;
 //   - helm upgrade rolls the DaemonSet while pods come and go, and the
 //     receiver ends equal to the API server again, under a new session;
+//   - helm upgrade to hostMetrics.enabled=false leaves the pod without a
+//     hostPath volume, and its host figures (now the kubelet summary's,
+//     "source": "kubelet") still equal the node's CPU count, memory total,
+//     uptime and the kubelet's own nodefs capacity;
 //   - helm uninstall removes everything it installed; the host is as found.
 func TestHelmInstallOnRealNode(t *testing.T) {
 	dir := nodeDir(t, "node-e2e-helm")
@@ -198,6 +202,25 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	st, _ = rcv.Node(n.Name)
 	assert.NotEqual(t, oldSession, st.Session, "the new agent pod sends under its own session")
 	t.Logf("rolling update: %.1fs; %d pods created and %d deleted meanwhile; receiver = API server", tUpgrade.Seconds(), created, deleted)
+
+	// No host mounts, as where Pod Security forbids them: the node's
+	// figures from the kubelet summary the agent reads for usage anyway.
+	helm("upgrade", helmRelease, chart, "--namespace", helmNamespace, "--reuse-values", "--wait", "--timeout", "3m",
+		"--set", "hostMetrics.enabled=false")
+	newPod = readyAgentPod(ctx, t, cs)
+	require.NotEqual(t, agentPod.UID, newPod.UID, "helm upgrade replaced the agent pod")
+	agentPod = newPod
+	for _, v := range agentPod.Spec.Volumes {
+		assert.Nil(t, v.HostPath, "volume %s of the agent pod without host mounts", v.Name)
+	}
+	hostSource := ""
+	for _, e := range agentPod.Spec.Containers[0].Env {
+		if e.Name == "CATOPS_HOST_SOURCE" {
+			hostSource = e.Value
+		}
+	}
+	assert.Equal(t, "kubelet", hostSource, "the chart's CATOPS_HOST_SOURCE without host mounts")
+	compareKubeletHostFigures(ctx, t, n, rcv)
 
 	// helm uninstall: nothing of the release is left.
 	t0 = time.Now()
@@ -432,7 +455,10 @@ func compareHostFigures(ctx context.Context, t *testing.T, rcv *receiver.Receive
 	st, _ := rcv.Node(nodeName)
 	s := st.Host
 	assert.Empty(t, s.Errors, "the host sample's errors")
-	assert.Equal(t, last.cpus, s.CPU.LogicalCores, "logical CPUs")
+	assert.Equal(t, wire.HostSourceProc, s.Source)
+	require.NotNil(t, s.CPU.LogicalCores, "logical CPUs")
+	require.NotNil(t, s.Memory, "memory")
+	assert.Equal(t, last.cpus, *s.CPU.LogicalCores, "logical CPUs")
 	assert.Equal(t, last.memTotal, s.Memory.TotalBytes, "memory total")
 	assert.True(t, avail.holds(s.Memory.AvailableBytes, 0.02), "memory available: agent %d, node %d..%d", s.Memory.AvailableBytes, avail.lo, avail.hi)
 	var root *wire.Filesystem
@@ -454,7 +480,66 @@ func compareHostFigures(ctx context.Context, t *testing.T, rcv *receiver.Receive
 		assert.True(t, first.netTx[i.Name] <= i.TxBytes && i.TxBytes <= last.netTx[i.Name], "%s tx bytes: agent %d, node %d..%d", i.Name, i.TxBytes, first.netTx[i.Name], last.netTx[i.Name])
 	}
 	t.Logf("host: %d CPUs; memory total %d, available agent %d / node %d..%d; root fs %d, used agent %d / node %d..%d; %d interfaces",
-		s.CPU.LogicalCores, s.Memory.TotalBytes, s.Memory.AvailableBytes, avail.lo, avail.hi, root.TotalBytes, root.UsedBytes, rootUsed.lo, rootUsed.hi, len(s.Network))
+		*s.CPU.LogicalCores, s.Memory.TotalBytes, s.Memory.AvailableBytes, avail.lo, avail.hi, root.TotalBytes, root.UsedBytes, rootUsed.lo, rootUsed.hi, len(s.Network))
+}
+
+// compareKubeletHostFigures compares the next host sample of the kubelet
+// host source with the node's figures: the CPU count and memory total as
+// the node's /proc says, the uptime within 3 s of its /proc/uptime (the
+// kubelet's boot time is in whole seconds), the nodefs capacity as the
+// kubelet's own summary says; the figures the summary lacks are absent.
+func compareKubeletHostFigures(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver) {
+	t.Helper()
+	since := time.Now()
+	waitReceiverFor(ctx, t, rcv, n.Name, "a host sample from the kubelet summary", func(st receiver.NodeState) bool {
+		return st.Host != nil && st.Host.Source == wire.HostSourceKubelet && st.Host.Time.After(since)
+	})
+	h, err := readHostFigures()
+	require.NoError(t, err)
+	raw, err := os.ReadFile("/proc/uptime")
+	require.NoError(t, err)
+	f := strings.Fields(string(raw))
+	require.NotEmpty(t, f)
+	uptime, err := strconv.ParseFloat(f[0], 64)
+	require.NoError(t, err)
+	sum := kubeletSummary(ctx, t, n)
+
+	st, _ := rcv.Node(n.Name)
+	s := st.Host
+	for _, e := range s.Errors {
+		assert.True(t, strings.HasPrefix(e, "network: "), "the host sample's error %q", e)
+	}
+	if assert.NotNil(t, s.CPU.LogicalCores, "logical CPUs") {
+		assert.Equal(t, h.cpus, *s.CPU.LogicalCores, "logical CPUs: the Node's capacity vs the node's /proc/stat")
+	}
+	if assert.NotNil(t, s.CPU.UsagePercent, "CPU use") {
+		assert.True(t, *s.CPU.UsagePercent >= 0 && *s.CPU.UsagePercent <= 100, "CPU %v%%", *s.CPU.UsagePercent)
+	}
+	if assert.NotNil(t, s.Memory, "memory") {
+		assert.Equal(t, h.memTotal, s.Memory.TotalBytes, "memory total: the Node's capacity vs MemTotal")
+		assert.Positive(t, s.Memory.AvailableBytes)
+		assert.Equal(t, s.Memory.TotalBytes-s.Memory.AvailableBytes, s.Memory.UsedBytes)
+	}
+	if assert.NotNil(t, s.UptimeSeconds, "uptime") {
+		atSample := uptime - time.Since(s.Time).Seconds()
+		assert.InDelta(t, atSample, float64(*s.UptimeSeconds), 3, "uptime: agent %d s, node %.0f s at the sample", *s.UptimeSeconds, atSample)
+	}
+	if assert.NotNil(t, s.Filesystem, "the kubelet's filesystem") {
+		assert.Equal(t, sum.Node.FS.CapacityBytes, s.Filesystem.CapacityBytes, "nodefs capacity: agent vs kubelet summary")
+	}
+	for _, i := range s.Network {
+		rx, ok := h.netRx[i.Name]
+		if assert.True(t, ok, "interface %s is not the node's", i.Name) {
+			assert.LessOrEqual(t, i.RxBytes, rx, "%s rx bytes: the summary's counters are older than the node's now", i.Name)
+		}
+		assert.Nil(t, i.RxPackets, "no packet counters in the summary")
+	}
+	assert.Nil(t, s.Load, "no load in the summary")
+	assert.Empty(t, s.Disks)
+	assert.Empty(t, s.Filesystems)
+	shown, err := json.Marshal(s)
+	require.NoError(t, err)
+	t.Logf("host from the kubelet summary (node: %d CPUs, memory %d, uptime %.0f s): %s", h.cpus, h.memTotal, uptime, shown)
 }
 
 // summary is the part of the kubelet's /stats/summary compared.

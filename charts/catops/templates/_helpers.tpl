@@ -131,3 +131,19 @@ chart without these switches keeps that chart's values, which lack them.
 {{- join " " $on }}
 {{- end }}
 {{- end }}
+
+{{/*
+Where the agent takes the node's host figures (CATOPS_HOST_SOURCE): "kubelet"
+when hostMetrics.enabled is false and the agent reads its node's kubelet
+summary anyway (podMetrics.source kubelet, podMetrics.kubelet.summary on, its
+default): the node's CPU, memory, filesystem and network figures then come
+from the summary's node section, with no host mount. Else "proc": the host
+mounts when on, the container's own /proc, /sys and / when off.
+*/}}
+{{- define "catops.hostSource" -}}
+{{- if and (not .Values.hostMetrics.enabled) (eq .Values.podMetrics.source "kubelet") (dig "kubelet" "summary" true .Values.podMetrics) -}}
+kubelet
+{{- else -}}
+proc
+{{- end }}
+{{- end }}

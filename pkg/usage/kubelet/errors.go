@@ -49,6 +49,17 @@ func statusError(u string, code int, subresource string) error {
 	return e
 }
 
+// tooLargeError is an answer from u longer than limit bytes: it is not
+// read further, and nothing of it is used (a cut answer would look whole).
+func tooLargeError(u string, limit int64) error {
+	size := fmt.Sprintf("%d bytes", limit)
+	if limit >= 1<<20 && limit%(1<<20) == 0 {
+		size = fmt.Sprintf("%d MiB", limit>>20)
+	}
+	return &kubeletError{reason: "kubelet answer too large",
+		msg: fmt.Sprintf("the kubelet at %s answered more than %s, more than any real node writes there: check CATOPS_KUBELET_URL", u, size)}
+}
+
 // transportError turns a failed request into a line that says what to fix.
 func transportError(u string, err error) error {
 	var ue *url.Error

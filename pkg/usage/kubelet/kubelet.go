@@ -2,7 +2,8 @@
 // directly, with no API server request: the resource metrics endpoint
 // (/metrics/resource, Prometheus text) for CPU and memory, and optionally
 // the stats summary (/stats/summary, JSON, read as a stream) for network,
-// storage, volume, RSS and node filesystem figures; its client, the parsers
+// storage, volume, RSS and node filesystem figures, and the node's own
+// figures of the host sample (usage.NodeStats); its client, the parsers
 // of the answers, the rates across two reads, and errors that say what to
 // fix.
 package kubelet
@@ -41,9 +42,22 @@ const (
 	ResourceMetricsPathAnnotation = "metrics.k8s.io/resource-metrics-path"
 )
 
-// maxBody bounds what one scrape reads: /metrics/resource is about 1 KiB
-// per container, so this is far above any real node.
-const maxBody = 32 << 20
+// maxBody bounds /metrics/resource, which is read whole: it is about
+// 1 KiB per container, so this is far above any real node. (Variables, so
+// tests can lower them.)
+var maxBody int64 = 32 << 20
+
+// maxCadvisor bounds the cAdvisor text, read as a stream and filtered
+// line by line as it arrives: memory does not grow with it (only the CFS
+// lines are kept, at most maxCFSText), only the time to read it. The real
+// node's cAdvisor text is about 53 KB per two-container pod (1,000 pods:
+// ~53 MB).
+var maxCadvisor int64 = 512 << 20
+
+// maxSummary bounds the summary: read as a stream, but one pod's entry (or
+// the node's section) is held whole while it is decoded, so a summary is
+// bounded as /metrics/resource is; a real one is about 3.6 KB per pod.
+var maxSummary int64 = 32 << 20
 
 // Options configures a kubelet Source.
 type Options struct {
@@ -66,6 +80,13 @@ type Options struct {
 	// filesystems. A failed summary read leaves those figures out and the
 	// readings as they are.
 	Summary bool
+	// NodeStats also keeps the node's own figures of each summary read
+	// (CPU, memory, swap, network interfaces, filesystems, boot time) on
+	// Reading.NodeStats, for a host sample taken from the kubelet
+	// (CATOPS_HOST_SOURCE=kubelet); they come from the same read, with no
+	// request of their own. It needs Summary. A failed or held-off summary
+	// read leaves Reading.NodeStats nil.
+	NodeStats bool
 	// Throttling also reads the kubelet's cAdvisor metrics (CadvisorPath,
 	// same scheme, host and port; RBAC get on nodes/metrics) each Fetch,
 	// keeping only the CFS series while reading, and adds each
@@ -114,6 +135,9 @@ func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.NodeStats && !opts.Summary {
+		return nil, errors.New("the kubelet source keeps the node's figures of its summary read (NodeStats) only when it reads the summary: set Summary too")
+	}
 	cfg := rest.CopyConfig(restCfg)
 	// The transport ignores Host; a kubelet does not honour impersonation,
 	// and the API server's TLS server name is not the kubelet's.
@@ -157,7 +181,8 @@ func (k *Source) UseNode(f usage.NodeFunc) { k.node.Store(&f) }
 func (k *Source) Name() string { return usage.KubeletName }
 
 // Fetch implements usage.Source with one GET of the kubelet's resource
-// metrics and, with Options.Summary, one of its summary (see addSummary;
+// metrics and, with Options.Summary, one of its summary (see addSummary,
+// and Options.NodeStats for the node's own figures of it;
 // not after the kubelet refused one, for summaryRetryAfter). Reading.Requests
 // (API server requests) is always 0; KubeletRequests counts the requests
 // sent (1 or 2), Errors a failed summary read (the readings go out without
@@ -248,6 +273,8 @@ func (k *Source) extraRead(ctx context.Context, x *extra, r *usage.Reading, read
 		fix = fmt.Sprintf("set %s=false (chart: %s=false) for a kubelet that does not serve it", x.setting, x.chart)
 	case refused:
 		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s), or set %s=false", x.rbac, x.granted, x.setting)
+	case reason == "kubelet answer too large":
+		fix = fmt.Sprintf("check CATOPS_KUBELET_URL, or set %s=false (chart: %s=false)", x.setting, x.chart)
 	}
 	fields := []zap.Field{zap.String("reason", reason), zap.Error(err), zap.String("fix", fix)}
 	if refused {
@@ -278,10 +305,13 @@ func (k *Source) addThrottling(ctx context.Context, resourceURL string, r *usage
 		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", resourceURL, err)}
 	}
 	var text []byte
-	err = k.stream(ctx, u, "text/plain;version=0.0.4;q=1,*/*;q=0.1", "metrics", func(body io.Reader) error {
+	err = k.stream(ctx, u, "text/plain;version=0.0.4;q=1,*/*;q=0.1", "metrics", maxCadvisor, func(body io.Reader) error {
 		var ferr error
 		text, ferr = filterCFS(body)
-		if ferr != nil {
+		switch {
+		case errors.Is(ferr, errTooLarge):
+			return tooLargeError(u, maxCFSText)
+		case ferr != nil:
 			return transportError(u, ferr)
 		}
 		return nil
@@ -314,7 +344,7 @@ func (k *Source) addSummary(ctx context.Context, resourceURL string, r *usage.Re
 		want[p] = struct{}{}
 	}
 	var s *summary
-	err = k.stream(ctx, u, "application/json", "stats", func(body io.Reader) error {
+	err = k.stream(ctx, u, "application/json", "stats", maxSummary, func(body io.Reader) error {
 		var perr error
 		s, perr = parseSummary(body, want)
 		var syntax *json.SyntaxError
@@ -333,7 +363,11 @@ func (k *Source) addSummary(ctx context.Context, resourceURL string, r *usage.Re
 	for k2, why := range s.dropped {
 		k.logger.Debug("Kubelet summary entry left out", zap.String("pod", k2.Namespace+"/"+k2.Name), zap.String("why", why))
 	}
-	k.net.addSummary(s, r.Node, r.Pods, k.opts.Now().Add(usage.MaxClockSkew))
+	now := k.opts.Now()
+	k.net.addSummary(s, r.Node, r.Pods, now.Add(usage.MaxClockSkew))
+	if k.opts.NodeStats {
+		r.NodeStats = s.nodeStats(now)
+	}
 	return nil
 }
 
@@ -397,7 +431,7 @@ func URL(node *corev1.Node, hostIP string) (string, error) {
 
 // stream GETs u (RBAC get on nodes/<subresource>) and hands its body (at
 // most maxBody bytes) to read.
-func (k *Source) stream(ctx context.Context, u, accept, subresource string, read func(io.Reader) error) error {
+func (k *Source) stream(ctx context.Context, u, accept, subresource string, limit int64, read func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", u, err)}
@@ -412,7 +446,40 @@ func (k *Source) stream(ctx context.Context, u, accept, subresource string, read
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return statusError(u, resp.StatusCode, subresource)
 	}
-	return read(io.LimitReader(resp.Body, maxBody))
+	body := &boundedReader{r: resp.Body, left: limit}
+	err = read(body)
+	if body.over {
+		return tooLargeError(u, limit)
+	}
+	return err
+}
+
+// boundedReader reads at most left bytes of r; past them it fails (and
+// sets over) instead of ending, so a cut answer is never taken as whole.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+// errTooLarge is what a boundedReader returns past its bound.
+var errTooLarge = errors.New("answer larger than the bound")
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, err := b.r.Read(one[:]); n == 0 {
+			return 0, err
+		}
+		b.over = true
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // get reads the body of u and when it arrived.
@@ -433,8 +500,12 @@ func (k *Source) get(ctx context.Context, u string) ([]byte, time.Time, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil, time.Time{}, statusError(u, resp.StatusCode, "metrics")
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
+	body := &boundedReader{r: resp.Body, left: maxBody}
+	data, err := io.ReadAll(body)
+	switch {
+	case body.over:
+		return nil, time.Time{}, tooLargeError(u, maxBody)
+	case err != nil:
 		return nil, time.Time{}, transportError(u, err)
 	}
 	return data, k.opts.Now(), nil

@@ -150,11 +150,11 @@ func TestKubeletDuplicateContainerInstancesGiveNoReading(t *testing.T) {
 	ctx := context.Background()
 
 	f.serve(staleScrape(0, 10, true))
-	u := c.Collect(ctx, []usage.PodKey{web0}, t0)
+	u, _ := c.Collect(ctx, []usage.PodKey{web0}, t0)
 	assert.Empty(t, u.Pods)
 
 	f.serve(staleScrape(10*time.Second, 12.5, false))
-	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
+	u, _ = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
 	assert.Empty(t, u.Pods, "no reading for web-0, not 70,799 cores nor the stale 900 MiB")
 	require.NotNil(t, u.Node)
 	assert.Equal(t, wire.ResourceUsage{Timestamp: t0.Add(10 * time.Second), WindowSeconds: 10, CPUCores: 2.5, MemoryBytes: 6 << 30}, *u.Node)
@@ -176,7 +176,7 @@ func TestKubeletDuplicateContainerWithPodSeriesReadsThePod(t *testing.T) {
 	f.serve(scrape(0, 10, true, 708010))
 	c.Collect(ctx, []usage.PodKey{web0}, t0)
 	f.serve(scrape(10*time.Second, 12.5, false, 708012.5))
-	u := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
+	u, _ := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
 	require.Equal(t, []string{"shop/web-0"}, usagetest.PodNames(u))
 	assert.Equal(t, wire.ResourceUsage{Timestamp: t0.Add(10 * time.Second), WindowSeconds: 10, CPUCores: 0.25, MemoryBytes: 1100 << 20}, u.Pods[0].ResourceUsage,
 		"the pod cgroup's counter: 2.5 core-seconds over 10 s")
@@ -399,7 +399,7 @@ func TestKubeletScrapeErrorGivesNoReadingAndKeepsCounters(t *testing.T) {
 	c.Collect(ctx, wantPods, t0)
 	for _, family := range []string{seriesScrapeError, seriesResourceError} {
 		f.serve(exposition(kline{family, "", "1", time.Time{}}))
-		u := c.Collect(ctx, wantPods, t0.Add(10*time.Second))
+		u, _ := c.Collect(ctx, wantPods, t0.Add(10*time.Second))
 		assert.True(t, u.Available)
 		assert.Nil(t, u.Node)
 		assert.Empty(t, u.Pods)
@@ -407,7 +407,7 @@ func TestKubeletScrapeErrorGivesNoReadingAndKeepsCounters(t *testing.T) {
 	assert.Equal(t, map[string]uint64{usage.RejectScrapeError: 2}, usagetest.RejectedOnly(c.Stats()))
 
 	f.serve(scrapeAt(30*time.Second, 130, 17.5, 8.75, 27.5))
-	u := c.Collect(ctx, wantPods, t0.Add(30*time.Second))
+	u, _ := c.Collect(ctx, wantPods, t0.Add(30*time.Second))
 	require.NotNil(t, u.Node)
 	assert.Equal(t, 1.0, u.Node.CPUCores, "30 core-seconds over 30 s")
 	assert.Equal(t, 30.0, u.Node.WindowSeconds)
@@ -428,14 +428,14 @@ func TestKubeletRatesAboveTheNodesCapacity(t *testing.T) {
 	f.serve(scrape(0, 10, 1<<30))
 	c.Collect(ctx, []usage.PodKey{web0}, t0)
 	f.serve(scrape(10*time.Second, 100, 1<<30)) // 9 cores
-	u := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
+	u, _ := c.Collect(ctx, []usage.PodKey{web0}, t0.Add(10*time.Second))
 	assert.Empty(t, u.Pods)
 	require.NotNil(t, u.Node)
 	f.serve(scrape(20*time.Second, 101, 40<<30)) // 0.1 cores, 40 GiB
-	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(20*time.Second))
+	u, _ = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(20*time.Second))
 	assert.Empty(t, u.Pods)
 	f.serve(scrape(30*time.Second, 102, 1<<30))
-	u = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(30*time.Second))
+	u, _ = c.Collect(ctx, []usage.PodKey{web0}, t0.Add(30*time.Second))
 	assert.Equal(t, []string{"shop/web-0"}, usagetest.PodNames(u))
 	assert.InDelta(t, 0.1, u.Pods[0].CPUCores, 1e-9)
 	assert.Equal(t, map[string]uint64{usage.RejectCPUAboveCapacity: 1, usage.RejectMemoryAboveCapacity: 1}, usagetest.RejectedOnly(c.Stats()))

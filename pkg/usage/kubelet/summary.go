@@ -27,7 +27,47 @@ type (
 		InodesUsed     *uint64 `json:"inodesUsed"`
 		Inodes         *uint64 `json:"inodes"`
 	}
+	// summaryNode is the node section: its filesystems always, the rest
+	// for the host sample (Options.NodeStats). Each part is nil when the
+	// summary leaves it out.
+	// summaryNode is the node section, in two parts decoded apart, so that
+	// a bad figure of one costs only that part: the storage figures go
+	// with the usage event, the host figures with the host event.
 	summaryNode struct {
+		summaryNodeHost
+		summaryNodeStorage
+	}
+	summaryNodeHost struct {
+		StartTime time.Time `json:"startTime"`
+		CPU       *struct {
+			Time                 time.Time `json:"time"`
+			UsageNanoCores       *uint64   `json:"usageNanoCores"`
+			UsageCoreNanoSeconds *uint64   `json:"usageCoreNanoSeconds"`
+		} `json:"cpu"`
+		Memory *struct {
+			Time            time.Time `json:"time"`
+			AvailableBytes  *uint64   `json:"availableBytes"`
+			UsageBytes      *uint64   `json:"usageBytes"`
+			WorkingSetBytes *uint64   `json:"workingSetBytes"`
+			RSSBytes        *uint64   `json:"rssBytes"`
+		} `json:"memory"`
+		Swap *struct {
+			Time               time.Time `json:"time"`
+			SwapAvailableBytes *uint64   `json:"swapAvailableBytes"`
+			SwapUsageBytes     *uint64   `json:"swapUsageBytes"`
+		} `json:"swap"`
+		Network *struct {
+			Time       time.Time `json:"time"`
+			Interfaces []struct {
+				Name     string  `json:"name"`
+				RxBytes  *uint64 `json:"rxBytes"`
+				RxErrors *uint64 `json:"rxErrors"`
+				TxBytes  *uint64 `json:"txBytes"`
+				TxErrors *uint64 `json:"txErrors"`
+			} `json:"interfaces"`
+		} `json:"network"`
+	}
+	summaryNodeStorage struct {
 		FS      *summaryFS `json:"fs"`
 		Runtime *struct {
 			ImageFS *summaryFS `json:"imageFs"`
@@ -61,8 +101,8 @@ type (
 	}
 )
 
-// summary is one summary read: the node's filesystems and, for each pod
-// asked for, what is shipped of it.
+// summary is one summary read: the node's section and, for each pod asked
+// for, what is shipped of it.
 type summary struct {
 	node summaryNode
 	pods map[usage.PodKey]*summaryPod
@@ -75,12 +115,14 @@ type summary struct {
 // errSummaryShape is a summary whose structure is not the Summary API's.
 var errSummaryShape = errors.New("not a kubelet summary")
 
-// parseSummary reads a summary from r as a stream: the node's section, then
-// the pods one at a time (each held only while it is looked at), keeping
-// only those in want (a 110-pod node's summary is about 400 KiB; the pods
-// not asked for, and the fields not shipped, are never kept). A pod entry
-// that cannot be read costs only that pod (dropped). An answer that is not
-// one summary object is an error wrapping errSummaryShape or a
+// parseSummary reads a summary from r as a stream: the node's section
+// (decoded once, into summaryNode), then the pods one at a time (each held
+// only while it is looked at), keeping only those in want (a 110-pod node's
+// summary is about 400 KiB; the pods not asked for, and the fields not
+// shipped, are never kept). A pod entry that cannot be read costs only that
+// pod (dropped); a node section that cannot be read (a figure of the wrong
+// type) costs every node figure, and the pods still count. An answer that
+// is not one summary object is an error wrapping errSummaryShape or a
 // *json.SyntaxError; a failed read of r is returned as it is.
 func parseSummary(r io.Reader, want map[usage.PodKey]struct{}) (*summary, error) {
 	dec := json.NewDecoder(r)
@@ -100,9 +142,13 @@ func parseSummary(r io.Reader, want map[usage.PodKey]struct{}) (*summary, error)
 			if err := dec.Decode(&raw); err != nil {
 				return nil, err
 			}
-			if err := json.Unmarshal(raw, &s.node); err != nil {
-				// The node's figures are unknown; the pods' still count.
-				s.node = summaryNode{}
+			// A part that does not decode is unknown; the other part and
+			// the pods' figures still count.
+			if err := json.Unmarshal(raw, &s.node.summaryNodeStorage); err != nil {
+				s.node.summaryNodeStorage = summaryNodeStorage{}
+			}
+			if err := json.Unmarshal(raw, &s.node.summaryNodeHost); err != nil {
+				s.node.summaryNodeHost = summaryNodeHost{}
 			}
 		case "pods":
 			if err := s.readPods(dec, want); err != nil {
@@ -231,6 +277,46 @@ func (f *summaryFS) wire() *wire.FilesystemUsage {
 		return nil
 	}
 	return &out
+}
+
+// nodeStats is what s says of the node itself, for the host sample: each
+// figure at most usage.MaxValue, a filesystem's used not above its capacity
+// (see figure and summaryFS.wire), an interface only with a name and both
+// byte counters; read is when the summary arrived.
+func (s *summary) nodeStats(read time.Time) *usage.NodeStats {
+	n := &s.node
+	out := &usage.NodeStats{Read: read, BootTime: n.StartTime, Filesystem: n.FS.wire()}
+	if n.Runtime != nil {
+		out.ImageFilesystem = n.Runtime.ImageFS.wire()
+	}
+	if c := n.CPU; c != nil {
+		out.CPU = &usage.NodeCPU{Time: c.Time, UsageNanoCores: figure(c.UsageNanoCores), UsageCoreNanoSeconds: figure(c.UsageCoreNanoSeconds)}
+	}
+	if m := n.Memory; m != nil {
+		out.Memory = &usage.NodeMemory{Time: m.Time, AvailableBytes: figure(m.AvailableBytes), UsageBytes: figure(m.UsageBytes),
+			WorkingSetBytes: figure(m.WorkingSetBytes), RSSBytes: figure(m.RSSBytes)}
+	}
+	if sw := n.Swap; sw != nil {
+		out.Swap = &usage.NodeSwap{Time: sw.Time, SwapUsageBytes: figure(sw.SwapUsageBytes), SwapAvailableBytes: figure(sw.SwapAvailableBytes)}
+	}
+	if nw := n.Network; nw != nil {
+		out.Network = &usage.NodeNetwork{Time: nw.Time}
+		listed := make(map[string]int, len(nw.Interfaces))
+		for _, i := range nw.Interfaces {
+			listed[i.Name]++
+		}
+		for _, i := range nw.Interfaces {
+			// Without a name, or listed twice (which entry is true cannot
+			// be told), or with a byte counter that cannot be true: left
+			// out.
+			if i.Name == "" || listed[i.Name] > 1 || figure(i.RxBytes) == nil || figure(i.TxBytes) == nil {
+				continue
+			}
+			out.Network.Interfaces = append(out.Network.Interfaces, usage.NodeInterface{Name: i.Name,
+				RxBytes: i.RxBytes, TxBytes: i.TxBytes, RxErrors: figure(i.RxErrors), TxErrors: figure(i.TxErrors)})
+		}
+	}
+	return out
 }
 
 // netCounter is a pod's network counters at one summary read.

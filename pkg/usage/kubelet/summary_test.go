@@ -263,3 +263,140 @@ func TestKubeletSummaryNotServed(t *testing.T) {
 	assert.Contains(t, warns[0].ContextMap()["fix"], "CATOPS_KUBELET_SUMMARY=false")
 	assert.Contains(t, fmt.Sprint(warns[0].ContextMap()["error"]), "has no summary there (HTTP 404)")
 }
+
+// nodeSectionJSON is a summary's node section as kubelet v1.37 writes it,
+// the parts the host sample does not use included (systemContainers,
+// rlimit, the default interface's copy, pageFaults).
+const nodeSectionJSON = `{"nodeName":"node-a","startTime":"2026-02-28T12:00:00Z",
+ "systemContainers":[{"name":"kubelet","startTime":"2026-02-28T12:00:05Z","cpu":{"usageNanoCores":5}}],
+ "cpu":{"time":"2026-03-01T11:59:58Z","usageNanoCores":1300000000,"usageCoreNanoSeconds":90000000000000},
+ "memory":{"time":"2026-03-01T11:59:58Z","availableBytes":10737418240,"usageBytes":8589934592,"workingSetBytes":6442450944,"rssBytes":3221225472,"pageFaults":100,"majorPageFaults":1},
+ "swap":{"time":"2026-03-01T11:59:58Z","swapAvailableBytes":2146435072,"swapUsageBytes":1048576},
+ "network":{"time":"2026-03-01T11:59:58Z","name":"eth0","rxBytes":5,"rxErrors":0,"txBytes":6,"txErrors":0,
+  "interfaces":[{"name":"eth0","rxBytes":5,"rxErrors":0,"txBytes":6,"txErrors":0},{"name":"cni0","rxBytes":7,"rxErrors":1,"txBytes":8,"txErrors":2}]},
+ "fs":{"time":"2026-03-01T11:59:58Z","availableBytes":60,"capacityBytes":100,"usedBytes":40,"inodesFree":6,"inodes":10,"inodesUsed":4},
+ "runtime":{"imageFs":{"availableBytes":60,"capacityBytes":100,"usedBytes":12,"inodesUsed":3},"containerFs":{"usedBytes":1}},
+ "rlimit":{"time":"2026-03-01T11:59:58Z","maxpid":4194304,"curproc":300}}`
+
+func TestParseSummaryNodeStats(t *testing.T) {
+	at := func(s string) time.Time { v, err := time.Parse(time.RFC3339, s); require.NoError(t, err); return v }
+	read := t0.Add(time.Second)
+	stats := func(t *testing.T, node string) *usage.NodeStats {
+		t.Helper()
+		s, err := parseSummary(strings.NewReader(`{"node":`+node+`,"pods":[`+summaryPodJSON("ns", "a", "u", t0, 1, 2)+`]}`), map[usage.PodKey]struct{}{podA: {}})
+		require.NoError(t, err)
+		require.Contains(t, s.pods, podA, "the pods count whatever the node section holds")
+		return s.nodeStats(read)
+	}
+
+	got := stats(t, nodeSectionJSON)
+	sampled := at("2026-03-01T11:59:58Z")
+	assert.Equal(t, &usage.NodeStats{
+		Read:     read,
+		BootTime: at("2026-02-28T12:00:00Z"),
+		CPU:      &usage.NodeCPU{Time: sampled, UsageNanoCores: ptrU(1.3e9), UsageCoreNanoSeconds: ptrU(9e13)},
+		Memory: &usage.NodeMemory{Time: sampled, AvailableBytes: ptrU(10 << 30), UsageBytes: ptrU(8 << 30),
+			WorkingSetBytes: ptrU(6 << 30), RSSBytes: ptrU(3 << 30)},
+		Swap: &usage.NodeSwap{Time: sampled, SwapUsageBytes: ptrU(1 << 20), SwapAvailableBytes: ptrU(2<<30 - 1<<20)},
+		Network: &usage.NodeNetwork{Time: sampled, Interfaces: []usage.NodeInterface{
+			{Name: "eth0", RxBytes: ptrU(5), TxBytes: ptrU(6), RxErrors: ptrU(0), TxErrors: ptrU(0)},
+			{Name: "cni0", RxBytes: ptrU(7), TxBytes: ptrU(8), RxErrors: ptrU(1), TxErrors: ptrU(2)},
+		}},
+		Filesystem:      &wire.FilesystemUsage{UsedBytes: ptrU(40), CapacityBytes: ptrU(100), AvailableBytes: ptrU(60), InodesUsed: ptrU(4), Inodes: ptrU(10)},
+		ImageFilesystem: &wire.FilesystemUsage{UsedBytes: ptrU(12), CapacityBytes: ptrU(100), AvailableBytes: ptrU(60), InodesUsed: ptrU(3)},
+	}, got)
+
+	// Each part may be missing (an older kubelet has no swap, a kubelet
+	// without its stats yet has only the node's name): nil, unknown.
+	got = stats(t, `{"nodeName":"node-a"}`)
+	assert.Equal(t, &usage.NodeStats{Read: read}, got)
+	got = stats(t, `{"cpu":{"time":"2026-03-01T11:59:58Z"},"memory":{},"network":{"interfaces":[]},"swap":{"swapUsageBytes":0},"runtime":{}}`)
+	assert.Equal(t, &usage.NodeStats{Read: read, CPU: &usage.NodeCPU{Time: sampled}, Memory: &usage.NodeMemory{},
+		Network: &usage.NodeNetwork{}, Swap: &usage.NodeSwap{SwapUsageBytes: ptrU(0)}}, got)
+
+	// A figure of the wrong type: the host part of the node section is
+	// unknown, all of it; the filesystems decode apart and stay.
+	for _, bad := range []string{
+		`{"cpu":{"usageNanoCores":-1},"fs":{"usedBytes":1}}`,
+		`{"memory":{"availableBytes":"lots"},"fs":{"usedBytes":1}}`,
+		`{"startTime":"yesterday","fs":{"usedBytes":1}}`,
+		`{"network":{"interfaces":{"name":"eth0"}},"fs":{"usedBytes":1}}`,
+		`{"swap":[1],"fs":{"usedBytes":1}}`,
+	} {
+		assert.Equal(t, &usage.NodeStats{Read: read, Filesystem: &wire.FilesystemUsage{UsedBytes: ptrU(1)}}, stats(t, bad), "%s", bad)
+	}
+	assert.Equal(t, &usage.NodeStats{Read: read}, stats(t, `{"cpu":{"usageNanoCores":1.5e9}}`))
+
+	// Figures that cannot be true (above 2^62; used above capacity) are
+	// unknown; an interface without a name, listed twice or with a byte
+	// counter that cannot be true is left out, one with such an error
+	// counter keeps its bytes.
+	got = stats(t, `{"cpu":{"usageNanoCores":4611686018427387905,"usageCoreNanoSeconds":18446744073709551615},
+ "memory":{"availableBytes":18446744073709551615,"workingSetBytes":4611686018427387904},
+ "swap":{"swapUsageBytes":9223372036854775808,"swapAvailableBytes":1},
+ "network":{"time":"2026-03-01T11:59:58Z","interfaces":[{"rxBytes":1,"txBytes":1},{"name":"eth1","rxBytes":1,"txBytes":1},{"name":"eth1","rxBytes":2,"txBytes":2},
+  {"name":"ens5","rxBytes":18446744073709551615,"txBytes":1},{"name":"ens6","rxBytes":1},{"name":"eth0","rxBytes":3,"txBytes":4,"rxErrors":18446744073709551615,"txErrors":9}]},
+ "fs":{"usedBytes":300,"capacityBytes":200,"availableBytes":0,"inodesUsed":11,"inodes":10},
+ "runtime":{"imageFs":{"usedBytes":18446744073709551615}}}`)
+	assert.Equal(t, &usage.NodeCPU{}, got.CPU)
+	assert.Equal(t, &usage.NodeMemory{WorkingSetBytes: ptrU(usage.MaxValue)}, got.Memory, "2^62 itself can be true")
+	assert.Equal(t, &usage.NodeSwap{SwapAvailableBytes: ptrU(1)}, got.Swap)
+	assert.Equal(t, []usage.NodeInterface{{Name: "eth0", RxBytes: ptrU(3), TxBytes: ptrU(4), TxErrors: ptrU(9)}}, got.Network.Interfaces)
+	assert.Nil(t, got.Filesystem, "used above capacity, inodes used above inodes: nothing left")
+	assert.Nil(t, got.ImageFilesystem)
+}
+
+func TestKubeletSummaryNodeStats(t *testing.T) {
+	f := newFakeKubelet(t)
+	now := t0
+	k := newTestKubelet(t, f, Options{Summary: true, NodeStats: true, Now: func() time.Time { return now }})
+	one := []ctr{{"ns", "a", "app", 10, 100e6, ctrStart}}
+	f.serve(kubeletText(t0, 100, 1e9, one))
+	f.serveSummary(`{"node":`+nodeSectionJSON+`,"pods":[]}`, http.StatusOK)
+	r := fetch(t, k, podA)
+	assert.Equal(t, 2, r.KubeletRequests, "the node's figures come with the summary read, no request of their own")
+	require.NotNil(t, r.NodeStats, "on the first read too: the summary needs no second one")
+	assert.Equal(t, t0, r.NodeStats.Read)
+	assert.Equal(t, ptrU(1.3e9), r.NodeStats.CPU.UsageNanoCores)
+	assert.Nil(t, r.Node, "no CPU rate of /metrics/resource yet")
+
+	// Without the option, the same read keeps nothing of the node's own.
+	plain := newTestKubelet(t, f, Options{Summary: true})
+	assert.Nil(t, fetch(t, plain, podA).NodeStats)
+
+	// A summary that cannot be read: no node figures this time.
+	now = t0.Add(10 * time.Second)
+	f.serve(kubeletText(now, 101, 1e9, one))
+	f.serveSummary("", http.StatusForbidden)
+	r = fetch(t, k, podA)
+	assert.Equal(t, 1, r.Errors)
+	assert.Nil(t, r.NodeStats)
+
+	_, err := New(f.restConfig(), Options{URL: f.url(), NodeStats: true})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "set Summary too")
+}
+
+// A figure of the wrong type in the node section costs only its part: the
+// host figures and the filesystems decode apart.
+func TestParseSummaryNodePartsDecodeApart(t *testing.T) {
+	const fs = `"fs":{"capacityBytes":100,"usedBytes":10},"runtime":{"imageFs":{"capacityBytes":100,"usedBytes":5}}`
+	const host = `"cpu":{"time":"2026-11-30T10:00:00Z","usageNanoCores":%s},"memory":{"availableBytes":%s}`
+	for _, tc := range []struct {
+		name             string
+		body             string
+		wantFS, wantHost bool
+	}{
+		{"both good", `{"node":{` + fmt.Sprintf(host, "5", "7") + `,` + fs + `},"pods":[]}`, true, true},
+		{"bad CPU figure", `{"node":{` + fmt.Sprintf(host, "-1", "7") + `,` + fs + `},"pods":[]}`, true, false},
+		{"bad memory figure", `{"node":{` + fmt.Sprintf(host, "5", `"lots"`) + `,` + fs + `},"pods":[]}`, true, false},
+		{"bad filesystem figure", `{"node":{` + fmt.Sprintf(host, "5", "7") + `,"fs":{"capacityBytes":"big"}},"pods":[]}`, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := parseSummary(strings.NewReader(tc.body), map[usage.PodKey]struct{}{})
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantFS, s.node.FS != nil, "filesystem")
+			assert.Equal(t, tc.wantHost, s.node.CPU != nil, "CPU")
+		})
+	}
+}

@@ -34,6 +34,11 @@ var cfsFamilies = [][]byte{[]byte(seriesCFSPeriods), []byte(seriesCFSThrottledPe
 // no figure).
 const maxLine = 32 << 10
 
+// maxCFSText bounds the CFS lines kept of one cAdvisor text: three series
+// of a few hundred bytes per CPU-limited container, so far above any real
+// node. (A variable, so tests can lower it.)
+var maxCFSText int64 = 16 << 20
+
 // filterCFS copies from r only the lines of the three CFS families (their
 // samples and # HELP/# TYPE lines), line by line: /metrics/cadvisor is tens
 // of KiB per container, of which these are a few hundred bytes. Lines of
@@ -50,6 +55,9 @@ func filterCFS(r io.Reader) ([]byte, error) {
 		}
 		if keep {
 			line = bytes.TrimRight(line, "\r\n")
+			if int64(out.Len()+len(line)+1) > maxCFSText {
+				return nil, errTooLarge
+			}
 			out.Write(line)
 			out.WriteByte('\n')
 		}

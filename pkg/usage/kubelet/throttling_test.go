@@ -1,7 +1,9 @@
 package kubelet
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -204,4 +206,63 @@ func TestKubeletCadvisorNotServed(t *testing.T) {
 	r = fetch(t, k, podA)
 	assert.Equal(t, 1, r.KubeletRequests, "held off for 5 minutes")
 	assert.Zero(t, r.Errors)
+}
+
+// An answer longer than its bound is not used at all, whichever endpoint:
+// a cut answer would look whole (a cAdvisor text cut after the periods
+// series would give no throttled periods at all).
+func TestKubeletAnswerLongerThanItsBoundIsNotUsed(t *testing.T) {
+	defer func(b, c, t int64) { maxBody, maxCadvisor, maxCFSText = b, c, t }(maxBody, maxCadvisor, maxCFSText)
+	f := newFakeKubelet(t)
+	now := t0
+	k := newTestKubelet(t, f, Options{Throttling: true, Now: func() time.Time { return now }})
+	resource := kubeletText(t0, 100, 1e9, []ctr{{"ns", "a", "app", 10, 100e6, ctrStart}})
+	cadvisor := cadvisorText(t0, map[string][3]float64{"app": {1000, 400, 20}})
+	f.serve(resource)
+	f.serveCadvisor(cadvisor, http.StatusOK)
+
+	maxBody, maxCadvisor = int64(len(resource)), int64(len(cadvisor))
+	r := fetch(t, k, podA)
+	assert.Zero(t, r.Errors, "answers exactly as long as their bounds are whole")
+
+	maxCadvisor = int64(len(cadvisor)) - 1
+	now = t0.Add(10 * time.Second)
+	f.serve(kubeletText(now, 101, 1e9, []ctr{{"ns", "a", "app", 12, 100e6, ctrStart}}))
+	f.serveCadvisor(cadvisorText(now, map[string][3]float64{"app": {1100, 490, 24.5}}), http.StatusOK)
+	r = fetch(t, k, podA)
+	assert.Equal(t, 1, r.Errors, "the cAdvisor text is refused")
+	require.Contains(t, r.Pods, podA, "the resource metrics still count")
+	assert.Nil(t, r.Pods[podA].Containers[0].Throttling)
+
+	// The CFS lines kept are bounded too: the text may be long, what is
+	// kept of it may not.
+	maxCadvisor, maxCFSText = 1<<30, 10
+	now = t0.Add(20 * time.Second)
+	f.serve(kubeletText(now, 102, 1e9, []ctr{{"ns", "a", "app", 13, 100e6, ctrStart}}))
+	r = fetch(t, k, podA)
+	assert.Equal(t, 1, r.Errors, "the CFS lines are more than 10 bytes")
+
+	maxBody = int64(len(resource)) - 1
+	_, err := k.Fetch(context.Background(), []usage.PodKey{podA})
+	require.Error(t, err)
+	assert.Equal(t, "kubelet answer too large", usage.Reason(err))
+	assert.Contains(t, err.Error(), fmt.Sprintf("answered more than %d bytes", maxBody))
+}
+
+func TestBoundedReader(t *testing.T) {
+	for _, tc := range []struct {
+		body  string
+		bound int64
+		over  bool
+	}{{"", 0, false}, {"abc", 3, false}, {"abc", 2, true}, {"abcdef", 0, true}} {
+		b := &boundedReader{r: strings.NewReader(tc.body), left: tc.bound}
+		got, err := io.ReadAll(b)
+		assert.Equal(t, tc.over, b.over, "%q bound %d", tc.body, tc.bound)
+		if tc.over {
+			assert.ErrorIs(t, err, errTooLarge)
+		} else {
+			assert.NoError(t, err)
+			assert.Equal(t, tc.body, string(got))
+		}
+	}
 }

@@ -60,7 +60,8 @@ func (f *collectorFixture) breakAPI(err error) { f.down.Store(&err) }
 func (f *collectorFixture) healAPI()           { f.down.Store(nil) }
 
 func (f *collectorFixture) collect(at time.Time) wire.Usage {
-	return f.c.Collect(context.Background(), f.pods, at)
+	u, _ := f.c.Collect(context.Background(), f.pods, at)
+	return u
 }
 
 func (f *collectorFixture) count(msg string) int { return f.logs.FilterMessage(msg).Len() }

@@ -52,7 +52,8 @@ func FuzzMetricsAPI(f *testing.F) {
 		}
 		c := usage.NewCollector(src, nil, usagetest.Options)
 		c.UseNode(usagetest.CachedNode("8", "32Gi"))
-		usagetest.RequireTrueEvent(t, c.Collect(ctx, pods, now), pods, fuzzNode, now)
+		u, _ := c.Collect(ctx, pods, now)
+		usagetest.RequireTrueEvent(t, u, pods, fuzzNode, now)
 	})
 }
 

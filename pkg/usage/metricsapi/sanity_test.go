@@ -111,7 +111,7 @@ func TestMetricsAPICrashLoopingPodHasNoReading(t *testing.T) {
 	assert.Equal(t, 1.5, r.Node.CPUCores)
 
 	c := usage.NewCollector(New(client, testNode), nil, usagetest.Options)
-	u := c.Collect(context.Background(), []usage.PodKey{soloCrashy, crashy, web1}, t0)
+	u, _ := c.Collect(context.Background(), []usage.PodKey{soloCrashy, crashy, web1}, t0)
 	assert.Equal(t, []string{"shop/web-1"}, usagetest.PodNames(u), "never 0 cores, 0 bytes, year 1")
 	assert.Equal(t, map[string]uint64{usage.RejectMissing: 2}, usagetest.RejectedOnly(c.Stats()))
 }
@@ -225,7 +225,7 @@ func TestMetricsAPIReadingsBoundByTheNode(t *testing.T) {
 			api.set("/namespaces/shop/pods/web-0", tc.pod)
 			c := usage.NewCollector(New(client, testNode), nil, usagetest.Options)
 			c.UseNode(usagetest.CachedNode("8", "32Gi"))
-			u := c.Collect(context.Background(), []usage.PodKey{web0}, t0.Add(time.Second))
+			u, _ := c.Collect(context.Background(), []usage.PodKey{web0}, t0.Add(time.Second))
 			assert.Equal(t, tc.podReason == "", len(u.Pods) == 1, "pod reading sent")
 			assert.Equal(t, tc.nodeReason == "", u.Node != nil, "node reading sent")
 			want := map[string]uint64{}

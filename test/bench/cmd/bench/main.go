@@ -33,9 +33,10 @@ func main() {
 func run() error {
 	cfg := bench.DefaultConfig()
 	out := flag.String("out", ".rig/bench", "folder for report.md, figures.json and the agents' logs")
-	scenarios := flag.String("scenarios", "", "comma-separated subset of: requests,bytes,latency,memory,scale,many (default: all)")
+	scenarios := flag.String("scenarios", "", "comma-separated subset of: requests,bytes,detail,latency,memory,scale,many (default: all)")
 	timeout := flag.Duration("timeout", 40*time.Minute, "stop the whole run after this long")
 	flag.StringVar(&cfg.Agent, "agent", "bin/catops-k8s", "the catops-k8s binary to measure")
+	flag.StringVar(&cfg.AgentBefore, "agent-before", "", "an earlier catops-k8s binary the detail scenario also runs (kubelet source, its defaults), for a before/after row")
 	flag.DurationVar(&cfg.Interval, "interval", cfg.Interval, "collection interval of agents and baseline")
 	flag.DurationVar(&cfg.Window, "window", cfg.Window, "length of each steady-state measurement")
 	flag.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods on the measured node")
@@ -55,6 +56,14 @@ func run() error {
 	}
 	if abs, err := filepath.Abs(cfg.Agent); err == nil {
 		cfg.Agent = abs
+	}
+	if cfg.AgentBefore != "" {
+		if _, err := os.Stat(cfg.AgentBefore); err != nil {
+			return fmt.Errorf("no binary at -agent-before %s", cfg.AgentBefore)
+		}
+		if abs, err := filepath.Abs(cfg.AgentBefore); err == nil {
+			cfg.AgentBefore = abs
+		}
 	}
 	cfg.LogDir = filepath.Join(*out, "logs")
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {

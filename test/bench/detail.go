@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// detailVariant is one agent of the detail scenario.
+type detailVariant struct {
+	name, key string
+	binary    string
+	env       []string
+	full      bool // reads everything: its receiver must hold every figure
+}
+
+// detailRun is the detail scenario's agents, measured together over one
+// window.
+type detailRun struct {
+	pods              int
+	runs              []agentRun // by variant
+	variants          []detailVariant
+	steady            Counts // API requests of all of them in the window
+	summary, cadvisor int64  // bytes of one answer of the synthetic kubelet
+	resourceBytes     int64
+}
+
+func (b *Runner) detailVariants() []detailVariant {
+	vs := []detailVariant{
+		{name: "resource metrics only", key: "resource", binary: b.cfg.Agent,
+			env: []string{"CATOPS_KUBELET_SUMMARY=false", "CATOPS_KUBELET_THROTTLING=false"}},
+		{name: "everything on", key: "all", binary: b.cfg.Agent, full: true,
+			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_KUBELET_THROTTLING=true"}},
+	}
+	if b.cfg.AgentBefore != "" {
+		vs = append([]detailVariant{{name: "before (-agent-before)", key: "before", binary: b.cfg.AgentBefore}}, vs...)
+	}
+	return vs
+}
+
+// detail: the footprint of the kubelet source with everything on (the
+// summary and the cAdvisor throttling series) beside the same source
+// reading only /metrics/resource (and, with -agent-before, an earlier
+// binary), all against the synthetic kubelet (Kubelet) with the node's
+// pods, at once, over one window.
+func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, error) {
+	m := detailRun{pods: len(pods), variants: b.detailVariants()}
+	k, err := NewKubelet(benchNode, b.c.PKI.ServingCert, b.c.PKI.ServingKey)
+	if err != nil {
+		return m, err
+	}
+	defer k.Close()
+	k.SetPods(pods)
+	sinks := make([]*Sink, len(m.variants))
+	opts := make([]AgentOptions, len(m.variants))
+	for i, v := range m.variants {
+		if sinks[i], err = NewSink(token); err != nil {
+			return m, err
+		}
+		defer sinks[i].Close()
+		o := b.agentOptions(fmt.Sprintf("detail-%d-%s", len(pods), v.key), benchNode, "kubelet", "delta", sinks[i].URL)
+		o.Binary = v.binary
+		o.Env = append(o.Env, "CATOPS_KUBELET_URL="+k.URL)
+		o.Env = append(o.Env, v.env...)
+		opts[i] = o
+	}
+	agents, err := startAgents(ctx, opts, len(opts))
+	if err != nil {
+		return m, err
+	}
+	defer stopAgents(agents)
+	// Rates need two reads; the network's need two summaries.
+	sleep(ctx, b.cfg.Interval*5/2)
+	r0, err := b.req.Reads(ctx)
+	if err != nil {
+		return m, err
+	}
+	p0 := make([]Proc, len(agents))
+	by0 := make([]uint64, len(agents))
+	for i, a := range agents {
+		if p0[i], err = a.Proc(); err != nil {
+			return m, err
+		}
+		by0[i] = sinks[i].Bytes(benchNode)
+	}
+	reads0, _ := k.Counts("/metrics/resource")
+	ws := time.Now()
+	sleep(ctx, 2*b.cfg.Window)
+	window := time.Since(ws)
+	r1, err := b.req.Reads(ctx)
+	if err != nil {
+		return m, err
+	}
+	m.steady = r1.Sub(r0).Sub(b.idle.Scale(window.Seconds()))
+	for i, a := range agents {
+		p1, err := a.Proc()
+		if err != nil {
+			return m, err
+		}
+		run := agentRun{window: window, cpu: CPUBetween(p0[i], p1), rss: float64(p1.RSSBytes),
+			bytes: float64(sinks[i].Bytes(benchNode) - by0[i])}
+		run.heap, _ = a.Metric("go_memstats_heap_inuse_bytes")
+		m.runs = append(m.runs, run)
+	}
+	for path, dst := range map[string]*int64{"/stats/summary": &m.summary, "/metrics/cadvisor": &m.cadvisor, "/metrics/resource": &m.resourceBytes} {
+		n, bytes := k.Counts(path)
+		if n == 0 {
+			return m, fmt.Errorf("the synthetic kubelet served no %s: see the agents' logs in %s", path, b.cfg.LogDir)
+		}
+		*dst = bytes / n
+	}
+	// Each agent read /metrics/resource every interval of the window.
+	reads1, _ := k.Counts("/metrics/resource")
+	if want := int64(len(agents)) * int64(window/b.cfg.Interval-1); reads1-reads0 < want {
+		return m, fmt.Errorf("the synthetic kubelet served %d reads of /metrics/resource in %s, fewer than %d agents make every %s: see their logs in %s",
+			reads1-reads0, window.Round(time.Second), len(agents), b.cfg.Interval, b.cfg.LogDir)
+	}
+	for i, v := range m.variants {
+		if err := b.checkDetail(sinks[i], v, len(pods)); err != nil {
+			return m, err
+		}
+	}
+	return m, ctx.Err()
+}
+
+// checkDetail: the agent's usage of every pod arrived, with the summary's
+// and cAdvisor's figures when it reads them.
+func (b *Runner) checkDetail(sink *Sink, v detailVariant, pods int) error {
+	ns, ok := sink.R.Node(benchNode)
+	if !ok || !ns.Usage.Available || len(ns.Usage.Pods) != pods {
+		return fmt.Errorf("agent %q has not shipped the usage of the node's %d pods: see its log in %s", v.name, pods, b.cfg.LogDir)
+	}
+	if !v.full {
+		return nil
+	}
+	for key, p := range ns.Usage.Pods {
+		if p.Network == nil || len(p.Containers) != len(kubeletContainers) || p.Containers[1].Throttling == nil {
+			return fmt.Errorf("pod %s's usage at the receiver lacks the summary's or cAdvisor's figures: see the log in %s", key, b.cfg.LogDir)
+		}
+	}
+	return nil
+}
+
+// reportDetail writes the detail scenario's rows.
+func (b *Runner) reportDetail(runs []detailRun) {
+	b.r.Printf("### 8. The kubelet source with everything on\n")
+	b.r.Printf("Agents at once on the measured node, all with the kubelet source against a synthetic kubelet (`test/bench/kubelet.go`: answers shaped and sized like the real node's, every figure moving): one reading only `/metrics/resource` (`CATOPS_KUBELET_SUMMARY=false`), one also reading `/stats/summary` and `/metrics/cadvisor` (`CATOPS_KUBELET_SUMMARY=true CATOPS_KUBELET_THROTTLING=true`: per-container usage, RSS and throttling, pod network, ephemeral storage and volumes, the node's filesystems)%s. Interval %s, window %s, two containers per pod, one of them CPU-limited.",
+		map[bool]string{true: ", and the earlier binary given with `-agent-before`", false: ""}[b.cfg.AgentBefore != ""], b.cfg.Interval, 2*b.cfg.Window)
+	var rows [][]string
+	for _, m := range runs {
+		for i, v := range m.variants {
+			r := m.runs[i]
+			rows = append(rows, []string{fmt.Sprint(m.pods), v.name, mib(r.rss), mib(r.heap),
+				fmt.Sprintf("%.2f", r.cpu/r.window.Seconds()*1000), kib(perHour(r.bytes, r.window))})
+			key := fmt.Sprintf("detail.%d.%s.", m.pods, v.key)
+			b.r.Set(key+"rss_bytes", r.rss)
+			b.r.Set(key+"heap_bytes", r.heap)
+			b.r.Set(key+"cpu_millicores", r.cpu/r.window.Seconds()*1000)
+			b.r.Set(key+"bytes_per_hour", perHour(r.bytes, r.window))
+		}
+	}
+	b.r.Table([]string{"pods", "agent", "RSS", "Go heap in use", "millicores", "bytes per hour (gzip)"}, rows)
+	for _, m := range runs {
+		b.r.Printf("- %d pods: one answer of the synthetic kubelet is %s of resource metrics, %s of summary, %s of cAdvisor text; API requests of the agents in the window: %s.",
+			m.pods, kib(float64(m.resourceBytes)), kib(float64(m.summary)), kib(float64(m.cadvisor)), m.steady)
+		b.r.Set(fmt.Sprintf("detail.%d.steady_requests", m.pods), m.steady.Total())
+	}
+}
+
+// kubeletPods are the pods name gives for i in [0, n).
+func kubeletPods(n int, name func(int) (string, string, string)) []KubeletPod {
+	pods := make([]KubeletPod, n)
+	for i := range pods {
+		ns, pod, _ := name(i)
+		pods[i] = KubeletPod{Namespace: ns, Name: pod}
+	}
+	return pods
+}
+
+// detailSmall runs the detail scenario with the node's cfg.Pods pods.
+func (b *Runner) detailSmall(ctx context.Context) error {
+	if !b.kubelet {
+		return nil // a binary without the kubelet source
+	}
+	m, err := b.detail(ctx, kubeletPods(b.cfg.Pods, b.webPod))
+	if err != nil {
+		return err
+	}
+	b.details = append(b.details, m)
+	return nil
+}
