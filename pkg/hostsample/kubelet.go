@@ -151,7 +151,7 @@ func nodeMemory(node *corev1.Node) (uint64, error) {
 	if q.Sign() <= 0 || q.CmpInt64(usage.MaxValue) > 0 {
 		return 0, fmt.Errorf("the Node's status.capacity memory %s cannot be a node's memory", q.String())
 	}
-	return uint64(q.Value()), nil
+	return uint64(q.Value()), nil //nolint:gosec // G115: 0 < q ≤ 2^62, checked above
 }
 
 func (k *KubeletSampler) uptime(hs *wire.HostSample, stats *usage.NodeStats) *uint64 {
@@ -161,7 +161,7 @@ func (k *KubeletSampler) uptime(hs *wire.HostSample, stats *usage.NodeStats) *ui
 	case boot.After(stats.Read):
 		failf(hs, "uptime", "the kubelet summary's boot time %s is after the read", boot.UTC().Format(time.RFC3339))
 	default:
-		return new(uint64(stats.Read.Sub(boot) / time.Second))
+		return new(uint64(stats.Read.Sub(boot) / time.Second)) //nolint:gosec // G115: boot is before the read, so the duration is ≥ 0
 	}
 	return nil
 }

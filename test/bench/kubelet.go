@@ -276,7 +276,7 @@ func (k *Kubelet) writeSummary(w io.Writer, now time.Time, pods []KubeletPod) {
 		fsJSON(t, avail, capacity, 2308096000, 15838425, 16777216, 5000), t, 160+3*len(pods), t)
 	for i, p := range pods {
 		if i > 0 {
-			io.WriteString(w, ",")
+			_, _ = io.WriteString(w, ",")
 		}
 		fmt.Fprintf(w, `{"podRef":{"name":%q,"namespace":%q,"uid":%q},"startTime":%q,"containers":[`, p.Name, p.Namespace, podUID(p), started)
 		var podCPU, podCPUTotal float64
@@ -290,7 +290,7 @@ func (k *Kubelet) writeSummary(w io.Writer, now time.Time, pods []KubeletPod) {
 			podWS += ws
 			podRSS += rss
 			if j > 0 {
-				io.WriteString(w, ",")
+				_, _ = io.WriteString(w, ",")
 			}
 			logs := 4096 + 4096*uint64(f.secs/60)
 			fmt.Fprintf(w, `{"name":%q,"startTime":%q,"cpu":{"time":%q,"usageNanoCores":%d,"usageCoreNanoSeconds":%d,%s},`,
@@ -312,7 +312,7 @@ func (k *Kubelet) writeSummary(w io.Writer, now time.Time, pods []KubeletPod) {
 		fmt.Fprintf(w, `"ephemeral-storage":%s,"process_stats":{"process_count":%d},"swap":{"time":%q,"swapUsageBytes":0}}`,
 			fsJSON(t, avail, capacity, scratch+94208+8192*uint64(pf.secs/60), 15838425, 16777216, 29), 2+int(pf.frac(25)*8), t)
 	}
-	io.WriteString(w, "]}\n")
+	_, _ = io.WriteString(w, "]}\n")
 }
 
 // cadvisorFamilies are /metrics/cadvisor's families of one cgroup, in the
