@@ -18,7 +18,7 @@ import (
 type Config struct {
 	Agent string // the catops-k8s binary
 	// AgentBefore, when set, is an earlier catops-k8s binary the detail
-	// scenario runs beside (kubelet source, its own defaults).
+	// scenario runs beside (kubelet source, resource metrics only).
 	AgentBefore string
 	Interval    time.Duration // COLLECTION_INTERVAL of agents and baseline
 	Window      time.Duration // length of each steady-state measurement

@@ -33,7 +33,9 @@ func (b *Runner) detailVariants() []detailVariant {
 			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_KUBELET_THROTTLING=true"}},
 	}
 	if b.cfg.AgentBefore != "" {
-		vs = append([]detailVariant{{name: "before (-agent-before)", key: "before", binary: b.cfg.AgentBefore}}, vs...)
+		// The earlier binary reads what the first variant reads (settings it
+		// does not know are ignored).
+		vs = append([]detailVariant{{name: "before (-agent-before), resource metrics only", key: "before", binary: b.cfg.AgentBefore, env: vs[0].env}}, vs...)
 	}
 	return vs
 }

@@ -37,7 +37,7 @@ func FuzzKubeletScrape(f *testing.F) {
 		scraped := func(i int) time.Time { return t0.Add(time.Duration(i) * usagetest.Interval) }
 		var i int
 		src := &usagetest.StubSource{FetchFunc: func(context.Context) (usage.Reading, error) {
-			r, err := k.read([]byte(bodies[i]), scraped(i), "https://kubelet.invalid"+DefaultPath, pods)
+			r, err := k.read(strings.NewReader(bodies[i]), scraped(i), "https://kubelet.invalid"+DefaultPath, pods)
 			if err == nil {
 				// The kubelet source checks timestamps against its own clock.
 				usagetest.RequireSourceReading(t, r, pods, scraped(i).Add(usage.MaxClockSkew))

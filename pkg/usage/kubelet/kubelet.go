@@ -9,7 +9,6 @@
 package kubelet
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,8 +41,9 @@ const (
 	ResourceMetricsPathAnnotation = "metrics.k8s.io/resource-metrics-path"
 )
 
-// maxBody bounds /metrics/resource, which is read whole: it is about
-// 1 KiB per container, so this is far above any real node. (Variables, so
+// maxBody bounds /metrics/resource: parsed as it arrives, but every series
+// is held until the end of the answer; it is about 1 KiB per container,
+// so this is far above any real node. (Variables, so
 // tests can lower them.)
 var maxBody int64 = 32 << 20
 
@@ -202,12 +202,17 @@ func (k *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading,
 		k.logger.Info("Reading usage from the kubelet", zap.String("url", u))
 		k.lastURL = u
 	}
-	r.KubeletRequests = 1
-	body, scraped, err := k.get(ctx, u)
-	if err != nil {
-		return r, err
-	}
-	r, err = k.read(body, scraped, u, pods)
+	// Parsed as it arrives: the answer is never held whole (at 1,000 pods
+	// it is ~800 KB, and reading it into a buffer first allocated ~2.3 MB).
+	err = k.stream(ctx, u, acceptText, "metrics", maxBody, func(body io.Reader) error {
+		in := &errRecorder{r: body}
+		var rerr error
+		r, rerr = k.read(in, k.opts.Now(), u, pods)
+		if in.err != nil && !errors.Is(in.err, errTooLarge) {
+			return transportError(u, in.err)
+		}
+		return rerr
+	})
 	r.KubeletRequests = 1
 	if err != nil {
 		return r, err
@@ -305,7 +310,7 @@ func (k *Source) addThrottling(ctx context.Context, resourceURL string, r *usage
 		return &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", resourceURL, err)}
 	}
 	var text []byte
-	err = k.stream(ctx, u, "text/plain;version=0.0.4;q=1,*/*;q=0.1", "metrics", maxCadvisor, func(body io.Reader) error {
+	err = k.stream(ctx, u, acceptText, "metrics", maxCadvisor, func(body io.Reader) error {
 		var ferr error
 		text, ferr = filterCFS(body)
 		switch {
@@ -371,12 +376,33 @@ func (k *Source) addSummary(ctx context.Context, resourceURL string, r *usage.Re
 	return nil
 }
 
+// acceptText asks for the Prometheus text format, and anything as a last
+// resort: a server that routes by Accept (go-restful, as in kwok) answers
+// 406 to text/plain alone.
+const acceptText = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+
+// errRecorder passes reads through and keeps the first error that is not
+// the end of the answer: a connection cut mid-answer is a transport
+// failure, not an answer that was not understood.
+type errRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
 // read turns body, the answer of the kubelet at u received at scraped, into
 // the readings of pods, and remembers its CPU counters for the next one.
-func (k *Source) read(body []byte, scraped time.Time, u string, pods []usage.PodKey) (usage.Reading, error) {
+func (k *Source) read(body io.Reader, scraped time.Time, u string, pods []usage.PodKey) (usage.Reading, error) {
 	var r usage.Reading
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := parser.TextToMetricFamilies(body)
 	if err != nil {
 		return r, &kubeletError{reason: "kubelet answer not understood",
 			msg: fmt.Sprintf("parse the resource metrics of the kubelet at %s: %v", u, oneLine(err))}
@@ -480,33 +506,4 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
 	return n, err
-}
-
-// get reads the body of u and when it arrived.
-func (k *Source) get(ctx context.Context, u string) ([]byte, time.Time, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, time.Time{}, &kubeletError{reason: "kubelet request failed", msg: fmt.Sprintf("bad kubelet URL %q: %v", u, err)}
-	}
-	// The text format, and anything as a last resort: a server that routes
-	// by Accept (go-restful, as in kwok) answers 406 to text/plain alone.
-	req.Header.Set("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1")
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return nil, time.Time{}, transportError(u, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, time.Time{}, statusError(u, resp.StatusCode, "metrics")
-	}
-	body := &boundedReader{r: resp.Body, left: maxBody}
-	data, err := io.ReadAll(body)
-	switch {
-	case body.over:
-		return nil, time.Time{}, tooLargeError(u, maxBody)
-	case err != nil:
-		return nil, time.Time{}, transportError(u, err)
-	}
-	return data, k.opts.Now(), nil
 }

@@ -586,3 +586,21 @@ func TestKubeletContainerThatCannotBeTrueBesidePodSeries(t *testing.T) {
 	assert.Equal(t, []wire.ContainerUsage{{Name: "main", CPUCores: 0.2, MemoryBytes: 80e6}}, r.Pods[podB].Containers)
 	assert.Equal(t, map[usage.PodKey]string{podB: usage.RejectCounterBackwards}, usagetest.RejectedAs(r.Rejected))
 }
+
+// An answer cut mid-way (the connection ends before its Content-Length) is
+// a failure to reach the kubelet, not an answer that was not understood:
+// parsed as it arrives, the cut is seen by the reader, not the parser.
+func TestKubeletAnswerCutMidWay(t *testing.T) {
+	body := kubeletText(t0, 100, 1e9, nil)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)+100))
+		_, _ = io.WriteString(w, body[:len(body)/2])
+	}))
+	t.Cleanup(srv.Close)
+	k, err := New(&rest.Config{BearerToken: kubeletToken}, Options{URL: srv.URL + DefaultPath, InsecureSkipVerify: true})
+	require.NoError(t, err)
+	_, err = k.Fetch(context.Background(), []usage.PodKey{podA})
+	require.Error(t, err)
+	assert.Equal(t, "kubelet unreachable", usage.Reason(err), "%v", err)
+	assert.Contains(t, err.Error(), "unexpected EOF")
+}

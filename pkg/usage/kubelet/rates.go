@@ -43,6 +43,9 @@ type counterState struct {
 // rates turns successive CPU counter samples into rates.
 type rates struct {
 	counters map[seriesKey]counterState
+	// spare is the map of the scrape before, cleared and filled as the
+	// next one: two maps in turn, not a new one per scrape.
+	spare map[seriesKey]counterState
 }
 
 func newRates() rates { return rates{counters: map[seriesKey]counterState{}} }
@@ -57,7 +60,11 @@ func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.Resou
 	if s.scrapeError {
 		return nil, nil, []usage.Rejection{{Reason: usage.RejectScrapeError, Detail: "the kubelet could not read its stats (scrape_error 1)"}}
 	}
-	next := make(map[seriesKey]counterState, len(r.counters))
+	next := r.spare
+	if next == nil {
+		next = make(map[seriesKey]counterState, len(r.counters))
+	}
+	clear(next)
 	var (
 		node     *wire.ResourceUsage
 		rejected []usage.Rejection
@@ -86,7 +93,7 @@ func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.Resou
 			rejected = append(rejected, usage.Rejection{Pod: k, Reason: reason, Detail: detail})
 		}
 	}
-	r.counters = next
+	r.counters, r.spare = next, r.counters
 	return node, pods, rejected
 }
 

@@ -36,7 +36,7 @@ func run() error {
 	scenarios := flag.String("scenarios", "", "comma-separated subset of: requests,bytes,detail,latency,memory,scale,many (default: all)")
 	timeout := flag.Duration("timeout", 40*time.Minute, "stop the whole run after this long")
 	flag.StringVar(&cfg.Agent, "agent", "bin/catops-k8s", "the catops-k8s binary to measure")
-	flag.StringVar(&cfg.AgentBefore, "agent-before", "", "an earlier catops-k8s binary the detail scenario also runs (kubelet source, its defaults), for a before/after row")
+	flag.StringVar(&cfg.AgentBefore, "agent-before", "", "an earlier catops-k8s binary the detail scenario also runs (kubelet source, resource metrics only), for a before/after row")
 	flag.DurationVar(&cfg.Interval, "interval", cfg.Interval, "collection interval of agents and baseline")
 	flag.DurationVar(&cfg.Window, "window", cfg.Window, "length of each steady-state measurement")
 	flag.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods on the measured node")
