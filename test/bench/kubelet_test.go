@@ -116,14 +116,18 @@ func TestSyntheticKubeletAnswers(t *testing.T) {
 }
 
 // BenchmarkKubeletFetch is one interval's read of the kubelet source from
-// the synthetic kubelet over TLS, for 110 and 1,000 pods, with the resource
-// metrics only and with everything on (summary, cAdvisor's CFS series).
+// the synthetic kubelet over TLS: 110 pods with the resource metrics only
+// and with everything on (summary, cAdvisor's CFS series), 1,000 pods with
+// the resource metrics only (everything on reads 56 MiB of text a time).
 // The synthetic kubelet writes its answers in the same process: its time
 // and allocations are part of each op.
 func BenchmarkKubeletFetch(b *testing.B) {
 	for _, n := range []int{110, 1000} {
 		f := newKubeletFixture(n, 10)
 		for _, full := range []bool{false, true} {
+			if full && n > 110 {
+				continue
+			}
 			b.Run(fmt.Sprintf("%dpods/%s", n, map[bool]string{false: "resource", true: "all"}[full]), func(b *testing.B) {
 				src, err := kubelet.New(&rest.Config{BearerToken: "t"}, kubelet.Options{
 					URL: f.srv.URL + kubelet.DefaultPath, InsecureSkipVerify: true, Summary: full, Throttling: full,

@@ -203,14 +203,11 @@ func (k *Source) Fetch(ctx context.Context, pods []usage.PodKey) (usage.Reading,
 		k.lastURL = u
 	}
 	// Parsed as it arrives: the answer is never held whole (at 1,000 pods
-	// it is ~800 KB, and reading it into a buffer first allocated ~2.3 MB).
+	// it is ~800 KB, and reading it into a buffer first allocated ~2 MB).
+	// Samples without a timestamp are taken as of when its headers arrived.
 	err = k.stream(ctx, u, acceptText, "metrics", maxBody, func(body io.Reader) error {
-		in := &errRecorder{r: body}
 		var rerr error
-		r, rerr = k.read(in, k.opts.Now(), u, pods)
-		if in.err != nil && !errors.Is(in.err, errTooLarge) {
-			return transportError(u, in.err)
-		}
+		r, rerr = k.read(body, k.opts.Now(), u, pods)
 		return rerr
 	})
 	r.KubeletRequests = 1
@@ -397,15 +394,21 @@ func (e *errRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// read turns body, the answer of the kubelet at u received at scraped, into
-// the readings of pods, and remembers its CPU counters for the next one.
+// read turns body, the answer of the kubelet at u whose headers arrived at
+// scraped, into the readings of pods, and remembers its CPU counters for
+// the next one. A body that could not be read to its end (cut, or past its
+// bound) changes nothing: its counters are not remembered.
 func (k *Source) read(body io.Reader, scraped time.Time, u string, pods []usage.PodKey) (usage.Reading, error) {
 	var r usage.Reading
+	in := &errRecorder{r: body}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(body)
-	if err != nil {
+	fams, err := parser.TextToMetricFamilies(in)
+	switch {
+	case in.err != nil:
+		return r, transportError(u, in.err)
+	case err != nil:
 		return r, &kubeletError{reason: "kubelet answer not understood",
-			msg: fmt.Sprintf("parse the resource metrics of the kubelet at %s: %v", u, oneLine(err))}
+			msg: fmt.Sprintf("parse the resource metrics of the kubelet at %s: %v; check CATOPS_KUBELET_URL (the kubelet's /metrics/resource, or the Node's %s annotation)", u, oneLine(err), ResourceMetricsPathAnnotation)}
 	}
 	want := make(map[usage.PodKey]struct{}, len(pods))
 	for _, p := range pods {
@@ -456,7 +459,8 @@ func URL(node *corev1.Node, hostIP string) (string, error) {
 }
 
 // stream GETs u (RBAC get on nodes/<subresource>) and hands its body (at
-// most maxBody bytes) to read.
+// most limit bytes: past them, read fails and stream returns a "kubelet
+// answer too large" error) to read.
 func (k *Source) stream(ctx context.Context, u, accept, subresource string, limit int64, read func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -588,19 +588,60 @@ func TestKubeletContainerThatCannotBeTrueBesidePodSeries(t *testing.T) {
 }
 
 // An answer cut mid-way (the connection ends before its Content-Length) is
-// a failure to reach the kubelet, not an answer that was not understood:
-// parsed as it arrives, the cut is seen by the reader, not the parser.
+// a failure to reach the kubelet, not an answer that was not understood,
+// and it changes nothing: the next reading's rate spans from the last whole
+// answer.
 func TestKubeletAnswerCutMidWay(t *testing.T) {
-	body := kubeletText(t0, 100, 1e9, nil)
+	var (
+		mu   sync.Mutex
+		body string
+		cut  bool
+	)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(len(body)+100))
-		_, _ = io.WriteString(w, body[:len(body)/2])
+		mu.Lock()
+		b, c := body, cut
+		mu.Unlock()
+		if c {
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)+100))
+			b = b[:len(b)*3/4]
+		}
+		_, _ = io.WriteString(w, b)
 	}))
 	t.Cleanup(srv.Close)
-	k, err := New(&rest.Config{BearerToken: kubeletToken}, Options{URL: srv.URL + DefaultPath, InsecureSkipVerify: true})
+	serve := func(b string, c bool) {
+		mu.Lock()
+		body, cut = b, c
+		mu.Unlock()
+	}
+	now := t0
+	k, err := New(&rest.Config{BearerToken: kubeletToken}, Options{URL: srv.URL + DefaultPath, InsecureSkipVerify: true, Now: func() time.Time { return now }})
 	require.NoError(t, err)
+
+	serve(kubeletText(t0, 100, 1e9, nil), false)
+	fetch(t, k)
+	now = t0.Add(10 * time.Second)
+	serve(kubeletText(now, 105, 1e9, nil), true)
 	_, err = k.Fetch(context.Background(), []usage.PodKey{podA})
 	require.Error(t, err)
 	assert.Equal(t, "kubelet unreachable", usage.Reason(err), "%v", err)
 	assert.Contains(t, err.Error(), "unexpected EOF")
+
+	now = t0.Add(20 * time.Second)
+	serve(kubeletText(now, 120, 1e9, nil), false)
+	r := fetch(t, k)
+	require.NotNil(t, r.Node)
+	assert.Equal(t, 20.0, r.Node.WindowSeconds, "from the last whole answer: the cut one was not remembered")
+	assert.Equal(t, 1.0, r.Node.CPUCores)
+}
+
+// An answer that is not the text format (an HTML page at a wrong URL) says
+// where to look.
+func TestKubeletAnswerNotTheTextFormat(t *testing.T) {
+	f := newFakeKubelet(t)
+	k := newTestKubelet(t, f, Options{})
+	f.serve("<html><body>Not the kubelet</body></html>\n")
+	_, err := k.Fetch(context.Background(), []usage.PodKey{podA})
+	require.Error(t, err)
+	assert.Equal(t, "kubelet answer not understood", usage.Reason(err))
+	assert.Contains(t, err.Error(), "check CATOPS_KUBELET_URL")
 }

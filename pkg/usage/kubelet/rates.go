@@ -43,9 +43,6 @@ type counterState struct {
 // rates turns successive CPU counter samples into rates.
 type rates struct {
 	counters map[seriesKey]counterState
-	// spare is the map of the scrape before, cleared and filled as the
-	// next one: two maps in turn, not a new one per scrape.
-	spare map[seriesKey]counterState
 }
 
 func newRates() rates { return rates{counters: map[seriesKey]counterState{}} }
@@ -60,11 +57,7 @@ func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.Resou
 	if s.scrapeError {
 		return nil, nil, []usage.Rejection{{Reason: usage.RejectScrapeError, Detail: "the kubelet could not read its stats (scrape_error 1)"}}
 	}
-	next := r.spare
-	if next == nil {
-		next = make(map[seriesKey]counterState, len(r.counters))
-	}
-	clear(next)
+	next := make(map[seriesKey]counterState, len(r.counters))
 	var (
 		node     *wire.ResourceUsage
 		rejected []usage.Rejection
@@ -93,7 +86,7 @@ func (r *rates) readings(s *scrape, want map[usage.PodKey]struct{}) (*wire.Resou
 			rejected = append(rejected, usage.Rejection{Pod: k, Reason: reason, Detail: detail})
 		}
 	}
-	r.counters, r.spare = next, r.counters
+	r.counters = next
 	return node, pods, rejected
 }
 
