@@ -134,6 +134,10 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min;\n" +
 			"FROM: the node's /proc (proc) or the kubelet summary (kubelet: DISKS is the kubelet's filesystem).\n" +
 			"· rows: a pod's containers; \"throttled N%\": the share of CPU periods its limit held it back in.\n")
+		if net, disk := detailShown(st.nodes); net || disk {
+			b.WriteString("NET IN/OUT: the pod's traffic received/sent per second; DISK: its ephemeral storage used\n" +
+				"(emptyDir, writable layers, logs); both from the kubelet summary, in binary units.\n")
+		}
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")
@@ -255,11 +259,30 @@ func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
 	}
 }
 
+// renderPods lists every pod with its usage; the NET and DISK columns
+// appear when some reading has those figures (the kubelet summary's).
 func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
-	t := table{cols: []column{
-		{title: "  POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
-		{title: "MEM", right: true}, {title: "CHANGED", right: true}, {title: "LAST TERMINATION"},
-	}}
+	hasNet, hasDisk := detailShown(nodes)
+	cols := []column{{title: "  POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
+		{title: "MEM", right: true}}
+	if hasNet {
+		cols = append(cols, column{title: "NET IN/OUT", right: true})
+	}
+	if hasDisk {
+		cols = append(cols, column{title: "DISK", right: true})
+	}
+	t := table{cols: append(cols, column{title: "CHANGED", right: true}, column{title: "LAST TERMINATION"})}
+	// row is a table row with the NET and DISK cells only where shown.
+	row := func(name, phase, restarts, cpu, mem, net, disk, changed, term string) {
+		cells := []string{name, phase, restarts, cpu, mem}
+		if hasNet {
+			cells = append(cells, net)
+		}
+		if hasDisk {
+			cells = append(cells, disk)
+		}
+		t.add(append(cells, changed, term)...)
+	}
 	podWithout := false
 	for _, n := range nodes {
 		t.section(fmt.Sprintf("%s (%s)", n.Name, plural(len(n.Pods), "pod")))
@@ -270,10 +293,10 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			p := n.Pods[k]
-			cpu, mem := unknown, unknown
+			cpu, mem, net, disk := unknown, unknown, unknown, unknown
 			u, hasUsage := n.Usage.Pods[k]
 			if hasUsage {
-				cpu, mem = millicores(u.CPUCores), mebibytes(u.MemoryBytes)
+				cpu, mem, net, disk = millicores(u.CPUCores), mebibytes(u.MemoryBytes), traffic(u.Network), ephemeral(u.EphemeralStorage)
 			} else if n.Usage.Available {
 				podWithout = true
 			}
@@ -285,13 +308,13 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 			if p.DeletingSince != nil {
 				phase = "Terminating"
 			}
-			t.add("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, changed, termination(p))
+			row("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, net, disk, changed, termination(p))
 			// Per container, for pods of several or a throttled one (one
 			// container's figures are the pod's); a container without a
 			// reading is not listed. Its PHASE cell says how throttled it was.
 			if hasUsage && (len(u.Containers) > 1 || (len(u.Containers) == 1 && u.Containers[0].Throttling != nil)) {
 				for _, c := range u.Containers {
-					t.add("    · "+c.Name, throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "")
+					row("    · "+c.Name, throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "", "", "")
 				}
 			}
 		}
@@ -302,6 +325,50 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
 		fmt.Fprintf(b, "%s no reading for the pod yet: a new pod gets one at metrics-server's next scrape of it;\n"+
 			"  pods that are not running get none\n", unknown)
 	}
+}
+
+// detailShown says whether any pod reading has network rates, and whether
+// any has ephemeral storage.
+func detailShown(nodes []receiver.NodeState) (net, disk bool) {
+	for _, n := range nodes {
+		for _, u := range n.Usage.Pods {
+			net = net || (u.Network != nil && u.Network.RxBytesPerSec != nil)
+			disk = disk || (u.EphemeralStorage != nil && u.EphemeralStorage.UsedBytes != nil)
+		}
+	}
+	return net, disk
+}
+
+// traffic is a pod's receive/send rates ("51Ki/6Ki", bytes per second),
+// unknown without them.
+func traffic(n *wire.NetworkUsage) string {
+	if n == nil || n.RxBytesPerSec == nil || n.TxBytesPerSec == nil {
+		return unknown
+	}
+	return binaryShort(*n.RxBytesPerSec) + "/" + binaryShort(*n.TxBytesPerSec)
+}
+
+// ephemeral is a pod's ephemeral storage used ("95Mi"), unknown without it.
+func ephemeral(f *wire.FilesystemUsage) string {
+	if f == nil || f.UsedBytes == nil {
+		return unknown
+	}
+	return binaryShort(float64(*f.UsedBytes))
+}
+
+// binaryShort is v in binary units, two or three digits: "512", "51Ki",
+// "1.2Mi", "3.4Gi".
+func binaryShort(v float64) string {
+	units := []string{"", "Ki", "Mi", "Gi", "Ti"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i > 0 && v < 10 {
+		return fmt.Sprintf("%.1f%s", v, units[i])
+	}
+	return fmt.Sprintf("%.0f%s", v, units[i])
 }
 
 // throttled is the share of CFS periods the container was throttled in

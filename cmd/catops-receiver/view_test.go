@@ -532,3 +532,48 @@ func TestRenderKubeletHost(t *testing.T) {
 		}
 	}
 }
+
+// With the kubelet summary's figures, the pods table gains NET IN/OUT and
+// DISK; a pod without them shows them unknown, and the legend says what
+// they are. Without any such figure (the Metrics API), the columns are not
+// shown (TestRenderGolden).
+func TestRenderPodNetworkAndDisk(t *testing.T) {
+	n := nodeState("node-a", 3, time.Second)
+	web := reading(0.012, 52<<20)
+	web.Network = &wire.NetworkUsage{RxBytes: 1 << 30, TxBytes: 1 << 20, RxBytesPerSec: ptr(52736.0), TxBytesPerSec: ptr(512.0)}
+	web.EphemeralStorage = &wire.FilesystemUsage{UsedBytes: ptr(uint64(99 << 20))}
+	addPod(&n, pod("shop", "web", "Running", 0), time.Minute, &web)
+	first := reading(0.5, 10<<20) // first summary read: counters, no rates yet
+	first.Network = &wire.NetworkUsage{RxBytes: 1, TxBytes: 2}
+	addPod(&n, pod("shop", "new", "Running", 0), time.Minute, &first)
+	n.Usage.Available = true
+	out := renderString(viewState{nodes: []receiver.NodeState{n}})
+
+	_, rows := tableRows(t, out, "  POD ", []string{"  shop/web", "  shop/new"})
+	for key, want := range map[string][]string{
+		"  shop/web": {"shop/web", "Running", "0", "12m", "52Mi", "52Ki/512", "99Mi", "1m00s ago"},
+		"  shop/new": {"shop/new", "Running", "0", "500m", "10Mi", unknown, unknown, "1m00s ago"},
+	} {
+		var got []string
+		for _, c := range rows[key] {
+			got = append(got, c.text)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("row %q = %q, want %q", key, got, want)
+		}
+	}
+	if !strings.Contains(out, "NET IN/OUT: the pod's traffic received/sent per second") {
+		t.Errorf("no legend for NET and DISK:\n%s", out)
+	}
+	if golden := renderString(demoState()); strings.Contains(golden, "NET IN/OUT") || strings.Contains(golden, "DISK ") {
+		t.Errorf("NET or DISK shown without any such figure:\n%s", golden)
+	}
+}
+
+func TestBinaryShort(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 512: "512", 1023: "1023", 1024: "1.0Ki", 52736: "52Ki", 1.5 * (1 << 20): "1.5Mi", 3 << 30: "3.0Gi", 1 << 50: "1024Ti"} {
+		if got := binaryShort(v); got != want {
+			t.Errorf("binaryShort(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
