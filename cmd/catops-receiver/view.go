@@ -129,12 +129,13 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 	} else {
 		renderNodes(&b, st.nodes, now)
 		renderHosts(&b, st.nodes)
-		renderPods(&b, st.nodes, now)
+		hasNet, hasDisk := detailShown(st.nodes)
+		renderPods(&b, st.nodes, now, hasNet, hasDisk)
 		b.WriteString("\nUnits: CPU in millicores (1000m = 1 core), MEM in MiB, from the Metrics API. HOST: the agent's\n" +
 			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min;\n" +
 			"FROM: the node's /proc (proc) or the kubelet summary (kubelet: DISKS is the kubelet's filesystem).\n" +
 			"· rows: a pod's containers; \"throttled N%\": the share of CPU periods its limit held it back in.\n")
-		if net, disk := detailShown(st.nodes); net || disk {
+		if hasNet || hasDisk {
 			b.WriteString("NET IN/OUT: the pod's traffic received/sent per second; DISK: its ephemeral storage used\n" +
 				"(emptyDir, writable layers, logs); both from the kubelet summary, in binary units.\n")
 		}
@@ -260,9 +261,9 @@ func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
 }
 
 // renderPods lists every pod with its usage; the NET and DISK columns
-// appear when some reading has those figures (the kubelet summary's).
-func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time) {
-	hasNet, hasDisk := detailShown(nodes)
+// appear when some reading has those figures (hasNet, hasDisk: see
+// detailShown).
+func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time, hasNet, hasDisk bool) {
 	cols := []column{{title: "  POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
 		{title: "MEM", right: true}}
 	if hasNet {

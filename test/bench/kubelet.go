@@ -377,39 +377,34 @@ var cadvisorFamilies = []struct {
 
 func (k *Kubelet) writeCadvisor(w io.Writer, now time.Time, pods []KubeletPod) {
 	ms := now.UnixMilli()
+	// One cgroup per pod, its sandbox and each container.
 	type cgroup struct {
+		pod                        KubeletPod
 		container, id, image, name string
 		f                          figures
 		limited                    bool
 	}
+	secs := now.Sub(k.start).Seconds()
 	var cgroups []cgroup
 	for _, p := range pods {
 		base := "/kubepods/burstable/pod" + podUID(p)
-		cgroups = append(cgroups, cgroup{id: base, f: figures{seed: seedOf(p.Namespace, p.Name)}})
+		cgroups = append(cgroups, cgroup{pod: p, id: base, f: figures{seed: seedOf(p.Namespace, p.Name), secs: secs}})
 		sandbox := containerID(p, "")
-		cgroups = append(cgroups, cgroup{id: base + "/" + sandbox, image: "registry.k8s.io/pause:3.10", name: sandbox,
-			f: figures{seed: seedOf(p.Namespace, p.Name, "")}})
+		cgroups = append(cgroups, cgroup{pod: p, id: base + "/" + sandbox, image: "registry.k8s.io/pause:3.10", name: sandbox,
+			f: figures{seed: seedOf(p.Namespace, p.Name, ""), secs: secs}})
 		for _, c := range kubeletContainers {
 			id := containerID(p, c)
-			cgroups = append(cgroups, cgroup{container: c, id: base + "/" + id, image: "registry.example/" + c + ":1.27", name: id,
+			cgroups = append(cgroups, cgroup{pod: p, container: c, id: base + "/" + id, image: "registry.example/" + c + ":1.27", name: id,
 				f: k.container(p, c, now), limited: c == "web"})
 		}
 	}
-	podOf := make([]KubeletPod, 0, len(cgroups))
-	for _, p := range pods {
-		for range 2 + len(kubeletContainers) {
-			podOf = append(podOf, p)
-		}
-	}
-	secs := now.Sub(k.start).Seconds()
 	for _, fam := range cadvisorFamilies {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", fam.name, strings.ReplaceAll(fam.name, "_", " "), fam.name, fam.typ)
 		cfs := strings.HasPrefix(fam.name, "container_cpu_cfs_") || fam.name == "container_spec_cpu_quota"
-		for i, cg := range cgroups {
+		for _, cg := range cgroups {
 			if cfs && !cg.limited {
 				continue // cAdvisor writes CFS series only under a CPU quota
 			}
-			cg.f.secs = secs
 			var v float64
 			switch fam.name {
 			case "container_cpu_cfs_periods_total":
@@ -427,10 +422,9 @@ func (k *Kubelet) writeCadvisor(w io.Writer, now time.Time, pods []KubeletPod) {
 			default:
 				v = math.Floor(cg.f.frac(uint64(len(fam.name))) * 1000)
 			}
-			p := podOf[i]
 			for _, extra := range fam.labels {
 				fmt.Fprintf(w, "%s{container=%q,%sid=%q,image=%q,name=%q,namespace=%q,pod=%q} %g %d\n",
-					fam.name, cg.container, extra, cg.id, cg.image, cg.name, p.Namespace, p.Name, v, ms)
+					fam.name, cg.container, extra, cg.id, cg.image, cg.name, cg.pod.Namespace, cg.pod.Name, v, ms)
 			}
 		}
 	}
