@@ -38,6 +38,7 @@ test: ## unit tests with -race (without it if there is no C compiler), then a sh
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletCadvisor$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzParseCPUStat$$' -fuzztime 3s -fuzzminimizetime 2s ./pkg/usage/cgroup/
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint, actionlint
@@ -62,7 +63,7 @@ bench: bench-micro bench-load ## every figure of docs/benchmarks.md: micro-bench
 
 .PHONY: bench-micro
 bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, compress)
-	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/metricsapi/ ./pkg/usage/kubelet/ ./test/bench/
+	go test -run '^$$' -bench . -benchmem -count 1 ./pkg/podcache/ ./pkg/joiner/ ./pkg/sender/ ./pkg/usage/metricsapi/ ./pkg/usage/kubelet/ ./pkg/usage/cgroup/ ./test/bench/
 
 # BENCH_ARGS are passed to the harness, e.g. BENCH_ARGS="-scenarios requests,latency -window 20s".
 .PHONY: bench-load

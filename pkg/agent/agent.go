@@ -71,6 +71,14 @@ type UsageCollector interface {
 	UseNode(usage.NodeFunc)
 }
 
+// ThrottlingReader puts containers' CPU throttling on the usage event
+// Usage collected, from the pods in the cache (their UIDs, containers'
+// IDs and CPU limits), for CATOPS_THROTTLING_SOURCE=cgroup
+// (cgroup.Throttling).
+type ThrottlingReader interface {
+	Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time)
+}
+
 // Deps are the agent's connections to the outside, built by main (or a test).
 type Deps struct {
 	Kube podcache.Client
@@ -80,12 +88,15 @@ type Deps struct {
 	// Usage read (Host is not used then).
 	KubeletHost KubeletHostSampler
 	Usage       UsageCollector // nil: no pod usage source
-	Logger      *zap.Logger
-	Registry    *prometheus.Registry // nil: metrics are not served
-	Metrics     *telemetry.Metrics   // nil: registered on Registry
-	Client      *http.Client
-	Version     string
-	Now         func() time.Time
+	// Throttling adds throttling to what Usage read (nil: none, or the
+	// usage source reads it itself: CATOPS_THROTTLING_SOURCE=cadvisor).
+	Throttling ThrottlingReader
+	Logger     *zap.Logger
+	Registry   *prometheus.Registry // nil: metrics are not served
+	Metrics    *telemetry.Metrics   // nil: registered on Registry
+	Client     *http.Client
+	Version    string
+	Now        func() time.Time
 	// Ready, if set, is called once the caches are synced (tests wait on it).
 	Ready func()
 }
@@ -268,9 +279,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if d.Ready != nil {
 		d.Ready()
 	}
+	throttling := cmp.Or(cfg.ThrottlingSource, config.ThrottlingNone)
+	if d.Usage == nil {
+		throttling = config.ThrottlingNone // it goes with the containers' usage
+	}
 	log.Info("Shipping to backend", zap.String("url", cfg.BackendURL+wire.Path),
 		zap.String("format", cfg.WireFormat), zap.String("session", a.session),
-		zap.Duration("interval", cfg.CollectionInterval), zap.String("hostSource", cmp.Or(cfg.HostSource, config.HostSourceProc)))
+		zap.Duration("interval", cfg.CollectionInterval), zap.String("hostSource", cmp.Or(cfg.HostSource, config.HostSourceProc)),
+		zap.String("throttlingSource", throttling))
 
 	sendCtx, stopSender := context.WithCancel(ctx)
 	senderDone := make(chan struct{})
@@ -391,6 +407,9 @@ func sample(ctx context.Context, cfg *config.Config, d Deps, pc *podcache.Cache,
 			}
 			start := time.Now()
 			u, s := d.Usage.Collect(ctx, keys, d.Now())
+			if d.Throttling != nil {
+				d.Throttling.Annotate(&u, pods, d.Now())
+			}
 			d.Metrics.UsageReadDuration.WithLabelValues(cfg.PodMetricsSource).Observe(time.Since(start).Seconds())
 			tk.usage, stats = &u, s
 		}

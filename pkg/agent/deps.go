@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,6 +14,7 @@ import (
 	"github.com/catops/cli/pkg/hostsample"
 	"github.com/catops/cli/pkg/podcache"
 	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/cgroup"
 	"github.com/catops/cli/pkg/usage/kubelet"
 	"github.com/catops/cli/pkg/usage/metricsapi"
 )
@@ -84,7 +86,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 			InsecureSkipVerify: cfg.KubeletInsecureSkipVerify,
 			Summary:            cfg.KubeletSummary,
 			NodeStats:          fromKubelet,
-			Throttling:         cfg.KubeletThrottling,
+			Throttling:         cfg.ThrottlingSource == config.ThrottlingCadvisor,
 			Logger:             logger.Named("usage"),
 		})
 		if err != nil {
@@ -94,6 +96,9 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 	}
 	if src != nil {
 		d.Usage = usage.NewCollector(src, logger.Named("usage"), usage.CollectorOptions{Interval: cfg.CollectionInterval})
+		if cfg.ThrottlingSource == config.ThrottlingCgroup {
+			d.Throttling = cgroup.New(filepath.Join(host.HostSys, "fs", "cgroup"), logger.Named("throttling"))
+		}
 	}
 	return d, nil
 }

@@ -221,3 +221,61 @@ func TestHostSourceKubeletEndToEnd(t *testing.T) {
 	assert.Empty(t, h.Disks)
 	assert.Equal(t, resourceReads.Load(), summaryReads.Load(), "one summary read per usage read: the host figures add none")
 }
+
+// podUsage is a UsageCollector that reads one container of each pod asked
+// for.
+type podUsage struct{}
+
+func (podUsage) Collect(_ context.Context, pods []usage.PodKey, now time.Time) (wire.Usage, *usage.NodeStats) {
+	u := wire.Usage{Available: true, Source: usage.MetricsAPIName}
+	for _, k := range pods {
+		u.Pods = append(u.Pods, wire.PodUsage{Namespace: k.Namespace, Name: k.Name, ResourceUsage: wire.ResourceUsage{
+			Timestamp: now, WindowSeconds: 10, CPUCores: 0.1, MemoryBytes: 1 << 20,
+			Containers: []wire.ContainerUsage{{Name: "c", CPUCores: 0.1, MemoryBytes: 1 << 20}}}})
+	}
+	return u, nil
+}
+func (podUsage) Stats() usage.Stats     { return usage.Stats{} }
+func (podUsage) UseNode(usage.NodeFunc) {}
+
+// fakeThrottling throttles every container of a pod whose UID it was given.
+type fakeThrottling struct {
+	mu   sync.Mutex
+	uids []string
+}
+
+func (f *fakeThrottling) Annotate(u *wire.Usage, pods []*corev1.Pod, _ time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	uid := map[string]string{}
+	for _, p := range pods {
+		uid[p.Namespace+"/"+p.Name] = string(p.UID)
+		f.uids = append(f.uids, string(p.UID))
+	}
+	for i := range u.Pods {
+		if uid[u.Pods[i].Namespace+"/"+u.Pods[i].Name] == "" {
+			continue
+		}
+		for j := range u.Pods[i].Containers {
+			u.Pods[i].Containers[j].Throttling = &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 25, ThrottledSeconds: 1.5, WindowSeconds: 10}
+		}
+	}
+}
+
+// The throttling reader gets each interval's usage event with the cached
+// pods, and what it adds is shipped with the containers' usage.
+func TestThrottlingReaderAnnotatesTheUsageEvent(t *testing.T) {
+	th := &fakeThrottling{}
+	e := newEnv(t, func(_ *config.Config, d *Deps) {
+		d.Usage, d.Throttling = podUsage{}, th
+	}, newPod("shop", "web"))
+	e.waitFor("web's container throttled", func(st receiver.NodeState) bool {
+		u, ok := st.Usage.Pods["shop/web"]
+		return ok && len(u.Containers) == 1 && u.Containers[0].Throttling != nil &&
+			*u.Containers[0].Throttling == wire.CPUThrottling{Periods: 100, ThrottledPeriods: 25, ThrottledSeconds: 1.5, WindowSeconds: 10}
+	})
+	e.stop()
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	assert.Contains(t, th.uids, "uid-shop-web", "given the cached pods")
+}

@@ -93,7 +93,6 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"kubelet url without kubelet source", map[string]string{"CATOPS_KUBELET_URL": "https://10.0.0.5:10250/metrics/resource"}, nil, "CATOPS_KUBELET_URL is set but CATOPS_POD_METRICS_SOURCE is metrics-api: set CATOPS_POD_METRICS_SOURCE=kubelet"},
 		{"kubelet skip-verify without kubelet source", map[string]string{"CATOPS_POD_METRICS_SOURCE": "none", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "true"}, nil, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY is set but CATOPS_POD_METRICS_SOURCE is none"},
 		{"kubelet skip-verify not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY": "maybe"}, nil, `CATOPS_KUBELET_INSECURE_SKIP_VERIFY must be true or false, got "maybe"`},
-		{"kubelet throttling not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_THROTTLING": "sometimes"}, nil, `CATOPS_KUBELET_THROTTLING must be true or false, got "sometimes"`},
 		{"kubelet summary not a bool", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_SUMMARY": "maybe"}, nil, `CATOPS_KUBELET_SUMMARY must be true or false, got "maybe"`},
 		{"kubelet CA file missing", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "/nonexistent/ca.crt"}, nil, `CATOPS_KUBELET_CA_FILE: cannot read "/nonexistent/ca.crt": no such file or directory`},
 		{"kubelet CA file not PEM", map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_CA_FILE": "config_test.go"}, nil, `CATOPS_KUBELET_CA_FILE: "config_test.go" holds no PEM certificate`},
@@ -132,6 +131,13 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 			"HOST_PROC is set but CATOPS_HOST_SOURCE is kubelet, which reads no host directory: unset HOST_PROC (chart: hostMetrics.enabled=false), or set CATOPS_HOST_SOURCE=proc"},
 		{"host source kubelet with a host path flag", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet"}, []string{"--host-root=/host/root"},
 			"--host-root is set but CATOPS_HOST_SOURCE is kubelet"},
+		{"bad throttling source", map[string]string{"CATOPS_THROTTLING_SOURCE": "kubelet"}, nil, `CATOPS_THROTTLING_SOURCE must be one of cgroup, cadvisor, none, got "kubelet"`},
+		{"cadvisor throttling with the Metrics API", map[string]string{"CATOPS_THROTTLING_SOURCE": "cadvisor"}, nil,
+			"CATOPS_THROTTLING_SOURCE=cadvisor reads the kubelet's /metrics/cadvisor beside its resource metrics: set CATOPS_POD_METRICS_SOURCE=kubelet (it is metrics-api), or CATOPS_THROTTLING_SOURCE=cgroup"},
+		{"cgroup throttling without host mounts", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet"}, []string{"--throttling-source=cgroup"},
+			"--throttling-source=cgroup reads the node's cgroups under HOST_SYS, which CATOPS_HOST_SOURCE=kubelet goes without: set --throttling-source=none, or cadvisor"},
+		{"the retired throttling switch", map[string]string{"CATOPS_KUBELET_THROTTLING": "true"}, nil,
+			"CATOPS_KUBELET_THROTTLING is no longer read: set CATOPS_THROTTLING_SOURCE=cadvisor for the kubelet's /metrics/cadvisor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +188,13 @@ func TestKubeletSource(t *testing.T) {
 	assert.False(t, c.KubeletInsecureSkipVerify)
 	assert.Equal(t, "10.0.0.5", c.HostIP)
 	assert.True(t, c.KubeletSummary, "the summary by default")
-	assert.False(t, c.KubeletThrottling, "throttling off by default: /metrics/cadvisor costs the kubelet")
+	assert.Equal(t, ThrottlingCgroup, c.ThrottlingSource, "throttling from the cgroups by default: /metrics/cadvisor costs the kubelet")
+
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--throttling-source=cadvisor"}, env(with(map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, ThrottlingCadvisor, c.ThrottlingSource)
 
 	o = NewOptions("catops-k8s")
 	require.NoError(t, o.Parse(nil, env(with(map[string]string{
@@ -219,6 +231,14 @@ func TestHostSource(t *testing.T) {
 	assert.True(t, c.KubeletSummary)
 	assert.Empty(t, c.HostProc+c.HostSys+c.HostRoot+c.HostDev, "no host directory is read")
 	assert.Equal(t, []string{"cni*"}, c.HostExcludeInterfaces)
+	assert.Equal(t, ThrottlingNone, c.ThrottlingSource, "no HOST_SYS: the cgroups are not read by default")
+
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--host-source=kubelet"}, env(with(map[string]string{
+		"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_THROTTLING_SOURCE": "cadvisor"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, ThrottlingCadvisor, c.ThrottlingSource, "the kubelet's needs no host mount")
 }
 
 func selfSignedPEM(t *testing.T) []byte {

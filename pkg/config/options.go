@@ -42,7 +42,7 @@ const (
 	kubeletCAFile
 	kubeletInsecure
 	kubeletSummary
-	kubeletThrottling
+	throttlingSource
 	hostIP
 	queueMaxBytes
 	batchMaxBytes
@@ -92,7 +92,7 @@ var settings = [numSettings]setting{
 	kubeletURL:         {"kubelet-url", "CATOPS_KUBELET_URL", "", "URL", "kubelet resource metrics URL (source kubelet); empty: https://<Node InternalIP, else HOST_IP>:<Node's kubelet port>/<Node's metrics.k8s.io/resource-metrics-path annotation, else metrics/resource>", false},
 	kubeletCAFile:      {"kubelet-ca-file", "CATOPS_KUBELET_CA_FILE", "", "PATH", "CA bundle that verifies the kubelet's serving certificate (source kubelet); empty: the API server's CA (in a pod: the ServiceAccount's ca.crt)", false},
 	kubeletInsecure:    {"kubelet-insecure-skip-verify", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "false", "", "do not verify the kubelet's serving certificate (source kubelet; for self-signed kubelet certificates, like metrics-server's --kubelet-insecure-tls)", true},
-	kubeletThrottling:  {"kubelet-throttling", "CATOPS_KUBELET_THROTTLING", "false", "", "also read the kubelet's /metrics/cadvisor each interval, keeping only its CFS series (source kubelet; RBAC get on nodes/metrics): each CPU-limited container's throttling; the kubelet spent 67 ms of CPU per read with 20 pods", true},
+	throttlingSource:   {"throttling-source", "CATOPS_THROTTLING_SOURCE", "cgroup", "cgroup|cadvisor|none", "where each CPU-limited container's throttling comes from: cgroup (its cgroup's cpu.stat in the node's cgroup tree under HOST_SYS: no API server or kubelet request), cadvisor (the kubelet's /metrics/cadvisor, keeping only its CFS series: source kubelet, RBAC get on nodes/metrics; the kubelet spent 67 ms of CPU per read with 20 pods) or none; throttling goes with the containers' usage, so none is read with CATOPS_POD_METRICS_SOURCE=none", false},
 	kubeletSummary:     {"kubelet-summary", "CATOPS_KUBELET_SUMMARY", "true", "", "also read the kubelet's /stats/summary each interval (source kubelet; RBAC get on nodes/stats): pods' network traffic, ephemeral storage and volumes, containers' RSS, the node's filesystems", true},
 	hostIP:             {"host-ip", "HOST_IP", "", "IP", "this node's IP (downward API status.hostIP); the kubelet's address when the Node has no InternalIP (source kubelet)", false},
 	queueMaxBytes:      {"queue-max-bytes", "CATOPS_QUEUE_MAX_BYTES", "8388608", "BYTES", "bound of the send queue in bytes (minimum 1048576; 8Mi also works); samples are dropped first when full", false},
@@ -114,10 +114,17 @@ var settings = [numSettings]setting{
 	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
 }
 
+// retired are variables earlier builds read, refused with what replaces
+// them rather than ignored.
+var retired = []struct{ env, instead string }{
+	{"CATOPS_KUBELET_THROTTLING", "set CATOPS_THROTTLING_SOURCE=cadvisor for the kubelet's /metrics/cadvisor (the default, cgroup, reads the node's cgroups at no cost to the kubelet)"},
+}
+
 // value is a setting's raw text and where it came from, for error messages.
 type value struct {
 	raw    string
-	source string // "--flag", "ENV" or "default"
+	source string // "--flag" or "ENV"
+	set    bool   // given as a flag or variable, not the default
 }
 
 // Options are the raw settings, before validation.
@@ -170,11 +177,16 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 	for k, s := range settings {
 		switch {
 		case o.flags[k].Changed:
-			o.values[k] = value{raw: strings.TrimSpace(o.flags[k].Value.String()), source: "--" + s.name}
+			o.values[k] = value{raw: strings.TrimSpace(o.flags[k].Value.String()), source: "--" + s.name, set: true}
 		case getenv(s.env) != "":
-			o.values[k] = value{raw: strings.TrimSpace(getenv(s.env)), source: s.env}
+			o.values[k] = value{raw: strings.TrimSpace(getenv(s.env)), source: s.env, set: true}
 		default:
 			o.values[k] = value{raw: s.def, source: s.env}
+		}
+	}
+	for _, r := range retired {
+		if getenv(r.env) != "" {
+			return fmt.Errorf("%s is no longer read: %s, and unset %s", r.env, r.instead, r.env)
 		}
 	}
 	// Go's transport takes the first of each pair that is not empty, as
@@ -226,7 +238,7 @@ var usageGroups = []struct {
 	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}},
 	{"This node", []key{nodeName, namespace, kubeconfig, watchList}},
 	{"Collection", []key{collectionInterval, snapshotInterval}},
-	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, kubeletThrottling, hostIP}},
+	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, throttlingSource, hostIP}},
 	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
 	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}},
 	{"Health and logs", []key{healthAddr, logLevel}},

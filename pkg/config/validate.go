@@ -36,6 +36,12 @@ const (
 	SourceKubelet    = "kubelet"
 	SourceNone       = "none"
 
+	// The throttling sources (CATOPS_THROTTLING_SOURCE): the node's
+	// cgroups under HOST_SYS, the kubelet's /metrics/cadvisor, or none.
+	ThrottlingCgroup   = "cgroup"
+	ThrottlingCadvisor = "cadvisor"
+	ThrottlingNone     = "none"
+
 	// HostSourceProc and HostSourceKubelet are the host sources
 	// (CATOPS_HOST_SOURCE): gopsutil through the host paths, or the
 	// kubelet summary's node section.
@@ -74,17 +80,20 @@ type Config struct {
 	KubeletURL                string
 	KubeletCAFile             string
 	KubeletInsecureSkipVerify bool
-	// KubeletSummary also reads the kubelet's /stats/summary, and
-	// KubeletThrottling its /metrics/cadvisor (source kubelet only).
-	KubeletSummary    bool
-	KubeletThrottling bool
-	HostIP            string
-	QueueMaxBytes     int
-	BatchMaxBytes     int
-	FlushDelay        time.Duration
-	ShutdownTimeout   time.Duration
-	SpoolDir          string // the disk spool's directory; empty: off, memory only
-	SpoolMaxBytes     int
+	// KubeletSummary also reads the kubelet's /stats/summary (source
+	// kubelet only).
+	KubeletSummary bool
+	// ThrottlingSource is where containers' CPU throttling comes from:
+	// ThrottlingCgroup (under HostSys), ThrottlingCadvisor (the kubelet
+	// source reads /metrics/cadvisor) or ThrottlingNone.
+	ThrottlingSource string
+	HostIP           string
+	QueueMaxBytes    int
+	BatchMaxBytes    int
+	FlushDelay       time.Duration
+	ShutdownTimeout  time.Duration
+	SpoolDir         string // the disk spool's directory; empty: off, memory only
+	SpoolMaxBytes    int
 	// HostSource is where the host figures come from: HostSourceProc
 	// (HostProc, HostSys, HostRoot, HostDev) or HostSourceKubelet (the
 	// summary the kubelet usage source reads; then the host paths are
@@ -193,6 +202,9 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, err
 	}
 	if err := o.hostSource(c); err != nil {
+		return nil, err
+	}
+	if err := o.throttlingSource(c); err != nil {
 		return nil, err
 	}
 	if c.HealthAddr, err = o.healthAddr(); err != nil {
@@ -306,10 +318,6 @@ func (o *Options) kubelet(c *Config) error {
 	if c.KubeletSummary, err = strconv.ParseBool(summary.raw); err != nil {
 		return errorf("%s must be true or false, got %q", summary.source, summary.raw)
 	}
-	throttling := o.get(kubeletThrottling)
-	if c.KubeletThrottling, err = strconv.ParseBool(throttling.raw); err != nil {
-		return errorf("%s must be true or false, got %q", throttling.source, throttling.raw)
-	}
 	if v := o.get(hostIP); v.raw != "" {
 		if net.ParseIP(v.raw) == nil {
 			return errorf("%s must be an IP address (the downward API field status.hostIP), got %q", v.source, v.raw)
@@ -376,6 +384,29 @@ func (o *Options) hostSource(c *Config) error {
 		if v := o.get(k); v.raw != "" {
 			return errorf("%s is set but %s is kubelet, which reads no host directory: unset %s (chart: hostMetrics.enabled=false), or set %s=proc", v.source, hs, v.source, hs)
 		}
+	}
+	return nil
+}
+
+// throttlingSource checks where containers' throttling comes from: the
+// cAdvisor metrics are the kubelet source's, and the cgroups are read under
+// HOST_SYS, which the kubelet host source leaves unset (no host mount):
+// there the default is none.
+func (o *Options) throttlingSource(c *Config) error {
+	var err error
+	if c.ThrottlingSource, err = o.oneOf(throttlingSource, ThrottlingCgroup, ThrottlingCadvisor, ThrottlingNone); err != nil {
+		return err
+	}
+	ts, src := o.get(throttlingSource), o.get(podMetricsSource).source
+	switch {
+	case c.ThrottlingSource == ThrottlingCadvisor && c.PodMetricsSource != SourceKubelet:
+		return errorf("%s=cadvisor reads the kubelet's /metrics/cadvisor beside its resource metrics: set %s=kubelet (it is %s), or %s=cgroup",
+			ts.source, src, c.PodMetricsSource, ts.source)
+	case c.ThrottlingSource == ThrottlingCgroup && c.HostSource == HostSourceKubelet && !ts.set:
+		c.ThrottlingSource = ThrottlingNone
+	case c.ThrottlingSource == ThrottlingCgroup && c.HostSource == HostSourceKubelet:
+		return errorf("%s=cgroup reads the node's cgroups under HOST_SYS, which %s=kubelet goes without: set %s=none, or cadvisor (the kubelet's /metrics/cadvisor)",
+			ts.source, o.get(hostSource).source, ts.source)
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Time of each batch POST to the backend, by the class of its answer (2xx, 3xx, 4xx, 5xx, error: none came).", Buckets: durationBuckets},
 			[]string{"code"}),
 		UsageReadDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "usage_read_duration_seconds",
-			Help: "Time of each interval's pod usage read, by source.", Buckets: durationBuckets}, []string{"source"}),
+			Help: "Time of each interval's pod usage read, by source (with the containers' CPU throttling read from their cgroups, CATOPS_THROTTLING_SOURCE=cgroup).", Buckets: durationBuckets}, []string{"source"}),
 		HostSampleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "host_sample_duration_seconds",
 			Help: "Time of each interval's host sample (gopsutil over HOST_PROC, HOST_SYS, HOST_ROOT).", Buckets: durationBuckets}),
 		UsageAvailable: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "usage_available",

@@ -227,14 +227,16 @@ type ContainerUsage struct {
 	// swap cache, not the page cache), from the kubelet summary. Optional.
 	MemoryRSSBytes *uint64 `json:"memory_rss_bytes,omitempty"`
 	// Throttling is the container's CPU throttling between the agent's two
-	// latest successful reads of the kubelet's /metrics/cadvisor; absent for
-	// a container without a CPU limit, on the first read, after a restart,
-	// and whenever a counter cannot be trusted (docs/protocol.md). Optional.
+	// latest successful reads of its CFS counters (its cgroup's cpu.stat,
+	// or the kubelet's /metrics/cadvisor: CATOPS_THROTTLING_SOURCE); absent
+	// for a container without a CPU limit, on the first read, after a
+	// restart, and whenever a counter cannot be trusted (docs/protocol.md).
+	// Optional.
 	Throttling *CPUThrottling `json:"throttling,omitempty"`
 }
 
 // CPUThrottling is how much a container with a CPU limit (a CFS quota) was
-// held back between two successful reads of the kubelet's /metrics/cadvisor: the CFS
+// held back between two successful reads of its counters: the CFS
 // enforcement periods that elapsed while it ran, those in which it used up
 // its quota and was throttled, and the time it spent throttled, over
 // WindowSeconds. ThrottledPeriods / Periods is the share of periods it was

@@ -104,7 +104,8 @@ func (p *Populator) DeletePods(ctx context.Context, n int, spec PodSpec) error {
 }
 
 // TestPod is a pod shaped like a typical workload: a Deployment's labels,
-// two containers with requests, limits, a port and an env var.
+// two containers with requests, a port and an env var, and web with a CPU
+// and memory limit (so its CPU is throttled: a CFS quota).
 func TestPod(ns, name, node string) *corev1.Pod {
 	q := resource.MustParse
 	return &corev1.Pod{
@@ -116,7 +117,7 @@ func TestPod(ns, name, node string) *corev1.Pod {
 				Name: "web", Image: "registry.example/web:1.27",
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{corev1.ResourceCPU: q("100m"), corev1.ResourceMemory: q("64Mi")},
-					Limits:   corev1.ResourceList{corev1.ResourceMemory: q("128Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: q("500m"), corev1.ResourceMemory: q("128Mi")},
 				},
 				Env:   []corev1.EnvVar{{Name: "MODE", Value: "production"}},
 				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},

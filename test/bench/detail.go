@@ -3,7 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // detailVariant is one agent of the detail scenario.
@@ -12,6 +17,7 @@ type detailVariant struct {
 	binary    string
 	env       []string
 	full      bool // reads everything: its receiver must hold every figure
+	cgroups   bool // reads throttling from the synthetic cgroup tree (HOST_SYS)
 }
 
 // detailRun is the detail scenario's agents, measured together over one
@@ -28,9 +34,11 @@ type detailRun struct {
 func (b *Runner) detailVariants() []detailVariant {
 	vs := []detailVariant{
 		{name: "resource metrics only", key: "resource", binary: b.cfg.Agent,
-			env: []string{"CATOPS_KUBELET_SUMMARY=false", "CATOPS_KUBELET_THROTTLING=false"}},
-		{name: "everything on", key: "all", binary: b.cfg.Agent, full: true,
-			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_KUBELET_THROTTLING=true"}},
+			env: []string{"CATOPS_KUBELET_SUMMARY=false", "CATOPS_THROTTLING_SOURCE=none"}},
+		{name: "everything on, throttling from the cgroups (the default)", key: "all", binary: b.cfg.Agent, full: true, cgroups: true,
+			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_THROTTLING_SOURCE=cgroup"}},
+		{name: "everything on, throttling from /metrics/cadvisor", key: "cadvisor", binary: b.cfg.Agent, full: true,
+			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_THROTTLING_SOURCE=cadvisor"}},
 	}
 	if b.cfg.AgentBefore != "" {
 		// The earlier binary reads what the first variant reads (settings it
@@ -53,6 +61,21 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 	}
 	defer k.Close()
 	k.SetPods(pods)
+	cg, err := NewCgroups(os.TempDir(), k)
+	if err != nil {
+		return m, err
+	}
+	defer cg.Close()
+	cpods, err := b.cgroupPods(ctx, pods)
+	if err != nil {
+		return m, err
+	}
+	if err := cg.SetPods(cpods); err != nil {
+		return m, err
+	}
+	cgCtx, stopCgroups := context.WithCancel(ctx)
+	defer stopCgroups()
+	go cg.Run(cgCtx)
 	sinks := make([]*Sink, len(m.variants))
 	opts := make([]AgentOptions, len(m.variants))
 	for i, v := range m.variants {
@@ -64,6 +87,9 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 		o.Binary = v.binary
 		o.Env = append(o.Env, "CATOPS_KUBELET_URL="+k.URL)
 		o.Env = append(o.Env, v.env...)
+		if v.cgroups {
+			o.Env = append(o.Env, "HOST_SYS="+cg.Sys)
+		}
 		opts[i] = o
 	}
 	agents, err := startAgents(ctx, opts, len(opts))
@@ -125,6 +151,34 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 	return m, ctx.Err()
 }
 
+// cgroupPods are pods with their UIDs and containers' IDs, from the API.
+func (b *Runner) cgroupPods(ctx context.Context, pods []KubeletPod) ([]CgroupPod, error) {
+	list, err := b.pop.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + benchNode, ResourceVersion: "0"})
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[KubeletPod]*corev1.Pod{}
+	for i := range list.Items {
+		p := &list.Items[i]
+		byKey[KubeletPod{Namespace: p.Namespace, Name: p.Name}] = p
+	}
+	out := make([]CgroupPod, 0, len(pods))
+	for _, kp := range pods {
+		p := byKey[kp]
+		if p == nil {
+			return nil, fmt.Errorf("pod %s/%s is not in the API server", kp.Namespace, kp.Name)
+		}
+		cp := CgroupPod{KubeletPod: kp, UID: string(p.UID), IDs: map[string]string{}}
+		for _, st := range p.Status.ContainerStatuses {
+			if _, id, ok := strings.Cut(st.ContainerID, "://"); ok {
+				cp.IDs[st.Name] = id
+			}
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
 // checkDetail: the agent's usage of every pod arrived, with the summary's
 // and cAdvisor's figures when it reads them.
 func (b *Runner) checkDetail(sink *Sink, v detailVariant, pods int) error {
@@ -137,7 +191,7 @@ func (b *Runner) checkDetail(sink *Sink, v detailVariant, pods int) error {
 	}
 	for key, p := range ns.Usage.Pods {
 		if p.Network == nil || len(p.Containers) != len(kubeletContainers) || p.Containers[1].Throttling == nil {
-			return fmt.Errorf("pod %s's usage at the receiver lacks the summary's or cAdvisor's figures: see the log in %s", key, b.cfg.LogDir)
+			return fmt.Errorf("pod %s's usage at the receiver lacks the summary's figures or throttling: see the log in %s", key, b.cfg.LogDir)
 		}
 	}
 	return nil
@@ -146,7 +200,7 @@ func (b *Runner) checkDetail(sink *Sink, v detailVariant, pods int) error {
 // reportDetail writes the detail scenario's rows.
 func (b *Runner) reportDetail(runs []detailRun) {
 	b.r.Printf("### 8. The kubelet source with everything on\n")
-	b.r.Printf("Agents at once on the measured node, all with the kubelet source against a synthetic kubelet (`test/bench/kubelet.go`: answers shaped and sized like the real node's, every figure moving): one reading only `/metrics/resource` (`CATOPS_KUBELET_SUMMARY=false`), one also reading `/stats/summary` and `/metrics/cadvisor` (`CATOPS_KUBELET_SUMMARY=true CATOPS_KUBELET_THROTTLING=true`: per-container usage, RSS and throttling, pod network, ephemeral storage and volumes, the node's filesystems)%s. Interval %s, window %s, two containers per pod, one of them CPU-limited.",
+	b.r.Printf("Agents at once on the measured node, all with the kubelet source against a synthetic kubelet (`test/bench/kubelet.go`: answers shaped and sized like the real node's, every figure moving): one reading only `/metrics/resource` (`CATOPS_KUBELET_SUMMARY=false`), two also reading `/stats/summary` (`CATOPS_KUBELET_SUMMARY=true`: per-container usage and RSS, pod network, ephemeral storage and volumes, the node's filesystems) and each CPU-limited container's throttling, one from a synthetic cgroup tree of the node (`CATOPS_THROTTLING_SOURCE=cgroup`, `test/bench/cgroups.go`: cgroup v1, cgroupfs, the counters rewritten every 5 s) and one from `/metrics/cadvisor` (`CATOPS_THROTTLING_SOURCE=cadvisor`)%s. Interval %s, window %s, two containers per pod, one of them CPU-limited.",
 		map[bool]string{true: ", and the earlier binary given with `-agent-before`", false: ""}[b.cfg.AgentBefore != ""], b.cfg.Interval, 2*b.cfg.Window)
 	var rows [][]string
 	for _, m := range runs {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +19,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"github.com/catops/cli/pkg/usage"
+	"github.com/catops/cli/pkg/usage/cgroup"
 	"github.com/catops/cli/pkg/usage/kubelet"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -211,3 +217,51 @@ func newKubeletFixture(n, ns int) *kubeletFixture {
 }
 
 func (f *kubeletFixture) now() time.Time { return f.clock }
+
+// The synthetic cgroup tree feeds the agent's cgroup throttling source:
+// every pod's CPU-limited container (web) gets throttling, the other none.
+func TestSyntheticCgroupsFeedTheCgroupSource(t *testing.T) {
+	k := newKubelet("bench-node")
+	cg, err := NewCgroups(t.TempDir(), k)
+	require.NoError(t, err)
+	defer cg.Close()
+	var cpods []CgroupPod
+	var pods []*corev1.Pod
+	for i := range 3 {
+		p := TestPod("ns", fmt.Sprintf("web-%d", i), "bench-node")
+		p.UID = types.UID(fmt.Sprintf("0b5c1f3e-2d4a-4d7e-9a8b-1c2d3e4f5a6%d", i))
+		cp := CgroupPod{KubeletPod: KubeletPod{Namespace: p.Namespace, Name: p.Name}, UID: string(p.UID), IDs: map[string]string{}}
+		for _, c := range p.Spec.Containers {
+			id := string(p.UID) + "-" + c.Name // as kwok names them
+			cp.IDs[c.Name] = id
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name,
+				ContainerID: "kwok://" + id, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+		}
+		cpods, pods = append(cpods, cp), append(pods, p)
+	}
+	now := time.Now()
+	require.NoError(t, cg.SetPods(cpods))
+	entries, err := os.ReadDir(filepath.Join(cg.Sys, "class"))
+	require.NoError(t, err, "the machine's /sys/class through a link")
+	assert.NotEmpty(t, entries)
+
+	th := cgroup.New(filepath.Join(cg.Sys, "fs", "cgroup"), zap.NewNop())
+	event := func() *wire.Usage {
+		u := &wire.Usage{Available: true}
+		for _, p := range pods {
+			u.Pods = append(u.Pods, wire.PodUsage{Namespace: p.Namespace, Name: p.Name, ResourceUsage: wire.ResourceUsage{
+				Containers: []wire.ContainerUsage{{Name: "sidecar"}, {Name: "web"}}}})
+		}
+		return u
+	}
+	th.Annotate(event(), pods, now)
+	require.NoError(t, cg.write(now.Add(10*time.Second)))
+	u := event()
+	th.Annotate(u, pods, now.Add(10*time.Second))
+	for _, p := range u.Pods {
+		assert.Nil(t, p.Containers[0].Throttling, "%s sidecar: no CPU limit", p.Name)
+		require.NotNil(t, p.Containers[1].Throttling, "%s web", p.Name)
+		assert.Greater(t, p.Containers[1].Throttling.Periods, uint64(40), "%s web: about 8 periods a second", p.Name)
+		assert.Equal(t, 10.0, p.Containers[1].Throttling.WindowSeconds)
+	}
+}

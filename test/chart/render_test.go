@@ -138,12 +138,12 @@ func TestDefaults(t *testing.T) {
 		"CATOPS_LOG_LEVEL":          "info",
 		"CATOPS_WIRE_FORMAT":        "delta",
 		"CATOPS_HEALTH_ADDR":        ":8080",
-		"CATOPS_POD_METRICS_SOURCE": "metrics-api",
-		"HOST_PROC":                 "/host/proc",
-		"HOST_SYS":                  "/host/sys",
-		"HOST_ROOT":                 "/host/root",
-		"HOST_DEV":                  "/host/dev",
-		"GOMEMLIMIT":                "resourceFieldRef:limits.memory",
+		"CATOPS_POD_METRICS_SOURCE": "metrics-api", "CATOPS_THROTTLING_SOURCE": "cgroup",
+		"HOST_PROC":  "/host/proc",
+		"HOST_SYS":   "/host/sys",
+		"HOST_ROOT":  "/host/root",
+		"HOST_DEV":   "/host/dev",
+		"GOMEMLIMIT": "resourceFieldRef:limits.memory",
 	}, r.env(t), "the token only as a file, never in the environment")
 	assert.Empty(t, c.EnvFrom)
 
@@ -310,7 +310,7 @@ func TestPodMetricsSources(t *testing.T) {
 	metricsAPI := rbacv1.PolicyRule{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods", "nodes"}, Verbs: []string{"get", "list"}}
 	nodeMetrics := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}
 	nodeMetricsAndStats := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes/metrics", "nodes/stats"}, Verbs: []string{"get"}}
-	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "CATOPS_KUBELET_SUMMARY", "CATOPS_KUBELET_THROTTLING"}
+	kubeletEnv := []string{"HOST_IP", "CATOPS_KUBELET_CA_FILE", "CATOPS_KUBELET_INSECURE_SKIP_VERIFY", "CATOPS_KUBELET_SUMMARY"}
 
 	for _, tc := range []struct {
 		source string
@@ -330,7 +330,7 @@ func TestPodMetricsSources(t *testing.T) {
 				assert.NotContains(t, env, "CATOPS_KUBELET_CA_FILE", "default: the cluster CA")
 				assert.NotContains(t, env, "CATOPS_KUBELET_INSECURE_SKIP_VERIFY")
 				assert.Equal(t, "true", env["CATOPS_KUBELET_SUMMARY"], "the summary by default")
-				assert.Equal(t, "false", env["CATOPS_KUBELET_THROTTLING"], "throttling off by default")
+				assert.Equal(t, "cgroup", env["CATOPS_THROTTLING_SOURCE"], "throttling from the cgroups by default")
 				return
 			}
 			for _, k := range kubeletEnv {
@@ -340,10 +340,10 @@ func TestPodMetricsSources(t *testing.T) {
 	}
 
 	// Without the summary: nodes/metrics only.
-	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.summary=false", "--set", "podMetrics.kubelet.throttling=true")
-	assert.Equal(t, []rbacv1.PolicyRule{core, nodeMetrics}, r.clusterRole.Rules)
+	r := render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.summary=false", "--set", "podMetrics.throttling=cadvisor")
+	assert.Equal(t, []rbacv1.PolicyRule{core, nodeMetrics}, r.clusterRole.Rules, "cadvisor needs nothing beyond nodes/metrics")
 	assert.Equal(t, "false", r.env(t)["CATOPS_KUBELET_SUMMARY"])
-	assert.Equal(t, "true", r.env(t)["CATOPS_KUBELET_THROTTLING"])
+	assert.Equal(t, "cadvisor", r.env(t)["CATOPS_THROTTLING_SOURCE"])
 
 	// The kubelets' CA from a ConfigMap, mounted read-only.
 	r = render(t, "--set", "auth.token=x", "--set", "podMetrics.source=kubelet",
@@ -370,6 +370,45 @@ func TestPodMetricsSources(t *testing.T) {
 		"--set", "podMetrics.kubelet.caConfigMap=kubelet-ca", "--set", "podMetrics.kubelet.insecureSkipVerify=true")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "podMetrics.kubelet.caConfigMap and podMetrics.kubelet.insecureSkipVerify are both set")
+}
+
+// The throttling source: cgroup by default, none where the agent could not
+// read it (no sys mount, no usage source), cadvisor only with the kubelet
+// source; the user's own variable wins.
+func TestThrottlingSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"default", nil, "cgroup"},
+		{"metrics api, cgroup", []string{"podMetrics.source=metrics-api"}, "cgroup"},
+		{"no usage source", []string{"podMetrics.source=none"}, "none"},
+		{"no host mounts", []string{"hostMetrics.enabled=false"}, "none"},
+		{"no sys mount", []string{"hostMetrics.sys.enabled=false"}, "none"},
+		{"no host mounts, kubelet host source", []string{"hostMetrics.enabled=false", "podMetrics.source=kubelet"}, "none"},
+		{"cadvisor without host mounts", []string{"hostMetrics.enabled=false", "podMetrics.source=kubelet", "podMetrics.throttling=cadvisor"}, "cadvisor"},
+		{"asked for none", []string{"podMetrics.throttling=none"}, "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--set", "auth.token=x"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			assert.Equal(t, tc.want, render(t, args...).env(t)["CATOPS_THROTTLING_SOURCE"])
+		})
+	}
+
+	r := render(t, "--set", "auth.token=x", "--set-json", `extraEnv=[{"name":"CATOPS_THROTTLING_SOURCE","value":"none"}]`)
+	assert.Equal(t, "none", r.env(t)["CATOPS_THROTTLING_SOURCE"], "extraEnv's, once")
+
+	_, err := template(t, "--set", "auth.token=x", "--set", "podMetrics.throttling=cadvisor")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "podMetrics.throttling=cadvisor reads the kubelets' /metrics/cadvisor, which needs podMetrics.source=kubelet (it is metrics-api)")
+	_, err = template(t, "--set", "auth.token=x", "--set", "podMetrics.throttling=kubelet")
+	require.Error(t, err, "the schema lists the sources")
+	_, err = template(t, "--set", "auth.token=x", "--set", "podMetrics.kubelet.throttling=true")
+	require.Error(t, err, "the retired switch is refused, not ignored")
 }
 
 func TestCustomTolerationsReplaceTheDefault(t *testing.T) {

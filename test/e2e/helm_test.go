@@ -134,7 +134,6 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 		"--set", "image.pullPolicy=Never",
 		"--set", "collection.interval=10",
 		"--set", "podMetrics.source=kubelet",
-		"--set", "podMetrics.kubelet.throttling=true",
 		"--set", "logLevel=debug",
 	)
 	tInstall := time.Since(t0)
@@ -176,22 +175,24 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// the kubelet's /stats/summary.
 	compareUsageToSummary(ctx, t, n, rcv)
 
-	// CPU throttling: burn (one spinning thread under a 200m limit) is
-	// held back in most periods; the share agrees with the kubelet's own
-	// /metrics/cadvisor counters over a window of the test's.
-	compareThrottling(ctx, t, n, rcv)
+	// CPU throttling from burn's cgroup (the chart's default source):
+	// burn (one spinning thread under a 200m limit) is held back in most
+	// periods; the share agrees with the kubelet's own /metrics/cadvisor
+	// counters over a window of the test's.
+	compareThrottling(ctx, t, n, rcv, "cgroup")
 
 	// The log: JSON lines, no token, the first batch accepted.
 	logText := podLog(t, cs, agentPod.Name)
 	lines := checkAgentLog(t, logText, token)
 	assert.Contains(t, logText, "First batch accepted by the backend")
+	assert.Contains(t, logText, "Reading CPU throttling from the node's cgroups", "found the node's kubepods cgroup through the sys mount")
 
 	// helm upgrade: a rolling update while pods come and go.
 	oldSession := st.Session
 	t0 = time.Now()
 	churn := startChurn(ctx, t, cs, n.Name)
 	helm("upgrade", helmRelease, chart, "--namespace", helmNamespace, "--reuse-values", "--wait", "--timeout", "3m",
-		"--set-string", "podAnnotations.e2e-rollout=2")
+		"--set-string", "podAnnotations.e2e-rollout=2", "--set", "podMetrics.throttling=cadvisor")
 	newPod := readyAgentPod(ctx, t, cs)
 	created, deleted := churn.stop()
 	tUpgrade := time.Since(t0)
@@ -202,6 +203,9 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	st, _ = rcv.Node(n.Name)
 	assert.NotEqual(t, oldSession, st.Session, "the new agent pod sends under its own session")
 	t.Logf("rolling update: %.1fs; %d pods created and %d deleted meanwhile; receiver = API server", tUpgrade.Seconds(), created, deleted)
+	// The same throttling from the kubelet's /metrics/cadvisor.
+	assert.Equal(t, "cadvisor", containerEnv(agentPod, "CATOPS_THROTTLING_SOURCE"))
+	compareThrottling(ctx, t, n, rcv, "cadvisor")
 
 	// No host mounts, as where Pod Security forbids them: the node's
 	// figures from the kubelet summary the agent reads for usage anyway.
@@ -213,13 +217,7 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	for _, v := range agentPod.Spec.Volumes {
 		assert.Nil(t, v.HostPath, "volume %s of the agent pod without host mounts", v.Name)
 	}
-	hostSource := ""
-	for _, e := range agentPod.Spec.Containers[0].Env {
-		if e.Name == "CATOPS_HOST_SOURCE" {
-			hostSource = e.Value
-		}
-	}
-	assert.Equal(t, "kubelet", hostSource, "the chart's CATOPS_HOST_SOURCE without host mounts")
+	assert.Equal(t, "kubelet", containerEnv(agentPod, "CATOPS_HOST_SOURCE"), "the chart's CATOPS_HOST_SOURCE without host mounts")
 	compareKubeletHostFigures(ctx, t, n, rcv)
 
 	// helm uninstall: nothing of the release is left.
@@ -235,6 +233,16 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	requireHostAsFound(t, before)
 	t.Logf("TIMES node up %.2fs, helm install --wait %.2fs, agent pod Ready %.2fs and first snapshot %.2fs after install began, lifecycles %.2fs, receiver = API %.2fs later, upgrade %.2fs, uninstall %.2fs, down %.2fs; %d log lines",
 		tUp.Seconds(), tInstall.Seconds(), tReady.Seconds(), tFirst.Seconds(), tAPI.Seconds(), tMatch.Seconds(), tUpgrade.Seconds(), tUninstall.Seconds(), tDown.Seconds(), lines)
+}
+
+// containerEnv is the value the agent container's spec gives name.
+func containerEnv(p *corev1.Pod, name string) string {
+	for _, e := range p.Spec.Containers[0].Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }
 
 // readyAgentPod returns the release's one agent pod once it is Ready and
@@ -756,7 +764,7 @@ func cfsCounters(ctx context.Context, t *testing.T, n *node.Node) (periods, thro
 	return periods, throttled
 }
 
-func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver) {
+func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver, source string) {
 	t.Helper()
 	p0, th0 := cfsCounters(ctx, t, n)
 	since := time.Now()
@@ -783,7 +791,7 @@ func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *rec
 	kubelet := (th1 - th0) / (p1 - p0)
 	assert.Greater(t, agent, 0.5, "burn is throttled in most periods: %+v", th)
 	assert.InDelta(t, kubelet, agent, 0.10, "throttled share: agent %.3f (%+v), kubelet's counters over the test's window %.3f", agent, th, kubelet)
-	t.Logf("throttling burn: agent %d of %d periods (%.3f), %.2f s throttled over %.1f s; kubelet's counters %.3f", th.ThrottledPeriods, th.Periods, agent, th.ThrottledSeconds, th.WindowSeconds, kubelet)
+	t.Logf("throttling burn (%s): agent %d of %d periods (%.3f), %.2f s throttled over %.1f s; kubelet's counters %.3f", source, th.ThrottledPeriods, th.Periods, agent, th.ThrottledSeconds, th.WindowSeconds, kubelet)
 }
 
 // podLog is the agent container's log, through the API server.

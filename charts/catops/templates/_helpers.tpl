@@ -147,3 +147,23 @@ kubelet
 proc
 {{- end }}
 {{- end }}
+
+{{/*
+Where the agent reads containers' CPU throttling (CATOPS_THROTTLING_SOURCE):
+podMetrics.throttling, except that cgroup becomes none without the sys mount
+(nothing to read) or without a usage source (throttling goes with it), and
+cadvisor needs the kubelet source.
+*/}}
+{{- define "catops.throttlingSource" -}}
+{{- $want := .Values.podMetrics.throttling | default "cgroup" -}}
+{{- if and (eq $want "cadvisor") (ne .Values.podMetrics.source "kubelet") -}}
+{{- fail (printf "podMetrics.throttling=cadvisor reads the kubelets' /metrics/cadvisor, which needs podMetrics.source=kubelet (it is %s): set it, or podMetrics.throttling=cgroup" .Values.podMetrics.source) -}}
+{{- end -}}
+{{- if eq .Values.podMetrics.source "none" -}}
+none
+{{- else if and (eq $want "cgroup") (not (has "sys" (include "catops.hostMounts" . | splitList " "))) -}}
+none
+{{- else -}}
+{{ $want }}
+{{- end }}
+{{- end }}

@@ -165,10 +165,10 @@ func New(restCfg *rest.Config, opts Options) (*Source, error) {
 	return &Source{client: &client, opts: opts, logger: opts.Logger, rates: newRates(),
 		net: netRates{last: map[usage.PodKey]netCounter{}},
 		summary: extra{what: "the kubelet summary", lost: "pod network, storage and volume figures, container RSS and the node's filesystems",
-			rbac: "nodes/stats", setting: "CATOPS_KUBELET_SUMMARY", chart: "podMetrics.kubelet.summary",
+			rbac: "nodes/stats", off: "CATOPS_KUBELET_SUMMARY=false", chartOff: "podMetrics.kubelet.summary=false",
 			granted: "podMetrics.kubelet.summary, the default"},
 		cadvisor: extra{what: "the kubelet's cAdvisor metrics", lost: "the containers' CPU throttling figures",
-			rbac: "nodes/metrics", setting: "CATOPS_KUBELET_THROTTLING", chart: "podMetrics.kubelet.throttling",
+			rbac: "nodes/metrics", off: "CATOPS_THROTTLING_SOURCE=cgroup", chartOff: "podMetrics.throttling=cgroup",
 			granted: "podMetrics.source=kubelet"},
 	}, nil
 }
@@ -232,8 +232,8 @@ const extraRetryAfter = 5 * time.Minute
 // cAdvisor's metrics): a failure costs only its figures.
 type extra struct {
 	what, lost    string // "the kubelet summary"; the figures left out while it fails
-	rbac, setting string // "nodes/stats"; the variable that turns it off
-	chart         string // the chart value that turns it on
+	rbac          string // "nodes/stats"
+	off, chartOff string // the variable and the chart value that stop the read: "CATOPS_KUBELET_SUMMARY=false"
 	granted       string // which chart value grants rbac
 	failed        string // the reason of the last failed read ("" when it worked)
 	retryAt       time.Time
@@ -272,11 +272,11 @@ func (k *Source) extraRead(ctx context.Context, x *extra, r *usage.Reading, read
 	fix := "the next read tries again"
 	switch {
 	case refused && ke.status == http.StatusNotFound:
-		fix = fmt.Sprintf("set %s=false (chart: %s=false) for a kubelet that does not serve it", x.setting, x.chart)
+		fix = fmt.Sprintf("set %s (chart: %s) for a kubelet that does not serve it", x.off, x.chartOff)
 	case refused:
-		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s), or set %s=false", x.rbac, x.granted, x.setting)
+		fix = fmt.Sprintf("grant the agent get on %s (the chart does with %s), or set %s", x.rbac, x.granted, x.off)
 	case reason == "kubelet answer too large":
-		fix = fmt.Sprintf("check CATOPS_KUBELET_URL, or set %s=false (chart: %s=false)", x.setting, x.chart)
+		fix = fmt.Sprintf("check CATOPS_KUBELET_URL, or set %s (chart: %s)", x.off, x.chartOff)
 	}
 	fields := []zap.Field{zap.String("reason", reason), zap.Error(err), zap.String("fix", fix)}
 	if refused {

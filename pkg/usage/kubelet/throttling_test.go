@@ -201,7 +201,7 @@ func TestKubeletCadvisorNotServed(t *testing.T) {
 	assert.Equal(t, 1, r.Errors)
 	warns := logs.FilterMessageSnippet("Cannot read the kubelet's cAdvisor metrics").All()
 	require.Len(t, warns, 1)
-	assert.Contains(t, warns[0].ContextMap()["fix"], "CATOPS_KUBELET_THROTTLING=false")
+	assert.Contains(t, warns[0].ContextMap()["fix"], "CATOPS_THROTTLING_SOURCE=cgroup")
 	now = t0.Add(time.Minute)
 	r = fetch(t, k, podA)
 	assert.Equal(t, 1, r.KubeletRequests, "held off for 5 minutes")
