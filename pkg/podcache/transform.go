@@ -33,7 +33,20 @@ func slim(obj any) (any, error) {
 func slimMeta(m *corev1.Pod) {
 	m.ManagedFields = nil
 	m.Finalizers = nil
+	m.GenerateName = ""
 	m.Annotations = smallAnnotations(m.Annotations)
+	m.OwnerReferences = controllerRef(m.OwnerReferences)
+}
+
+// controllerRef keeps the controlling owner reference (the wire's owner),
+// without its UID and deletion flag.
+func controllerRef(in []metav1.OwnerReference) []metav1.OwnerReference {
+	for _, r := range in {
+		if r.Controller != nil && *r.Controller {
+			return []metav1.OwnerReference{{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, Controller: r.Controller}}
+		}
+	}
+	return nil
 }
 
 func smallAnnotations(in map[string]string) map[string]string {
@@ -72,8 +85,8 @@ func slimPod(p *corev1.Pod) *corev1.Pod {
 			StartTime:             p.Status.StartTime,
 			QOSClass:              p.Status.QOSClass,
 			Conditions:            slimPodConditions(p.Status.Conditions),
-			ContainerStatuses:     p.Status.ContainerStatuses,
-			InitContainerStatuses: p.Status.InitContainerStatuses,
+			ContainerStatuses:     slimStatuses(p.Status.ContainerStatuses),
+			InitContainerStatuses: slimStatuses(p.Status.InitContainerStatuses),
 		},
 	}
 	slimMeta(out)
@@ -90,8 +103,8 @@ func slimContainers(in []corev1.Container) []corev1.Container {
 			Name:  c.Name,
 			Image: c.Image,
 			Resources: corev1.ResourceRequirements{
-				Requests: c.Resources.Requests,
-				Limits:   c.Resources.Limits,
+				Requests: shippedResources(c.Resources.Requests),
+				Limits:   shippedResources(c.Resources.Limits),
 			},
 			// Set on native sidecars (init containers that keep running):
 			// their restarts count in the pod's, as in kubectl.
@@ -99,6 +112,61 @@ func slimContainers(in []corev1.Container) []corev1.Container {
 		}
 	}
 	return out
+}
+
+// shippedResources keeps the resources on the wire (cpu, memory,
+// ephemeral-storage, pods), not extended ones.
+func shippedResources(in corev1.ResourceList) corev1.ResourceList {
+	var out corev1.ResourceList
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourcePods} {
+		if q, ok := in[name]; ok {
+			if out == nil {
+				out = make(corev1.ResourceList, len(in))
+			}
+			out[name] = q
+		}
+	}
+	return out
+}
+
+// slimStatuses keeps of each container status what the wire and the
+// throttling reader use: name, readiness, restarts, started, the runtime's
+// container ID, and the state and last termination without their
+// messages (a termination message is up to 4 KiB). The image, image ID,
+// and what recent kubelets add (resources, allocated resources, volume
+// mounts, user) are dropped.
+func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, st := range in {
+		out[i] = corev1.ContainerStatus{
+			Name:                 st.Name,
+			Ready:                st.Ready,
+			RestartCount:         st.RestartCount,
+			Started:              st.Started,
+			ContainerID:          st.ContainerID,
+			State:                slimState(st.State),
+			LastTerminationState: corev1.ContainerState{Terminated: slimTerminated(st.LastTerminationState.Terminated)},
+		}
+	}
+	return out
+}
+
+func slimState(s corev1.ContainerState) corev1.ContainerState {
+	out := corev1.ContainerState{Running: s.Running, Terminated: slimTerminated(s.Terminated)}
+	if s.Waiting != nil {
+		out.Waiting = &corev1.ContainerStateWaiting{Reason: s.Waiting.Reason}
+	}
+	return out
+}
+
+func slimTerminated(t *corev1.ContainerStateTerminated) *corev1.ContainerStateTerminated {
+	if t == nil {
+		return nil
+	}
+	return &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: t.Reason, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
 }
 
 // slimPodConditions keeps Ready (on the wire) and Initialized (which

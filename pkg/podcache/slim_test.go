@@ -1,0 +1,91 @@
+package podcache
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/catops/cli/pkg/joiner"
+)
+
+// onePod is a joiner.PodSource holding one pod.
+type onePod struct{ p *corev1.Pod }
+
+func (o onePod) TakeDirty() ([]string, bool)    { return nil, false }
+func (o onePod) Pod(string) (*corev1.Pod, bool) { return o.p, true }
+func (o onePod) Pods() []*corev1.Pod            { return []*corev1.Pod{o.p} }
+func (o onePod) Node() (*corev1.Node, bool)     { return nil, false }
+func wireOf(t *testing.T, p *corev1.Pod) []string {
+	t.Helper()
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	evs, err := joiner.New(onePod{p}, func() time.Time { return at }).Snapshot("test")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range evs {
+		out = append(out, string(e.Data))
+	}
+	return out
+}
+
+// The slim pod gives the same wire record as the API's: slim drops only
+// what the joiner does not ship. Pods in every state the record tells
+// apart: running after a restart (a termination message), crash-looping
+// (waiting with a message), terminated, a native sidecar and a finished
+// init container, extended resources, owners that do not control it.
+func TestSlimKeepsTheWireRecord(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 30, 11, 0, 0, 0, time.UTC))
+	always := corev1.ContainerRestartPolicyAlways
+	crashing := apiPod()
+	crashing.Status.ContainerStatuses[0].Ready = false
+	crashing.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+		Message: "back-off 5m0s restarting failed container=web pod=web-5d8f7c9b4-x2x7q_shop"}}
+	done := apiPod()
+	done.Status.Phase = corev1.PodFailed
+	done.Status.ContainerStatuses[1].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 137, Signal: 9, Reason: "OOMKilled", Message: "oom", StartedAt: now, FinishedAt: now, ContainerID: "containerd://x"}}
+	sidecar := apiPod()
+	sidecar.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox"}, {Name: "proxy", Image: "envoy", RestartPolicy: &always,
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{"example.com/gpu": resource.MustParse("1"), corev1.ResourceCPU: resource.MustParse("1")}}}}
+	sidecar.Status.InitContainerStatuses = []corev1.ContainerStatus{
+		{Name: "init", ImageID: "x", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", FinishedAt: now}}},
+		{Name: "proxy", Started: new(true), RestartCount: 3, ContainerID: "containerd://p", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
+	}
+	owners := apiPod()
+	owners.OwnerReferences = append([]metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "not-the-controller"}}, owners.OwnerReferences...)
+	orphan := apiPod()
+	orphan.OwnerReferences = nil
+	orphan.DeletionTimestamp = &now
+
+	for name, p := range map[string]*corev1.Pod{"running": apiPod(), "crashing": crashing, "terminated": done, "sidecar": sidecar, "owners": owners, "orphan, deleting": orphan} {
+		t.Run(name, func(t *testing.T) {
+			want := wireOf(t, p.DeepCopy())
+			s, err := slim(p.DeepCopy())
+			require.NoError(t, err)
+			assert.Equal(t, want, wireOf(t, s.(*corev1.Pod)))
+		})
+	}
+}
+
+// What the throttling reader and the usage sources read of the cache:
+// the UID, the containers' runtime IDs and states, their CPU limits.
+func TestSlimKeepsWhatThrottlingReads(t *testing.T) {
+	p := apiPod()
+	p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("200m")
+	s, err := slim(p.DeepCopy())
+	require.NoError(t, err)
+	out := s.(*corev1.Pod)
+	assert.Equal(t, p.UID, out.UID)
+	assert.Equal(t, resource.MustParse("200m"), out.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU])
+	for i, st := range out.Status.ContainerStatuses {
+		assert.Equal(t, p.Status.ContainerStatuses[i].ContainerID, st.ContainerID)
+		assert.NotNil(t, st.State.Running)
+		assert.Empty(t, st.LastTerminationState.Terminated.Message, "messages are dropped")
+		assert.Nil(t, st.VolumeMounts)
+		assert.Nil(t, st.Resources)
+	}
+}
