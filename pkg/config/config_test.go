@@ -137,7 +137,7 @@ func TestBadConfigIsRejectedWithOneClearLine(t *testing.T) {
 		{"cgroup throttling without host mounts", map[string]string{"CATOPS_HOST_SOURCE": "kubelet", "CATOPS_POD_METRICS_SOURCE": "kubelet"}, []string{"--throttling-source=cgroup"},
 			"--throttling-source=cgroup reads the node's cgroups under HOST_SYS, which CATOPS_HOST_SOURCE=kubelet goes without: set --throttling-source=none, or cadvisor"},
 		{"the retired throttling switch", map[string]string{"CATOPS_KUBELET_THROTTLING": "true"}, nil,
-			"CATOPS_KUBELET_THROTTLING is no longer read: set CATOPS_THROTTLING_SOURCE=cadvisor for the kubelet's /metrics/cadvisor"},
+			"CATOPS_KUBELET_THROTTLING=true is no longer read: set CATOPS_THROTTLING_SOURCE=cadvisor (with CATOPS_POD_METRICS_SOURCE=kubelet) to read the kubelet's /metrics/cadvisor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +195,18 @@ func TestKubeletSource(t *testing.T) {
 	c, err = o.Validate()
 	require.NoError(t, err)
 	assert.Equal(t, ThrottlingCadvisor, c.ThrottlingSource)
+
+	// Earlier charts wrote CATOPS_KUBELET_THROTTLING=false: ignored.
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse(nil, env(with(map[string]string{"CATOPS_POD_METRICS_SOURCE": "kubelet", "CATOPS_KUBELET_THROTTLING": "false"}))))
+	c, err = o.Validate()
+	require.NoError(t, err)
+	assert.Equal(t, ThrottlingCgroup, c.ThrottlingSource)
+
+	// Set to true it is refused, but --version still answers.
+	o = NewOptions("catops-k8s")
+	require.NoError(t, o.Parse([]string{"--version"}, env(with(map[string]string{"CATOPS_KUBELET_THROTTLING": "true"}))))
+	assert.True(t, o.VersionRequested())
 
 	o = NewOptions("catops-k8s")
 	require.NoError(t, o.Parse(nil, env(with(map[string]string{

@@ -114,10 +114,12 @@ var settings = [numSettings]setting{
 	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
 }
 
-// retired are variables earlier builds read, refused with what replaces
-// them rather than ignored.
-var retired = []struct{ env, instead string }{
-	{"CATOPS_KUBELET_THROTTLING", "set CATOPS_THROTTLING_SOURCE=cadvisor for the kubelet's /metrics/cadvisor (the default, cgroup, reads the node's cgroups at no cost to the kubelet)"},
+// retired are variables earlier builds read. Set to its off value (what
+// earlier charts wrote by default), one is ignored: that is what the
+// agent does anyway. Set to anything else, it is refused with what
+// replaces it, rather than ignored.
+var retired = []struct{ env, off, instead string }{
+	{"CATOPS_KUBELET_THROTTLING", "false", "set CATOPS_THROTTLING_SOURCE=cadvisor (with CATOPS_POD_METRICS_SOURCE=kubelet) to read the kubelet's /metrics/cadvisor, or leave the default, cgroup, which reads the node's cgroups at no cost to the kubelet"},
 }
 
 // value is a setting's raw text and where it came from, for error messages.
@@ -133,6 +135,9 @@ type Options struct {
 	fs      *pflag.FlagSet
 	flags   [numSettings]*pflag.Flag
 	version *bool
+	// retired are the errors of retired variables set to what they no
+	// longer do (reported by Validate, so that --version still works).
+	retired []string
 	// proxies are the proxy variables Go's transport reads, as getenv
 	// gave them (only those set).
 	proxies []value
@@ -185,8 +190,8 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 		}
 	}
 	for _, r := range retired {
-		if getenv(r.env) != "" {
-			return fmt.Errorf("%s is no longer read: %s, and unset %s", r.env, r.instead, r.env)
+		if v := strings.TrimSpace(getenv(r.env)); v != "" && v != r.off {
+			o.retired = append(o.retired, fmt.Sprintf("%s=%s is no longer read: %s, and unset %s", r.env, v, r.instead, r.env))
 		}
 	}
 	// Go's transport takes the first of each pair that is not empty, as

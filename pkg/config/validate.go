@@ -124,6 +124,9 @@ func errorf(format string, args ...any) error {
 // Validate checks every setting and returns the typed Config, or the first
 // mistake found.
 func (o *Options) Validate() (*Config, error) {
+	if len(o.retired) > 0 {
+		return nil, errorf("%s", o.retired[0])
+	}
 	c := &Config{
 		AuthToken:     o.get(authToken).raw,
 		AuthTokenFile: o.get(authTokenFile).raw,

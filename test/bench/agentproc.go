@@ -130,6 +130,10 @@ type Proc struct {
 	SchedSeconds float64
 	RSSBytes     int64
 	HWMBytes     int64 // peak RSS
+	// RSSAnonBytes and RSSFileBytes split RSSBytes: anonymous memory (the
+	// Go heap, stacks, the runtime's) and file pages (the binary's text
+	// and data as far as touched), from RssAnon and RssFile.
+	RSSAnonBytes, RSSFileBytes int64
 }
 
 // ReadProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -168,6 +172,10 @@ func ReadProc(pid int) (Proc, error) {
 			p.RSSBytes = kb << 10
 		case "VmHWM":
 			p.HWMBytes = kb << 10
+		case "RssAnon":
+			p.RSSAnonBytes = kb << 10
+		case "RssFile":
+			p.RSSFileBytes = kb << 10
 		}
 	}
 	return p, sc.Err()

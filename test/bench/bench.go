@@ -202,6 +202,7 @@ type agentRun struct {
 	watches       Counts // watches the agent holds open
 	cpu           float64
 	rss, heap     float64
+	rssFile       float64 // of rss, file pages (the binary)
 	bytes         float64
 	window        time.Duration
 }

@@ -126,7 +126,7 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 			return m, err
 		}
 		run := agentRun{window: window, cpu: CPUBetween(p0[i], p1), rss: float64(p1.RSSBytes),
-			bytes: float64(sinks[i].Bytes(benchNode) - by0[i])}
+			rssFile: float64(p1.RSSFileBytes), bytes: float64(sinks[i].Bytes(benchNode) - by0[i])}
 		run.heap, _ = a.Metric("go_memstats_heap_inuse_bytes")
 		m.runs = append(m.runs, run)
 	}
@@ -206,16 +206,17 @@ func (b *Runner) reportDetail(runs []detailRun) {
 	for _, m := range runs {
 		for i, v := range m.variants {
 			r := m.runs[i]
-			rows = append(rows, []string{fmt.Sprint(m.pods), v.name, mib(r.rss), mib(r.heap),
+			rows = append(rows, []string{fmt.Sprint(m.pods), v.name, mib(r.rss), mib(r.rssFile), mib(r.heap),
 				fmt.Sprintf("%.2f", r.cpu/r.window.Seconds()*1000), kib(perHour(r.bytes, r.window))})
 			key := fmt.Sprintf("detail.%d.%s.", m.pods, v.key)
 			b.r.Set(key+"rss_bytes", r.rss)
 			b.r.Set(key+"heap_bytes", r.heap)
+			b.r.Set(key+"rss_file_bytes", r.rssFile)
 			b.r.Set(key+"cpu_millicores", r.cpu/r.window.Seconds()*1000)
 			b.r.Set(key+"bytes_per_hour", perHour(r.bytes, r.window))
 		}
 	}
-	b.r.Table([]string{"pods", "agent", "RSS", "Go heap in use", "millicores", "bytes per hour (gzip)"}, rows)
+	b.r.Table([]string{"pods", "agent", "RSS", "of which file pages (the binary)", "Go heap in use", "millicores", "bytes per hour (gzip)"}, rows)
 	for _, m := range runs {
 		b.r.Printf("- %d pods: one answer of the synthetic kubelet is %s of resource metrics, %s of summary, %s of cAdvisor text; API requests of the agents in the window: %s.",
 			m.pods, kib(float64(m.resourceBytes)), kib(float64(m.summary)), kib(float64(m.cadvisor)), m.steady)

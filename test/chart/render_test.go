@@ -408,7 +408,11 @@ func TestThrottlingSource(t *testing.T) {
 	_, err = template(t, "--set", "auth.token=x", "--set", "podMetrics.throttling=kubelet")
 	require.Error(t, err, "the schema lists the sources")
 	_, err = template(t, "--set", "auth.token=x", "--set", "podMetrics.kubelet.throttling=true")
-	require.Error(t, err, "the retired switch is refused, not ignored")
+	require.Error(t, err, "the retired switch, on, is refused with the fix")
+	assert.Contains(t, err.Error(), "podMetrics.kubelet.throttling was replaced by podMetrics.throttling: set podMetrics.throttling=cadvisor")
+	// Off (a release installed by the earlier chart, upgraded with
+	// --reuse-values): ignored, the default applies.
+	assert.Equal(t, "cgroup", render(t, "--set", "auth.token=x", "--set", "podMetrics.kubelet.throttling=false").env(t)["CATOPS_THROTTLING_SOURCE"])
 }
 
 func TestCustomTolerationsReplaceTheDefault(t *testing.T) {

@@ -155,6 +155,9 @@ podMetrics.throttling, except that cgroup becomes none without the sys mount
 cadvisor needs the kubelet source.
 */}}
 {{- define "catops.throttlingSource" -}}
+{{- if dig "kubelet" "throttling" false .Values.podMetrics -}}
+{{- fail "podMetrics.kubelet.throttling was replaced by podMetrics.throttling: set podMetrics.throttling=cadvisor for the kubelets' /metrics/cadvisor (or leave the default, cgroup, which reads the node's cgroups at no cost to the kubelet), and remove podMetrics.kubelet.throttling" -}}
+{{- end -}}
 {{- $want := .Values.podMetrics.throttling | default "cgroup" -}}
 {{- if and (eq $want "cadvisor") (ne .Values.podMetrics.source "kubelet") -}}
 {{- fail (printf "podMetrics.throttling=cadvisor reads the kubelets' /metrics/cadvisor, which needs podMetrics.source=kubelet (it is %s): set it, or podMetrics.throttling=cgroup" .Values.podMetrics.source) -}}

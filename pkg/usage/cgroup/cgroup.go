@@ -117,7 +117,7 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 func (t *Throttling) read(p *corev1.Pod, id string, now time.Time, scanned *bool) (wire.CPUThrottling, bool) {
 	st := t.containers[id]
 	if st == nil {
-		dir := t.locate(string(p.UID), id, now, scanned)
+		dir := t.locate(cgroupUID(p), id, now, scanned)
 		if dir == "" {
 			return wire.CPUThrottling{}, false
 		}
@@ -187,10 +187,16 @@ func (t *Throttling) locate(uid, id string, now time.Time, scanned *bool) string
 	if !ok && !*scanned {
 		*scanned = true
 		var readable bool
-		if t.pods, readable = podDirs(t.kubepods); !readable {
-			// The kubepods cgroup went away (the kubelet restarted with
-			// another layout): search for it again at the next read.
-			t.root, t.nextSearch = "", now
+		t.pods, readable = podDirs(t.kubepods)
+		if !readable || len(t.pods) == 0 {
+			// The kubepods cgroup went away: search again at the next
+			// read. Or it holds no pod while this one runs (the kubelet
+			// restarted with another driver and left the old one
+			// empty): search again SearchEvery after the last search.
+			t.root = ""
+			if !readable {
+				t.nextSearch = now
+			}
 			return ""
 		}
 		podDir, ok = t.pods[uid]
@@ -203,6 +209,18 @@ func (t *Throttling) locate(uid, id string, now time.Time, scanned *bool) string
 		return ""
 	}
 	return dir
+}
+
+// mirrorAnnotation holds, on a static pod's mirror in the API, the UID the
+// kubelet gave the static pod (and its cgroup): not the mirror's own.
+const mirrorAnnotation = "kubernetes.io/config.mirror"
+
+// cgroupUID is the UID p's cgroup is named by.
+func cgroupUID(p *corev1.Pod) string {
+	if uid := p.Annotations[mirrorAnnotation]; uid != "" {
+		return uid
+	}
+	return string(p.UID)
 }
 
 // forget drops the counters of containers that are no longer the running

@@ -118,6 +118,12 @@ var layouts = []layout{
 		ctrDir: func(id string) string { return "crio-" + id + ".scope" },
 	},
 	{
+		name:   "v2, cgroupfs, CRI-O",
+		setup:  v2,
+		podDir: cgroupfsPod(""),
+		ctrDir: func(id string) string { return "crio-" + id },
+	},
+	{
 		name:   "v2, systemd, cri-dockerd",
 		setup:  v2,
 		podDir: systemdPod(""),
@@ -175,6 +181,7 @@ func (n *node) cfs(uid string, qos corev1.PodQOSClass, cid string, periods, thro
 	// The sandbox's and the runtime's other cgroups beside it.
 	write(n.t, filepath.Join(podDir, n.l.ctrDir(id(999)), "cpu.stat"), "nr_periods 0\nnr_throttled 0\nthrottled_time 0\nthrottled_usec 0\n")
 	write(n.t, filepath.Join(podDir, "crio-conmon-"+cid+".scope", "cpu.stat"), "nr_periods 7\nnr_throttled 7\nthrottled_time 7\nthrottled_usec 7\n")
+	write(n.t, filepath.Join(podDir, "crio-conmon-"+cid, "cpu.stat"), "nr_periods 7\nnr_throttled 7\nthrottled_time 7\nthrottled_usec 7\n")
 }
 
 type ctr struct {
@@ -415,6 +422,50 @@ func TestThrottlingRereadsWhenTheKubepodsCgroupGoesAway(t *testing.T) {
 	assert.NotNil(t, throttlingOf(u, "b", "app"))
 }
 
+// A static pod's cgroup is named by the UID the kubelet gave it, which its
+// mirror pod in the API carries in an annotation (not as its own UID).
+func TestThrottlingOfStaticPods(t *testing.T) {
+	const static = "0f8e2b6a1c3d4e5f60718293a4b5c6d7"
+	for _, l := range []layout{layouts[0], layouts[1]} {
+		t.Run(l.name, func(t *testing.T) {
+			n := newNode(t, l)
+			mirror := pod("kube-system", "kube-apiserver-vm", uidB, corev1.PodQOSBurstable, ctr{name: "kube-apiserver", cpu: "2", id: id(4)})
+			mirror.Annotations = map[string]string{mirrorAnnotation: static}
+			n.cfs(static, corev1.PodQOSBurstable, id(4), 10, 1, 1)
+			th := New(n.mount, nil)
+			pods := []*corev1.Pod{mirror}
+			th.Annotate(event(mirror), pods, t0)
+			n.cfs(static, corev1.PodQOSBurstable, id(4), 20, 3, 5)
+			u := event(mirror)
+			th.Annotate(u, pods, t0.Add(10*time.Second))
+			assert.Equal(t, &wire.CPUThrottling{Periods: 10, ThrottledPeriods: 2, ThrottledSeconds: 0.004, WindowSeconds: 10}, throttlingOf(u, "kube-apiserver-vm", "kube-apiserver"))
+		})
+	}
+}
+
+// The kubelet came back with another driver and left its old kubepods
+// cgroup empty: the tree is searched again, SearchEvery after the last
+// search.
+func TestThrottlingSearchesAgainWhenTheKubepodsCgroupIsEmpty(t *testing.T) {
+	mount := t.TempDir()
+	root, _ := v2(t, mount)
+	old := mkdir(t, root, "kubelet", "kubepods", "burstable")
+	th := New(mount, nil)
+	a := pod("shop", "a", uidA, corev1.PodQOSBurstable, ctr{name: "app", cpu: "1", id: id(1)})
+	pods := []*corev1.Pod{a}
+	th.Annotate(event(a), pods, t0)
+	require.Equal(t, []string{filepath.Dir(old)}, th.kubepods)
+
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "kubelet")))
+	n := &node{t: t, l: layouts[1], mount: mount, root: root, version: 2}
+	mkdir(t, root, "kubelet", "kubepods") // left behind, empty
+	n.cfs(uidA, corev1.PodQOSBurstable, id(1), 10, 1, 1)
+	th.Annotate(event(a), pods, t0.Add(10*time.Second))
+	assert.Empty(t, th.containers)
+	th.Annotate(event(a), pods, t0.Add(SearchEvery))
+	assert.Contains(t, th.containers, id(1), "found in kubepods.slice")
+}
+
 func TestContainerNames(t *testing.T) {
 	for name, want := range map[string]bool{
 		id(1):                                 true,
@@ -422,6 +473,8 @@ func TestContainerNames(t *testing.T) {
 		"crio-" + id(1) + ".scope":            true,
 		"docker-" + id(1) + ".scope":          true,
 		"crio-conmon-" + id(1) + ".scope":     false,
+		"crio-" + id(1):                       true,
+		"crio-conmon-" + id(1):                false,
 		"-" + id(1) + ".scope":                false,
 		id(1) + ".scope":                      false,
 		"cri-containerd-" + id(12) + ".scope": false,

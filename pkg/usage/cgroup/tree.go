@@ -137,10 +137,10 @@ func isQoSClass(name string) bool {
 	return strings.HasSuffix(name, "burstable") || strings.HasSuffix(name, "besteffort")
 }
 
-// uidLen is the length of a pod UID as the API server writes it (a UUID).
-const uidLen = 36
-
-// podUID is the pod UID a pod cgroup's name holds, in the API's spelling.
+// podUID is the pod UID a pod cgroup's name holds, in the API's
+// spelling: a UUID (36 characters; systemd writes its dashes as _), or the
+// 32 hex digits the kubelet gives a static pod (the hash its mirror pod
+// carries in the kubernetes.io/config.mirror annotation).
 func podUID(name string) (string, bool) {
 	name = strings.TrimSuffix(name, ".slice")
 	i := strings.LastIndex(name, "pod")
@@ -151,7 +151,10 @@ func podUID(name string) (string, bool) {
 		return "", false
 	}
 	uid := strings.ReplaceAll(name[i+len("pod"):], "_", "-")
-	if len(uid) != uidLen {
+	switch {
+	case len(uid) == 36 && strings.Count(uid, "-") == 4:
+	case len(uid) == 32 && strings.Trim(uid, "0123456789abcdef") == "":
+	default:
 		return "", false
 	}
 	return uid, true
@@ -159,8 +162,9 @@ func podUID(name string) (string, bool) {
 
 // containerDir finds the cgroup of the container with the runtime's ID
 // (without its containerd:// scheme) in its pod's cgroup: named by the ID
-// itself (cgroupfs driver), or <runtime>-<ID>.scope (systemd driver:
-// cri-containerd-, crio-, docker-), but not CRI-O's crio-conmon-<ID>.scope
+// itself (containerd and Docker with the cgroupfs driver), crio-<ID>
+// (CRI-O with cgroupfs), or <runtime>-<ID>.scope (systemd driver:
+// cri-containerd-, crio-, docker-), but not CRI-O's crio-conmon-<ID>
 // (its monitor process). The names come from the directory: nothing of
 // the ID goes into a path unchecked.
 func containerDir(podDir, id string) (string, error) {
@@ -183,6 +187,6 @@ func containerName(name, id string) bool {
 	if name == id {
 		return true
 	}
-	prefix, ok := strings.CutSuffix(name, "-"+id+".scope")
+	prefix, ok := strings.CutSuffix(strings.TrimSuffix(name, ".scope"), "-"+id)
 	return ok && prefix != "" && !strings.HasSuffix(prefix, "-conmon")
 }
