@@ -197,9 +197,12 @@ for _ in {1..100}; do
 done
 
 port=$HEALTH_PORT
+# kwok's pods run no container, so there is no cgroup to read throttling
+# from: CATOPS_THROTTLING_SOURCE=none rather than a warning in each log.
 for node in $("$KUBECTL" get nodes -o jsonpath='{.items[*].metadata.name}'); do
   NODE_NAME=$node NAMESPACE=catops-system CATOPS_AUTH_TOKEN=$TOKEN CATOPS_BACKEND_URL=http://$RECEIVER \
     COLLECTION_INTERVAL=10 CATOPS_HEALTH_ADDR=127.0.0.1:$port KUBECONFIG="$AGENT_KUBECONFIG" \
+    CATOPS_THROTTLING_SOURCE=none \
     "$ROOT/bin/catops-k8s" >"$LOGS/agent-$node.log" 2>&1 &
   echo $! >>"$PIDS"
   port=$((port + 1))
