@@ -3,6 +3,7 @@ package joiner
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -307,4 +308,27 @@ func TestEncodeErrorLosesNoOtherChange(t *testing.T) {
 	broken = false
 	src.put(src.pods["ns/a"]) // any later wake-up for a
 	assert.Equal(t, []string{"pod_upsert:a"}, types_(decode(t, must(j.Changes()))), "a was not recorded as sent")
+}
+
+// Every resource the wire names fills its own field of wire.Resources, and
+// every field has its name: the pod cache keeps exactly these.
+func TestResourcesCarryTheWireResourceNames(t *testing.T) {
+	require.Equal(t, reflect.TypeFor[wire.Resources]().NumField(), len(wire.ResourceNames))
+	field := map[int]string{} // field index → the name that fills it
+	for _, name := range wire.ResourceNames {
+		r := resources(corev1.ResourceList{corev1.ResourceName(name): resource.MustParse("3")})
+		require.NotNil(t, r, name)
+		v := reflect.ValueOf(*r)
+		var set []int
+		for i := range v.NumField() {
+			if v.Field(i).Interface().(*int64) != nil {
+				set = append(set, i)
+			}
+		}
+		require.Len(t, set, 1, "%s fills one field", name)
+		assert.NotContains(t, field, set[0], "%s fills a field of its own", name)
+		field[set[0]] = name
+	}
+	assert.Len(t, field, len(wire.ResourceNames))
+	assert.Nil(t, resources(corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}), "extended resources are not on the wire")
 }

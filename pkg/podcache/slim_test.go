@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catops/cli/pkg/joiner"
+	"github.com/catops/cli/pkg/legacy"
 )
 
 // onePod is a joiner.PodSource holding one pod.
@@ -60,13 +61,48 @@ func TestSlimKeepsTheWireRecord(t *testing.T) {
 	orphan := apiPod()
 	orphan.OwnerReferences = nil
 	orphan.DeletionTimestamp = &now
+	// Initializing: a run-once init container done, a sidecar not started
+	// yet, one waiting; Initialized False (PodRestarts counts the init
+	// containers' restarts then).
+	initializing := apiPod()
+	initializing.Spec.InitContainers = []corev1.Container{{Name: "migrate"}, {Name: "proxy", RestartPolicy: &always}, {Name: "wait-db"}}
+	initializing.Status.InitContainerStatuses = []corev1.ContainerStatus{
+		{Name: "migrate", RestartCount: 1, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", Message: "done"}}},
+		{Name: "proxy", Started: new(false), RestartCount: 2, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}},
+		{Name: "wait-db", RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+	}
+	initializing.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionFalse, Reason: "ContainersNotInitialized"}}
+	// Pending: one container without a status, one being created; a
+	// priority; storage and pod-count resources.
+	pending := apiPod()
+	pending.Status.Phase = corev1.PodPending
+	pending.Status.ContainerStatuses = pending.Status.ContainerStatuses[:1]
+	pending.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	pending.Spec.Priority = new(int32(1000))
+	pending.Spec.Containers[0].Resources.Requests[corev1.ResourceEphemeralStorage] = resource.MustParse("1Gi")
+	pending.Spec.Containers[0].Resources.Limits[corev1.ResourcePods] = resource.MustParse("2")
+	pending.Spec.Containers[0].Resources.Limits["hugepages-2Mi"] = resource.MustParse("4Mi")
+	// Evicted: the pod's own reason and message.
+	evicted := apiPod()
+	evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
 
-	for name, p := range map[string]*corev1.Pod{"running": apiPod(), "crashing": crashing, "terminated": done, "sidecar": sidecar, "owners": owners, "orphan, deleting": orphan} {
+	for name, p := range map[string]*corev1.Pod{"running": apiPod(), "crashing": crashing, "terminated": done, "sidecar": sidecar,
+		"owners": owners, "orphan, deleting": orphan, "initializing": initializing, "pending": pending, "evicted": evicted} {
 		t.Run(name, func(t *testing.T) {
 			want := wireOf(t, p.DeepCopy())
 			s, err := slim(p.DeepCopy())
 			require.NoError(t, err)
-			assert.Equal(t, want, wireOf(t, s.(*corev1.Pod)))
+			slimmed := s.(*corev1.Pod)
+			assert.Equal(t, want, wireOf(t, slimmed))
+			// The snapshot format's record too.
+			at := func() time.Time { return now.Time }
+			assert.Equal(t, legacy.NewBuilder("node-1", "catops", at).Build([]*corev1.Pod{p}, nil, nil),
+				legacy.NewBuilder("node-1", "catops", at).Build([]*corev1.Pod{slimmed}, nil, nil))
+			// Slimming a slim pod changes nothing (an informer's Replace
+			// may hand the transform an object twice).
+			again, err := slim(slimmed.DeepCopy())
+			require.NoError(t, err)
+			assert.Equal(t, slimmed, again)
 		})
 	}
 }
@@ -74,13 +110,23 @@ func TestSlimKeepsTheWireRecord(t *testing.T) {
 // What the throttling reader and the usage sources read of the cache:
 // the UID, the containers' runtime IDs and states, their CPU limits.
 func TestSlimKeepsWhatThrottlingReads(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
 	p := apiPod()
 	p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("200m")
+	p.Annotations["kubernetes.io/config.mirror"] = "0f8e2b6a1c3d4e5f60718293a4b5c6d7"
+	p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: &always,
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}
+	p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "proxy", ContainerID: "containerd://sidecar",
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	s, err := slim(p.DeepCopy())
 	require.NoError(t, err)
 	out := s.(*corev1.Pod)
 	assert.Equal(t, p.UID, out.UID)
+	assert.Equal(t, "0f8e2b6a1c3d4e5f60718293a4b5c6d7", out.Annotations["kubernetes.io/config.mirror"], "a static pod's own UID")
 	assert.Equal(t, resource.MustParse("200m"), out.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU])
+	assert.Equal(t, resource.MustParse("100m"), out.Spec.InitContainers[0].Resources.Limits[corev1.ResourceCPU])
+	assert.Equal(t, "containerd://sidecar", out.Status.InitContainerStatuses[0].ContainerID)
+	assert.NotNil(t, out.Status.InitContainerStatuses[0].State.Running)
 	for i, st := range out.Status.ContainerStatuses {
 		assert.Equal(t, p.Status.ContainerStatuses[i].ContainerID, st.ContainerID)
 		assert.NotNil(t, st.State.Running)

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/catops/cli/pkg/wire"
 )
 
 // maxAnnotationBytes is the largest annotation value the cache keeps. The
@@ -114,16 +116,16 @@ func slimContainers(in []corev1.Container) []corev1.Container {
 	return out
 }
 
-// shippedResources keeps the resources on the wire (cpu, memory,
-// ephemeral-storage, pods), not extended ones.
+// shippedResources keeps the resources on the wire (wire.ResourceNames:
+// cpu, memory, ephemeral-storage, pods), not extended ones.
 func shippedResources(in corev1.ResourceList) corev1.ResourceList {
 	var out corev1.ResourceList
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourcePods} {
-		if q, ok := in[name]; ok {
+	for _, name := range wire.ResourceNames {
+		if q, ok := in[corev1.ResourceName(name)]; ok {
 			if out == nil {
 				out = make(corev1.ResourceList, len(in))
 			}
-			out[name] = q
+			out[corev1.ResourceName(name)] = q
 		}
 	}
 	return out

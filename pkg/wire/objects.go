@@ -81,6 +81,11 @@ type Termination struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
+// ResourceNames are the Kubernetes resource names Resources carries, one
+// per field in order: of containers' requests and limits, the pod cache
+// keeps only these.
+var ResourceNames = []string{"cpu", "memory", "ephemeral-storage", "pods"}
+
 // Resources is a set of resource quantities; an absent field is not set.
 type Resources struct {
 	CPUMillicores         *int64 `json:"cpu_millicores,omitempty"`

@@ -302,7 +302,13 @@ func requireAgentProcessUID(t *testing.T, pod *corev1.Pod, uid int) {
 // waitReceiverFor waits up to 2 minutes for cond on the node's state.
 func waitReceiverFor(ctx context.Context, t *testing.T, rcv *receiver.Receiver, nodeName, what string, cond func(receiver.NodeState) bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	waitReceiverWithin(ctx, t, rcv, nodeName, what, 2*time.Minute, cond)
+}
+
+// waitReceiverWithin is waitReceiverFor with its own deadline.
+func waitReceiverWithin(ctx context.Context, t *testing.T, rcv *receiver.Receiver, nodeName, what string, d time.Duration, cond func(receiver.NodeState) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := rcv.Wait(ctx, func() bool { st, ok := rcv.Node(nodeName); return ok && cond(st) }); err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
@@ -769,7 +775,10 @@ func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *rec
 	p0, th0 := cfsCounters(ctx, t, n)
 	since := time.Now()
 	var th wire.CPUThrottling
-	waitReceiverFor(ctx, t, rcv, n.Name, "burn's throttling", func(st receiver.NodeState) bool {
+	// Four minutes: a kubelet slowed by the churn before (a loaded
+	// machine) can time the agent's reads out, and its usage source then
+	// backs off (10 s, 20 s, 40 s ...) before the two reads a window needs.
+	waitReceiverWithin(ctx, t, rcv, n.Name, "burn's throttling", 4*time.Minute, func(st receiver.NodeState) bool {
 		u, ok := st.Usage.Pods[receiver.PodKey("default", "burn")]
 		if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 || u.Containers[0].Throttling == nil {
 			return false
