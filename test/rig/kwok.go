@@ -28,7 +28,11 @@ const ManualStatusAnnotation = "rig.catops.dev/manual-status"
 //     server port) in status.daemonEndpoints.
 //   - rig-pod-running: a pod bound to a managed node, not being deleted, not
 //     yet Running/Succeeded/Failed, without ManualStatusAnnotation, becomes
-//     Running and Ready, with every container running and ready.
+//     Running and Ready, with every container running and ready, each
+//     container's status written as a v1.37 kubelet writes it: image ID,
+//     container ID, resources and allocated resources, volume mounts and
+//     the user (which the agent's pod cache must not keep: a pod cache
+//     sized on kwok's former, smaller statuses understated real nodes).
 //   - rig-pod-delete: a pod being deleted (deletionTimestamp set) is deleted
 //     for good, as a kubelet would once its containers stopped. Finalizers
 //     are left alone, as a kubelet leaves them.
@@ -156,6 +160,28 @@ spec:
           state:
             running:
               startedAt: {{ $now | Quote }}
+          {{- with .resources }}
+          resources: {{ YAML . 2 }}
+          {{- with .requests }}
+          allocatedResources: {{ YAML . 2 }}
+          {{- end }}
+          {{- end }}
+          {{- with .volumeMounts }}
+          volumeMounts:
+          {{- range . }}
+          - name: {{ .name | Quote }}
+            mountPath: {{ .mountPath | Quote }}
+            {{- if .readOnly }}
+            readOnly: true
+            recursiveReadOnly: Disabled
+            {{- end }}
+          {{- end }}
+          {{- end }}
+          user:
+            linux:
+              uid: 0
+              gid: 0
+              supplementalGroups: [0]
         {{- end }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
