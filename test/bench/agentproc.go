@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/catops/cli/test/rig"
 )
 
 // AgentOptions start one catops-k8s process.
@@ -244,11 +245,4 @@ func (a *Agent) Metric(name string) (float64, error) {
 	return 0, fmt.Errorf("agent %s: no sample %s on /metrics", a.Name, name)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return rig.FreePort() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -543,13 +544,52 @@ func (c *Cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 	}
 }
 
-func freePort() (int, error) {
+func freePort() (int, error) { return FreePort() }
+
+// FreePort returns a loopback TCP port free now, for a process started
+// later to listen on. It is drawn below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range): a port from inside it, as port 0 gives,
+// can be taken meanwhile as the local end of any outgoing connection (the
+// API server's to etcd, say), and the process's bind then fails with
+// "address already in use". Without that range (not Linux), port 0.
+func FreePort() (int, error) {
+	lo := ephemeralLow()
+	const floor = 10000 // above the well-known and registered ports commonly in use
+	if lo-floor >= 1000 {
+		for range 200 {
+			port := floor + rand.IntN(lo-floor)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue // in use: draw again
+			}
+			_ = l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 0 when
+// it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 // ---- component flags ----

@@ -3,10 +3,15 @@ package rig
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseMetrics(t *testing.T) {
@@ -115,4 +120,26 @@ func TestRepoRootAndMissingBinary(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "make tools") || !strings.Contains(err.Error(), "hack/build-tools.sh") {
 		t.Errorf("missing-binary error should say how to build: %v", err)
 	}
+}
+
+// FreePort's ports are below the kernel's ephemeral range, where no
+// outgoing connection takes them before the process that was given one
+// listens on it, and can be listened on.
+func TestFreePortIsOutsideTheEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	if lo == 0 {
+		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+	}
+	seen := map[int]bool{}
+	for range 20 {
+		port, err := FreePort()
+		require.NoError(t, err)
+		assert.Less(t, port, lo)
+		assert.GreaterOrEqual(t, port, 10000)
+		seen[port] = true
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		require.NoError(t, err, "port %d", port)
+		require.NoError(t, l.Close())
+	}
+	assert.Greater(t, len(seen), 1, "drawn, not fixed")
 }
