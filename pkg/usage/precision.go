@@ -44,9 +44,7 @@ func roundReading(u *wire.ResourceUsage) {
 		c := &u.Containers[i]
 		c.CPUCores = round(c.CPUCores, 1/cpuCoresStep)
 		if c.Throttling != nil {
-			t := *c.Throttling
-			t.ThrottledSeconds = round(t.ThrottledSeconds, 1/secondsStep)
-			t.WindowSeconds = round(t.WindowSeconds, 1/secondsStep)
+			t := RoundThrottling(*c.Throttling)
 			c.Throttling = &t
 		}
 	}
@@ -56,6 +54,15 @@ func roundReading(u *wire.ResourceUsage) {
 		n.TxBytesPerSec = roundPtr(n.TxBytesPerSec, 1/rateStep)
 		u.Network = &n
 	}
+}
+
+// RoundThrottling is t with its throttled time and window to the shipped
+// precision, a millisecond: for the Collector's sources and for a reader
+// that adds throttling after it (pkg/usage/cgroup).
+func RoundThrottling(t wire.CPUThrottling) wire.CPUThrottling {
+	t.ThrottledSeconds = round(t.ThrottledSeconds, 1/secondsStep)
+	t.WindowSeconds = round(t.WindowSeconds, 1/secondsStep)
+	return t
 }
 
 func roundPtr(v *float64, inverse float64) *float64 {

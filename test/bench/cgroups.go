@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -116,11 +115,8 @@ func (c *Cgroups) write(now time.Time) error {
 			if id == "" {
 				continue
 			}
-			f := c.k.container(p.KubeletPod, name, now)
-			periods := math.Floor(f.counter(30, 8))
-			throttled := math.Floor(f.counter(30, 8) * f.frac(31) * 0.3)
-			ns := f.counter(30, 8) * f.frac(31) * 0.3 * 0.05 * 1e9
-			text := fmt.Sprintf("nr_periods %.0f\nnr_throttled %.0f\nthrottled_time %.0f\nnr_bursts 0\nburst_time 0\n", periods, throttled, ns)
+			periods, throttled, seconds := c.k.container(p.KubeletPod, name, now).cfs()
+			text := fmt.Sprintf("nr_periods %.0f\nnr_throttled %.0f\nthrottled_time %.0f\nnr_bursts 0\nburst_time 0\n", periods, throttled, seconds*1e9)
 			cg := filepath.Join(dir, id)
 			if err := os.MkdirAll(cg, 0o755); err != nil {
 				return err

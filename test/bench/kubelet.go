@@ -194,6 +194,14 @@ func (k *Kubelet) container(p KubeletPod, c string, now time.Time) figures {
 // cores is a container's average CPU use: 1–200 millicores.
 func (f figures) cores() float64 { return 0.001 + f.frac(10)*0.2 }
 
+// cfs are a CPU-limited container's CFS counters: about 8 periods a
+// second, a share of them throttled (up to 30%), 50 ms throttled in each;
+// cAdvisor's text and the synthetic cgroup tree give the same.
+func (f figures) cfs() (periods, throttled, seconds float64) {
+	n := f.counter(30, 8)
+	return math.Floor(n), math.Floor(n * f.frac(31) * 0.3), n * f.frac(31) * 0.3 * 0.05
+}
+
 // workingSet is 8–200 MiB.
 func (f figures) workingSet() uint64 { return f.gauge(11, (8+f.frac(12)*192)*(1<<20)) }
 
@@ -408,11 +416,11 @@ func (k *Kubelet) writeCadvisor(w io.Writer, now time.Time, pods []KubeletPod) {
 			var v float64
 			switch fam.name {
 			case "container_cpu_cfs_periods_total":
-				v = math.Floor(cg.f.counter(30, 8))
+				v, _, _ = cg.f.cfs()
 			case "container_cpu_cfs_throttled_periods_total":
-				v = math.Floor(cg.f.counter(30, 8) * cg.f.frac(31) * 0.3)
+				_, v, _ = cg.f.cfs()
 			case "container_cpu_cfs_throttled_seconds_total":
-				v = cg.f.counter(30, 8) * cg.f.frac(31) * 0.3 * 0.05
+				_, _, v = cg.f.cfs()
 			case "container_cpu_usage_seconds_total":
 				v = cg.f.counter(1, cg.f.cores())
 			case "container_memory_working_set_bytes", "container_memory_usage_bytes":

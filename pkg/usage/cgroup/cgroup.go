@@ -10,7 +10,6 @@ package cgroup
 import (
 	"errors"
 	"io/fs"
-	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,6 +44,7 @@ type Throttling struct {
 	pods       map[string]string // pod UID → its cgroup, as of the last scan
 	nextSearch time.Time
 	warned     bool
+	scanned    bool // the pods' cgroups were listed in this Annotate
 
 	containers map[string]*counters // by container ID
 	buf        []byte
@@ -81,7 +81,8 @@ func New(mount string, logger *zap.Logger) *Throttling {
 // down or the clock did not move on, when throttled periods would exceed
 // periods, when its cgroup or cpu.stat cannot be read or understood, and
 // when it is not in u (the next read then spans both intervals). Throttled
-// time and the window are rounded to the millisecond. Counters of
+// time and the window are rounded to the millisecond
+// (usage.RoundThrottling). Counters of
 // containers no longer in pods are forgotten.
 func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) {
 	defer t.forget(pods)
@@ -92,7 +93,7 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 	for _, p := range pods {
 		byKey[usage.PodKey{Namespace: p.Namespace, Name: p.Name}] = p
 	}
-	scanned := false
+	t.scanned = false
 	for i := range u.Pods {
 		pu := &u.Pods[i]
 		p := byKey[usage.PodKey{Namespace: pu.Namespace, Name: pu.Name}]
@@ -105,7 +106,7 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 			if id == "" {
 				continue
 			}
-			if th, ok := t.read(p, id, now, &scanned); ok {
+			if th, ok := t.read(p, id, now); ok {
 				c.Throttling = &th
 			}
 		}
@@ -114,10 +115,10 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 
 // read reads the container's counters and returns its throttling since the
 // last read.
-func (t *Throttling) read(p *corev1.Pod, id string, now time.Time, scanned *bool) (wire.CPUThrottling, bool) {
+func (t *Throttling) read(p *corev1.Pod, id string, now time.Time) (wire.CPUThrottling, bool) {
 	st := t.containers[id]
 	if st == nil {
-		dir := t.locate(cgroupUID(p), id, now, scanned)
+		dir := t.locate(cgroupUID(p), id, now)
 		if dir == "" {
 			return wire.CPUThrottling{}, false
 		}
@@ -141,26 +142,20 @@ func (t *Throttling) read(p *corev1.Pod, id string, now time.Time, scanned *bool
 	th := wire.CPUThrottling{
 		Periods:          cur.periods - prev.periods,
 		ThrottledPeriods: cur.throttled - prev.throttled,
-		ThrottledSeconds: milliseconds(cur.throttledTime - prev.throttledTime),
-		WindowSeconds:    milliseconds(now.Sub(prevAt)),
+		ThrottledSeconds: (cur.throttledTime - prev.throttledTime).Seconds(),
+		WindowSeconds:    now.Sub(prevAt).Seconds(),
 	}
 	if th.ThrottledPeriods > th.Periods {
 		return wire.CPUThrottling{}, false
 	}
-	return th, true
-}
-
-// milliseconds is d in seconds, to the millisecond: the float64 nearest
-// to the short decimal (what JSON prints in at most 3 decimals).
-func milliseconds(d time.Duration) float64 {
-	return math.Round(float64(d)/float64(time.Millisecond)) / 1000
+	return usage.RoundThrottling(th), true
 }
 
 // locate finds the cgroup of the container id of the pod with uid: the
 // hierarchy and the kubepods cgroup once (searched again every
 // SearchEvery while not found), the pods' cgroups again when a pod is not
-// among them (at most once per Annotate: scanned).
-func (t *Throttling) locate(uid, id string, now time.Time, scanned *bool) string {
+// among them (at most once per Annotate).
+func (t *Throttling) locate(uid, id string, now time.Time) string {
 	if t.root == "" {
 		if now.Before(t.nextSearch) {
 			return ""
@@ -180,12 +175,12 @@ func (t *Throttling) locate(uid, id string, now time.Time, scanned *bool) string
 		}
 		t.root, t.version, t.kubepods = root, version, kubepods
 		t.logger.Info(msgFound, zap.Int("cgroupVersion", version), zap.Strings("kubepods", kubepods))
-		*scanned = true
+		t.scanned = true
 		t.pods, _ = podDirs(kubepods)
 	}
 	podDir, ok := t.pods[uid]
-	if !ok && !*scanned {
-		*scanned = true
+	if !ok && !t.scanned {
+		t.scanned = true
 		var readable bool
 		t.pods, readable = podDirs(t.kubepods)
 		if !readable || len(t.pods) == 0 {
