@@ -264,8 +264,8 @@ func renderHosts(b *strings.Builder, nodes []receiver.NodeState) {
 // appear when some reading has those figures (hasNet, hasDisk: see
 // detailShown).
 func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time, hasNet, hasDisk bool) {
-	cols := []column{{title: "  POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
-		{title: "MEM", right: true}}
+	cols := []column{{title: "  POD"}, {title: "WORKLOAD"}, {title: "PHASE"}, {title: "RESTARTS", right: true},
+		{title: "CPU", right: true}, {title: "MEM", right: true}}
 	if hasNet {
 		cols = append(cols, column{title: "NET IN/OUT", right: true})
 	}
@@ -274,8 +274,8 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time, h
 	}
 	t := table{cols: append(cols, column{title: "CHANGED", right: true}, column{title: "LAST TERMINATION"})}
 	// row is a table row with the NET and DISK cells only where shown.
-	row := func(name, phase, restarts, cpu, mem, net, disk, changed, term string) {
-		cells := []string{name, phase, restarts, cpu, mem}
+	row := func(name, workload, phase, restarts, cpu, mem, net, disk, changed, term string) {
+		cells := []string{name, workload, phase, restarts, cpu, mem}
 		if hasNet {
 			cells = append(cells, net)
 		}
@@ -309,13 +309,17 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time, h
 			if p.DeletingSince != nil {
 				phase = "Terminating"
 			}
-			row("  "+k, phase, fmt.Sprint(p.RestartCount), cpu, mem, net, disk, changed, termination(p))
+			workload := "<none>" // no controller, or an agent that does not name it (kubectl's word)
+			if p.Workload != nil {
+				workload = p.Workload.Kind + "/" + p.Workload.Name
+			}
+			row("  "+k, workload, phase, fmt.Sprint(p.RestartCount), cpu, mem, net, disk, changed, termination(p))
 			// Per container, for pods of several or a throttled one (one
 			// container's figures are the pod's); a container without a
 			// reading is not listed. Its PHASE cell says how throttled it was.
 			if hasUsage && (len(u.Containers) > 1 || (len(u.Containers) == 1 && u.Containers[0].Throttling != nil)) {
 				for _, c := range u.Containers {
-					row("    · "+c.Name, throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "", "", "")
+					row("    · "+c.Name, "", throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "", "", "")
 				}
 			}
 		}

@@ -34,6 +34,12 @@ func pod(ns, name, phase string, restarts int32, containers ...wire.Container) w
 	return wire.Pod{PodRef: wire.PodRef{Namespace: ns, Name: name}, Phase: phase, RestartCount: restarts, Containers: containers}
 }
 
+// owned is p managed by the workload kind/name.
+func owned(p wire.Pod, kind, name string) wire.Pod {
+	p.Workload = &wire.Workload{Kind: kind, Name: name}
+	return p
+}
+
 func reading(cpu float64, mem int64) wire.ResourceUsage {
 	return wire.ResourceUsage{Timestamp: now.Add(-15 * time.Second), WindowSeconds: 10, CPUCores: cpu, MemoryBytes: mem}
 }
@@ -84,8 +90,8 @@ func demoState() viewState {
 	n1.Host = host(ptr(37.46))
 	n1.Usage.Available, n1.Usage.Source = true, "metrics-api"
 	n1.Usage.Node = ptr(reading(0.24, 224<<20))
-	addPod(&n1, pod("shop", "web-59688fbb46-lkppp", "Running", 0), 81*time.Second, ptr(reading(0.12, 96<<20)))
-	addPod(&n1, pod("shop", "web-59688fbb46-27442", "Running", 0), 8*time.Second, nil)
+	addPod(&n1, owned(pod("shop", "web-59688fbb46-lkppp", "Running", 0), "Deployment", "web"), 81*time.Second, ptr(reading(0.12, 96<<20)))
+	addPod(&n1, owned(pod("shop", "web-59688fbb46-27442", "Running", 0), "Deployment", "web"), 8*time.Second, nil)
 	addPod(&n1, pod("shop", "worker-oom", "Running", 3, wire.Container{
 		Name: "main", State: wire.StateRunning, Ready: true, RestartCount: 3,
 		LastTermination: &wire.Termination{Reason: "OOMKilled", ExitCode: 137},
@@ -97,16 +103,16 @@ func demoState() viewState {
 	n2 := nodeState("kwok-node-2", 3, 12*time.Second)
 	n2.Host = host(nil)
 	n2.Usage.Source, n2.Usage.Reason = "metrics-api", "no metrics for this node yet"
-	addPod(&n2, pod("catops-system", "catops-6kdc7", "Running", 0), 62*time.Minute, nil)
-	addPod(&n2, pod("shop", "api-dd794479f-df6vz", "Pending", 0, wire.Container{
+	addPod(&n2, owned(pod("catops-system", "catops-6kdc7", "Running", 0), "DaemonSet", "catops"), 62*time.Minute, nil)
+	addPod(&n2, owned(pod("shop", "api-dd794479f-df6vz", "Pending", 0, wire.Container{
 		Name: "main", State: wire.StateWaiting, Reason: "ContainerCreating",
-	}), 2*time.Second, nil)
+	}), "Deployment", "api"), 2*time.Second, nil)
 
 	cp := nodeState("kwok-control-plane", 9, 0)
 	cp.Node.Taints = []wire.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: "NoSchedule"}}
 	cp.Usage.Available = true
 	cp.Usage.Node = ptr(reading(0, 8<<20))
-	addPod(&cp, pod("catops-system", "catops-89hj7", "Running", 0), 82*time.Second, ptr(reading(0.001, 8<<20)))
+	addPod(&cp, owned(pod("catops-system", "catops-89hj7", "Running", 0), "DaemonSet", "catops"), 82*time.Second, ptr(reading(0.001, 8<<20)))
 
 	return viewState{
 		stats: receiver.Stats{BatchesApplied: 40, Duplicates: 1},
@@ -253,17 +259,17 @@ func TestRenderAlignsColumns(t *testing.T) {
 		t.Errorf("host CPU %% of kwok-node-2 (first sample) = %q, want -", got)
 	}
 
-	podCols := []column{{title: "POD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
+	podCols := []column{{title: "POD"}, {title: "WORKLOAD"}, {title: "PHASE"}, {title: "RESTARTS", right: true}, {title: "CPU", right: true},
 		{title: "MEM", right: true}, {title: "CHANGED", right: true}, {title: "LAST TERMINATION"}}
 	pods := []string{"  catops-system/catops-89hj7", "  shop/web-59688fbb46-lkppp", "  shop/web-59688fbb46-27442",
 		"  shop/worker-oom", "  shop/job-fail", "  catops-system/catops-6kdc7", "  shop/api-dd794479f-df6vz"}
 	header, rows = tableRows(t, out, "  POD ", pods)
 	checkAligned(t, "pods", podCols, header, rows)
 	for key, want := range map[string][]string{
-		"  shop/worker-oom":            {"shop/worker-oom", "Running", "3", "1m", "8Mi", "28s ago", "OOMKilled, exit 137"},
-		"  shop/job-fail":              {"shop/job-fail", "Failed", "0", "-", "-", "1m20s ago", "Error, exit 1"},
-		"  shop/web-59688fbb46-27442":  {"shop/web-59688fbb46-27442", "Running", "0", "-", "-", "8s ago"},
-		"  catops-system/catops-6kdc7": {"catops-system/catops-6kdc7", "Running", "0", "-", "-", "1h02m ago"},
+		"  shop/worker-oom":            {"shop/worker-oom", "<none>", "Running", "3", "1m", "8Mi", "28s ago", "OOMKilled, exit 137"},
+		"  shop/job-fail":              {"shop/job-fail", "<none>", "Failed", "0", "-", "-", "1m20s ago", "Error, exit 1"},
+		"  shop/web-59688fbb46-27442":  {"shop/web-59688fbb46-27442", "Deployment/web", "Running", "0", "-", "-", "8s ago"},
+		"  catops-system/catops-6kdc7": {"catops-system/catops-6kdc7", "DaemonSet/catops", "Running", "0", "-", "-", "1h02m ago"},
 	} {
 		var got []string
 		for _, c := range rows[key] {
@@ -471,7 +477,7 @@ func TestRenderPerContainerUsage(t *testing.T) {
 		"    · burn":  {"· burn", "throttled 97%", "200m", "2Mi"},
 		"    · app":   {"· app", "10m", "48Mi"},
 		"    · proxy": {"· proxy", "2m", "4Mi"},
-		"  shop/web":  {"shop/web", "Running", "0", "12m", "52Mi", "1m00s ago"},
+		"  shop/web":  {"shop/web", "<none>", "Running", "0", "12m", "52Mi", "1m00s ago"},
 	} {
 		var got []string
 		for _, c := range rows[key] {
@@ -551,8 +557,8 @@ func TestRenderPodNetworkAndDisk(t *testing.T) {
 
 	_, rows := tableRows(t, out, "  POD ", []string{"  shop/web", "  shop/new"})
 	for key, want := range map[string][]string{
-		"  shop/web": {"shop/web", "Running", "0", "12m", "52Mi", "52Ki/512", "99Mi", "1m00s ago"},
-		"  shop/new": {"shop/new", "Running", "0", "500m", "10Mi", unknown, unknown, "1m00s ago"},
+		"  shop/web": {"shop/web", "<none>", "Running", "0", "12m", "52Mi", "52Ki/512", "99Mi", "1m00s ago"},
+		"  shop/new": {"shop/new", "<none>", "Running", "0", "500m", "10Mi", unknown, unknown, "1m00s ago"},
 	} {
 		var got []string
 		for _, c := range rows[key] {

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/catops/cli/pkg/wire"
+	"github.com/catops/cli/pkg/workload"
 )
 
 // podRecord turns a cached pod into its wire record.
@@ -31,6 +32,10 @@ func podRecord(p *corev1.Pod) *wire.Pod {
 	}
 	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
 		out.Owner = &wire.Owner{Kind: ref.Kind, Name: ref.Name}
+		owner := workload.Owner{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}
+		if w, ok := workload.Of(&owner, p.Labels, p.CreationTimestamp.Time); ok {
+			out.Workload = &wire.Workload{Kind: w.Kind, Name: w.Name}
+		}
 	}
 	out.Ready = podConditionTrue(p, corev1.PodReady)
 	out.RestartCount = PodRestarts(p)

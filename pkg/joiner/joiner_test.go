@@ -3,6 +3,7 @@ package joiner
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
@@ -179,6 +180,39 @@ func TestPodCreatedAndDeletedBetweenFlushesEmitsNothing(t *testing.T) {
 	src.put(testPod("ns", "blink", corev1.PodPending))
 	src.del("ns", "blink")
 	assert.Empty(t, must(j.Changes()))
+}
+
+// TestPodRecordNamesTheWorkload: the record names the Deployment of a
+// ReplicaSet's pod and the CronJob of a Job's pod from the pod alone, keeps
+// the controller as owner, and names no workload for a static pod's mirror
+// or a pod without a controller (pkg/workload has the rules' cases).
+func TestPodRecordNamesTheWorkload(t *testing.T) {
+	owned := func(apiVersion, kind, name string, labels map[string]string) *corev1.Pod {
+		p := testPod("ns", "p", corev1.PodRunning)
+		p.Labels = labels
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, Controller: ptr.To(true)}}
+		return p
+	}
+	rec := podRecord(owned("apps/v1", "ReplicaSet", "web-5d8f7c9b4", map[string]string{"pod-template-hash": "5d8f7c9b4"}))
+	assert.Equal(t, &wire.Owner{Kind: "ReplicaSet", Name: "web-5d8f7c9b4"}, rec.Owner)
+	assert.Equal(t, &wire.Workload{Kind: "Deployment", Name: "web"}, rec.Workload)
+
+	scheduled := t0.Add(-time.Hour).Unix() / 60 // testPod is created an hour before t0
+	rec = podRecord(owned("batch/v1", "Job", fmt.Sprintf("backup-%d", scheduled), nil))
+	assert.Equal(t, &wire.Workload{Kind: "CronJob", Name: "backup"}, rec.Workload)
+
+	rec = podRecord(owned("apps/v1", "StatefulSet", "db", nil))
+	assert.Equal(t, &wire.Workload{Kind: "StatefulSet", Name: "db"}, rec.Workload)
+
+	rec = podRecord(owned("v1", "Node", "node-a", nil))
+	assert.Equal(t, &wire.Owner{Kind: "Node", Name: "node-a"}, rec.Owner)
+	assert.Nil(t, rec.Workload, "a static pod has no workload")
+
+	p := testPod("ns", "bare", corev1.PodRunning)
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "not-a-controller"}}
+	rec = podRecord(p)
+	assert.Nil(t, rec.Owner)
+	assert.Nil(t, rec.Workload, "no controller, no workload")
 }
 
 func TestPodRecordCarriesLifecycleDetail(t *testing.T) {

@@ -1,6 +1,7 @@
 package podcache
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,9 @@ func TestSlimKeepsTheWireRecord(t *testing.T) {
 			require.NoError(t, err)
 			slimmed := s.(*corev1.Pod)
 			assert.Equal(t, want, wireOf(t, slimmed))
+			if name == "running" { // the controller's apiVersion names the Deployment
+				assert.Contains(t, strings.Join(want, ""), `"workload":{"kind":"Deployment","name":"web"}`)
+			}
 			// The snapshot format's record too.
 			at := func() time.Time { return now.Time }
 			assert.Equal(t, legacy.NewBuilder("node-1", "catops", at).Build([]*corev1.Pod{p}, nil, nil),

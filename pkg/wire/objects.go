@@ -14,15 +14,20 @@ type PodRef struct {
 // Pod is the slim record of one pod on the node.
 type Pod struct {
 	PodRef
-	Labels   map[string]string `json:"labels,omitempty"`
-	Owner    *Owner            `json:"owner,omitempty"`
-	Phase    string            `json:"phase"`
-	Reason   string            `json:"reason,omitempty"`
-	Ready    bool              `json:"ready"`
-	PodIP    string            `json:"pod_ip,omitempty"`
-	HostIP   string            `json:"host_ip,omitempty"`
-	QOSClass string            `json:"qos_class,omitempty"`
-	Priority *int32            `json:"priority,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Owner  *Owner            `json:"owner,omitempty"`
+	// Workload is the object that manages the pod, named from the pod
+	// alone (pkg/workload): the Deployment of its ReplicaSet, the CronJob
+	// of its Job, otherwise its controller. Absent: no controller, or a
+	// static pod (owned by its Node). Optional (v1 receivers ignore it).
+	Workload *Workload `json:"workload,omitempty"`
+	Phase    string    `json:"phase"`
+	Reason   string    `json:"reason,omitempty"`
+	Ready    bool      `json:"ready"`
+	PodIP    string    `json:"pod_ip,omitempty"`
+	HostIP   string    `json:"host_ip,omitempty"`
+	QOSClass string    `json:"qos_class,omitempty"`
+	Priority *int32    `json:"priority,omitempty"`
 	// CreatedAt is metadata.creationTimestamp; StartedAt is status.startTime.
 	CreatedAt time.Time  `json:"created_at"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
@@ -40,6 +45,14 @@ type Pod struct {
 
 // Owner is the controlling owner reference of a pod.
 type Owner struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// Workload names the object that manages a pod, in the pod's namespace:
+// Kind is Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet,
+// ReplicationController, or a custom resource's kind.
+type Workload struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 }

@@ -28,6 +28,7 @@ func examplePod() *Pod {
 		PodRef:       PodRef{Namespace: "shop", Name: "web-7d9c-x2k4q", UID: "6f1c2d3e-0000-4000-8000-000000000001"},
 		Labels:       map[string]string{"app": "web", "pod-template-hash": "7d9c"},
 		Owner:        &Owner{Kind: "ReplicaSet", Name: "web-7d9c"},
+		Workload:     &Workload{Kind: "Deployment", Name: "web"},
 		Phase:        "Running",
 		Ready:        false,
 		PodIP:        "10.244.1.17",
