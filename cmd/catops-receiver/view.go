@@ -134,7 +134,8 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 		b.WriteString("\nUnits: CPU in millicores (1000m = 1 core), MEM in MiB, from the Metrics API. HOST: the agent's\n" +
 			"machine: CPU % of all cores; memory and disks (summed) in GiB used / total; load over 1/5/15 min;\n" +
 			"FROM: the node's /proc (proc) or the kubelet summary (kubelet: DISKS is the kubelet's filesystem).\n" +
-			"· rows: a pod's containers; \"throttled N%\": the share of CPU periods its limit held it back in.\n")
+			"· rows: a pod's containers (\"pod limit\": its pod-level CPU limit); \"throttled N%\": the share of CPU\n" +
+			"  periods the limit held it back in.\n")
 		if hasNet || hasDisk {
 			b.WriteString("NET IN/OUT: the pod's traffic received/sent per second; DISK: its ephemeral storage used\n" +
 				"(emptyDir, writable layers, logs); both from the kubelet summary, in binary units.\n")
@@ -321,6 +322,10 @@ func renderPods(b *strings.Builder, nodes []receiver.NodeState, now time.Time, h
 				for _, c := range u.Containers {
 					row("    · "+c.Name, "", throttled(c.Throttling), "", millicores(c.CPUCores), mebibytes(c.MemoryBytes), "", "", "", "")
 				}
+			}
+			// A pod-level CPU limit's throttling (the pod's cgroup).
+			if hasUsage && u.Throttling != nil {
+				row("    · pod limit", "", throttled(u.Throttling), "", "", "", "", "", "", "")
 			}
 		}
 	}

@@ -469,15 +469,20 @@ func TestRenderPerContainerUsage(t *testing.T) {
 	limited.Containers = []wire.ContainerUsage{{Name: "burn", CPUCores: 0.2, MemoryBytes: 2 << 20,
 		Throttling: &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 97, ThrottledSeconds: 7.5, WindowSeconds: 10}}}
 	addPod(&n, pod("shop", "burner", "Running", 0), time.Minute, &limited)
+	podLimited := reading(0.2, 2<<20)
+	podLimited.Containers = []wire.ContainerUsage{{Name: "main", CPUCores: 0.2, MemoryBytes: 2 << 20}}
+	podLimited.Throttling = &wire.CPUThrottling{Periods: 200, ThrottledPeriods: 150, ThrottledSeconds: 9, WindowSeconds: 20}
+	addPod(&n, pod("shop", "pod-limited", "Running", 0), time.Minute, &podLimited)
 	n.Usage.Available = true
 	out := renderString(viewState{nodes: []receiver.NodeState{n}})
 
-	_, rows := tableRows(t, out, "  POD ", []string{"    · app", "    · proxy", "    · burn", "  shop/web", "  shop/solo"})
+	_, rows := tableRows(t, out, "  POD ", []string{"    · app", "    · proxy", "    · burn", "  shop/web", "  shop/solo", "    · pod limit"})
 	for key, want := range map[string][]string{
-		"    · burn":  {"· burn", "throttled 97%", "200m", "2Mi"},
-		"    · app":   {"· app", "10m", "48Mi"},
-		"    · proxy": {"· proxy", "2m", "4Mi"},
-		"  shop/web":  {"shop/web", "<none>", "Running", "0", "12m", "52Mi", "1m00s ago"},
+		"    · pod limit": {"· pod limit", "throttled 75%"},
+		"    · burn":      {"· burn", "throttled 97%", "200m", "2Mi"},
+		"    · app":       {"· app", "10m", "48Mi"},
+		"    · proxy":     {"· proxy", "2m", "4Mi"},
+		"  shop/web":      {"shop/web", "<none>", "Running", "0", "12m", "52Mi", "1m00s ago"},
 	} {
 		var got []string
 		for _, c := range rows[key] {

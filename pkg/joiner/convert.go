@@ -30,11 +30,14 @@ func podRecord(p *corev1.Pod) *wire.Pod {
 	if out.Containers == nil {
 		out.Containers = []wire.Container{}
 	}
+	if r := p.Spec.Resources; r != nil {
+		out.Requests, out.Limits = resources(r.Requests), resources(r.Limits)
+	}
 	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
 		out.Owner = &wire.Owner{Kind: ref.Kind, Name: ref.Name}
 		owner := workload.Owner{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name}
 		if w, ok := workload.Of(&owner, p.Labels, p.CreationTimestamp.Time); ok {
-			out.Workload = &wire.Workload{Kind: w.Kind, Name: w.Name}
+			out.Workload = &wire.Workload{APIVersion: w.APIVersion, Kind: w.Kind, Name: w.Name}
 		}
 	}
 	out.Ready = podConditionTrue(p, corev1.PodReady)

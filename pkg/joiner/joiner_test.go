@@ -195,14 +195,14 @@ func TestPodRecordNamesTheWorkload(t *testing.T) {
 	}
 	rec := podRecord(owned("apps/v1", "ReplicaSet", "web-5d8f7c9b4", map[string]string{"pod-template-hash": "5d8f7c9b4"}))
 	assert.Equal(t, &wire.Owner{Kind: "ReplicaSet", Name: "web-5d8f7c9b4"}, rec.Owner)
-	assert.Equal(t, &wire.Workload{Kind: "Deployment", Name: "web"}, rec.Workload)
+	assert.Equal(t, &wire.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}, rec.Workload)
 
 	scheduled := t0.Add(-time.Hour).Unix() / 60 // testPod is created an hour before t0
 	rec = podRecord(owned("batch/v1", "Job", fmt.Sprintf("backup-%d", scheduled), nil))
-	assert.Equal(t, &wire.Workload{Kind: "CronJob", Name: "backup"}, rec.Workload)
+	assert.Equal(t, &wire.Workload{APIVersion: "batch/v1", Kind: "CronJob", Name: "backup"}, rec.Workload)
 
 	rec = podRecord(owned("apps/v1", "StatefulSet", "db", nil))
-	assert.Equal(t, &wire.Workload{Kind: "StatefulSet", Name: "db"}, rec.Workload)
+	assert.Equal(t, &wire.Workload{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db"}, rec.Workload)
 
 	rec = podRecord(owned("v1", "Node", "node-a", nil))
 	assert.Equal(t, &wire.Owner{Kind: "Node", Name: "node-a"}, rec.Owner)
@@ -213,6 +213,26 @@ func TestPodRecordNamesTheWorkload(t *testing.T) {
 	rec = podRecord(p)
 	assert.Nil(t, rec.Owner)
 	assert.Nil(t, rec.Workload, "no controller, no workload")
+}
+
+// TestPodRecordCarriesPodLevelResources: spec.resources (pod-level
+// resources) become the record's requests and limits; a pod without them,
+// or with none of the shipped resources, has neither.
+func TestPodRecordCarriesPodLevelResources(t *testing.T) {
+	p := testPod("ns", "shared", corev1.PodRunning)
+	p.Spec.Resources = &corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+	}
+	rec := podRecord(p)
+	assert.Equal(t, &wire.Resources{CPUMillicores: ptr.To[int64](1500)}, rec.Requests)
+	assert.Equal(t, &wire.Resources{CPUMillicores: ptr.To[int64](2000), MemoryBytes: ptr.To[int64](1 << 30)}, rec.Limits)
+
+	p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
+	rec = podRecord(p)
+	assert.Nil(t, rec.Requests)
+	assert.Nil(t, rec.Limits, "no shipped resource at pod level")
+	assert.Nil(t, podRecord(testPod("ns", "plain", corev1.PodRunning)).Limits)
 }
 
 func TestPodRecordCarriesLifecycleDetail(t *testing.T) {

@@ -83,12 +83,21 @@ func TestSlimKeepsTheWireRecord(t *testing.T) {
 	pending.Spec.Containers[0].Resources.Requests[corev1.ResourceEphemeralStorage] = resource.MustParse("1Gi")
 	pending.Spec.Containers[0].Resources.Limits[corev1.ResourcePods] = resource.MustParse("2")
 	pending.Spec.Containers[0].Resources.Limits["hugepages-2Mi"] = resource.MustParse("4Mi")
+	// Pod-level resources, with an extended one (not shipped) and one
+	// with extended resources only (slimmed to none).
+	podLevel := apiPod()
+	podLevel.Spec.Resources = &corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m"), "example.com/gpu": resource.MustParse("1")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")}}
+	extendedOnly := apiPod()
+	extendedOnly.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")}}
 	// Evicted: the pod's own reason and message.
 	evicted := apiPod()
 	evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
 
 	for name, p := range map[string]*corev1.Pod{"running": apiPod(), "crashing": crashing, "terminated": done, "sidecar": sidecar,
-		"owners": owners, "orphan, deleting": orphan, "initializing": initializing, "pending": pending, "evicted": evicted} {
+		"owners": owners, "orphan, deleting": orphan, "initializing": initializing, "pending": pending, "evicted": evicted,
+		"pod-level resources": podLevel, "pod-level extended resources only": extendedOnly} {
 		t.Run(name, func(t *testing.T) {
 			want := wireOf(t, p.DeepCopy())
 			s, err := slim(p.DeepCopy())
@@ -96,7 +105,10 @@ func TestSlimKeepsTheWireRecord(t *testing.T) {
 			slimmed := s.(*corev1.Pod)
 			assert.Equal(t, want, wireOf(t, slimmed))
 			if name == "running" { // the controller's apiVersion names the Deployment
-				assert.Contains(t, strings.Join(want, ""), `"workload":{"kind":"Deployment","name":"web"}`)
+				assert.Contains(t, strings.Join(want, ""), `"workload":{"api_version":"apps/v1","kind":"Deployment","name":"web"}`)
+			}
+			if name == "pod-level resources" {
+				assert.Contains(t, strings.Join(want, ""), `"limits":{"cpu_millicores":500,"memory_bytes":268435456},"containers"`)
 			}
 			// The snapshot format's record too.
 			at := func() time.Time { return now.Time }
@@ -122,6 +134,7 @@ func TestSlimKeepsWhatThrottlingReads(t *testing.T) {
 		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}
 	p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "proxy", ContainerID: "containerd://sidecar",
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
 	s, err := slim(p.DeepCopy())
 	require.NoError(t, err)
 	out := s.(*corev1.Pod)
@@ -129,6 +142,8 @@ func TestSlimKeepsWhatThrottlingReads(t *testing.T) {
 	assert.Equal(t, "0f8e2b6a1c3d4e5f60718293a4b5c6d7", out.Annotations["kubernetes.io/config.mirror"], "a static pod's own UID")
 	assert.Equal(t, resource.MustParse("200m"), out.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU])
 	assert.Equal(t, resource.MustParse("100m"), out.Spec.InitContainers[0].Resources.Limits[corev1.ResourceCPU])
+	require.NotNil(t, out.Spec.Resources)
+	assert.Equal(t, resource.MustParse("1"), out.Spec.Resources.Limits[corev1.ResourceCPU], "the pod-level CPU limit")
 	assert.Equal(t, "containerd://sidecar", out.Status.InitContainerStatuses[0].ContainerID)
 	assert.NotNil(t, out.Status.InitContainerStatuses[0].State.Running)
 	for i, st := range out.Status.ContainerStatuses {

@@ -78,6 +78,7 @@ func slimPod(p *corev1.Pod) *corev1.Pod {
 			PriorityClassName: p.Spec.PriorityClassName,
 			Containers:        slimContainers(p.Spec.Containers),
 			InitContainers:    slimContainers(p.Spec.InitContainers),
+			Resources:         slimResources(p.Spec.Resources),
 		},
 		Status: corev1.PodStatus{
 			Phase:                 p.Status.Phase,
@@ -114,6 +115,19 @@ func slimContainers(in []corev1.Container) []corev1.Container {
 		}
 	}
 	return out
+}
+
+// slimResources keeps of pod-level resources (spec.resources) the shipped
+// ones; nil when none is set.
+func slimResources(in *corev1.ResourceRequirements) *corev1.ResourceRequirements {
+	if in == nil {
+		return nil
+	}
+	out := corev1.ResourceRequirements{Requests: shippedResources(in.Requests), Limits: shippedResources(in.Limits)}
+	if out.Requests == nil && out.Limits == nil {
+		return nil
+	}
+	return &out
 }
 
 // shippedResources keeps the resources on the wire (wire.ResourceNames:

@@ -17,9 +17,10 @@ type Pod struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	Owner  *Owner            `json:"owner,omitempty"`
 	// Workload is the object that manages the pod, named from the pod
-	// alone (pkg/workload): the Deployment of its ReplicaSet, the CronJob
-	// of its Job, otherwise its controller. Absent: no controller, or a
-	// static pod (owned by its Node). Optional (v1 receivers ignore it).
+	// alone by its controllers' naming conventions (pkg/workload, a
+	// best-effort name): the Deployment of its ReplicaSet, the CronJob of
+	// its Job, otherwise its controller. Absent: no controller, or a static
+	// pod (owned by its Node). Optional (v1 receivers ignore it).
 	Workload *Workload `json:"workload,omitempty"`
 	Phase    string    `json:"phase"`
 	Reason   string    `json:"reason,omitempty"`
@@ -38,7 +39,13 @@ type Pod struct {
 	// them: once the pod is initialized, the app containers' plus the
 	// native sidecars'; while it is initializing, the init containers' up
 	// to the one that holds it up.
-	RestartCount   int32       `json:"restart_count"`
+	RestartCount int32 `json:"restart_count"`
+	// Requests and Limits are the pod-level resources (spec.resources,
+	// Kubernetes' pod-level resources): what the pod's containers share,
+	// beside each container's own. Absent when the spec sets none.
+	// Optional (v1 receivers ignore them).
+	Requests       *Resources  `json:"requests,omitempty"`
+	Limits         *Resources  `json:"limits,omitempty"`
 	Containers     []Container `json:"containers"`
 	InitContainers []Container `json:"init_containers,omitempty"`
 }
@@ -50,11 +57,13 @@ type Owner struct {
 }
 
 // Workload names the object that manages a pod, in the pod's namespace:
-// Kind is Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet,
-// ReplicationController, or a custom resource's kind.
+// its apiVersion ("apps/v1", "batch/v1", a custom group's), and its kind,
+// Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet,
+// ReplicationController, Rollout (Argo Rollouts) or a custom resource's.
 type Workload struct {
-	Kind string `json:"kind"`
-	Name string `json:"name"`
+	APIVersion string `json:"api_version,omitempty"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
 }
 
 // Container states.

@@ -165,6 +165,13 @@ type ResourceUsage struct {
 	// the source gave none). A container missing from it has no reading:
 	// its usage is unknown, not zero. Optional (v1 receivers ignore it).
 	Containers []ContainerUsage `json:"containers,omitempty"`
+	// Throttling is a pod's CPU throttling when its spec sets a pod-level
+	// CPU limit (spec.resources.limits.cpu): the CFS counters of the pod's
+	// cgroup, which holds that quota, read as a container's are
+	// (CATOPS_THROTTLING_SOURCE=cgroup only). Absent for the node's
+	// reading, for a pod without a pod-level CPU limit, and whenever a
+	// container's would be (docs/protocol.md). Optional.
+	Throttling *CPUThrottling `json:"throttling,omitempty"`
 
 	// The kubelet summary's figures (source kubelet, /stats/summary), each
 	// absent when the summary does not give it. Optional.

@@ -28,7 +28,7 @@ func examplePod() *Pod {
 		PodRef:       PodRef{Namespace: "shop", Name: "web-7d9c-x2k4q", UID: "6f1c2d3e-0000-4000-8000-000000000001"},
 		Labels:       map[string]string{"app": "web", "pod-template-hash": "7d9c"},
 		Owner:        &Owner{Kind: "ReplicaSet", Name: "web-7d9c"},
-		Workload:     &Workload{Kind: "Deployment", Name: "web"},
+		Workload:     &Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
 		Phase:        "Running",
 		Ready:        false,
 		PodIP:        "10.244.1.17",
@@ -38,6 +38,9 @@ func examplePod() *Pod {
 		CreatedAt:    t1,
 		StartedAt:    ptr(t1.Add(2 * time.Second)),
 		RestartCount: 5, // kubectl's rule: the app's 3 and the sidecar's 2
+		// Pod-level resources, shared by the containers.
+		Requests: &Resources{CPUMillicores: ptr(int64(300))},
+		Limits:   &Resources{CPUMillicores: ptr(int64(500)), MemoryBytes: ptr(int64(256 << 20))},
 		Containers: []Container{{
 			Name: "web", Image: "nginx:1.27", Ready: false, RestartCount: 3,
 			State: StateWaiting, Reason: "CrashLoopBackOff",
@@ -94,6 +97,7 @@ func exampleEvents() []Event {
 			Pods: []PodUsage{{Namespace: "shop", Name: "web-7d9c-x2k4q", ResourceUsage: ResourceUsage{Timestamp: t0.Add(115 * time.Second), WindowSeconds: 10.02, CPUCores: 0.014, MemoryBytes: 53 << 20,
 				Containers: []ContainerUsage{{Name: "app", CPUCores: 0.012, MemoryBytes: 49 << 20, MemoryRSSBytes: ptr(uint64(40 << 20)),
 					Throttling: &CPUThrottling{Periods: 100, ThrottledPeriods: 12, ThrottledSeconds: 0.36, WindowSeconds: 10.02}}, {Name: "proxy", CPUCores: 0.002, MemoryBytes: 4 << 20, MemoryRSSBytes: ptr(uint64(3 << 20))}},
+				Throttling:       &CPUThrottling{Periods: 100, ThrottledPeriods: 4, ThrottledSeconds: 0.05, WindowSeconds: 10.02},
 				Network:          &NetworkUsage{RxBytes: 81920000, TxBytes: 40960000, RxBytesPerSec: ptr(2048.0), TxBytesPerSec: ptr(1024.0)},
 				EphemeralStorage: &FilesystemUsage{UsedBytes: ptr(uint64(50 << 20)), CapacityBytes: ptr(uint64(100 << 30)), AvailableBytes: ptr(uint64(60 << 30)), InodesUsed: ptr(uint64(12)), Inodes: ptr(uint64(6553600))},
 				Volumes: []VolumeUsage{{Name: "data", PVC: "data-web-0", FilesystemUsage: FilesystemUsage{UsedBytes: ptr(uint64(1 << 30)), CapacityBytes: ptr(uint64(10 << 30)), AvailableBytes: ptr(uint64(9 << 30)), InodesUsed: ptr(uint64(120)), Inodes: ptr(uint64(655360))}},

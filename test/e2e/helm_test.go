@@ -116,6 +116,12 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	require.NoError(t, err)
 	_, err = cs.CoreV1().Pods("default").Create(ctx, boxPod(n.Name, "hog", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "hog", "40"), metav1.CreateOptions{})
 	require.NoError(t, err)
+	// podburn spins too, under a pod-level 200m limit (spec.resources) and
+	// none of its container's: the quota is on the pod's cgroup.
+	podburn := boxPod(n.Name, "podburn", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "burn")
+	podburn.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}}
+	_, err = cs.CoreV1().Pods("default").Create(ctx, podburn, metav1.CreateOptions{})
+	require.NoError(t, err)
 	// 50 MiB written to an emptyDir: ephemeral storage and a volume.
 	writer := boxPod(n.Name, "writer", corev1.RestartPolicyAlways, corev1.ResourceRequirements{}, "write", "/scratch/data", "50")
 	writer.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
@@ -179,7 +185,10 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// burn (one spinning thread under a 200m limit) is held back in most
 	// periods; the share agrees with the kubelet's own /metrics/cadvisor
 	// counters over a window of the test's.
-	compareThrottling(ctx, t, n, rcv, "cgroup")
+	compareThrottling(ctx, t, n, rcv, "cgroup", "burn", "box")
+	// And podburn's, from its pod cgroup, against the kubelet's pod-level
+	// series (container="").
+	compareThrottling(ctx, t, n, rcv, "cgroup", "podburn", "")
 
 	// The log: JSON lines, no token, the first batch accepted.
 	logText := podLog(t, cs, agentPod.Name)
@@ -205,7 +214,7 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	t.Logf("rolling update: %.1fs; %d pods created and %d deleted meanwhile; receiver = API server", tUpgrade.Seconds(), created, deleted)
 	// The same throttling from the kubelet's /metrics/cadvisor.
 	assert.Equal(t, "cadvisor", containerEnv(agentPod, "CATOPS_THROTTLING_SOURCE"))
-	compareThrottling(ctx, t, n, rcv, "cadvisor")
+	compareThrottling(ctx, t, n, rcv, "cadvisor", "burn", "box")
 
 	// No host mounts, as where Pod Security forbids them: the node's
 	// figures from the kubelet summary the agent reads for usage anyway.
@@ -741,13 +750,14 @@ func compareUsageToSummary(ctx context.Context, t *testing.T, n *node.Node, rcv 
 	}
 }
 
-// cfsCounters reads burn's CFS counters (periods, throttled periods) from
+// cfsCounters reads the CFS counters (periods, throttled periods) of the
+// container of pod in default (container "": the pod's own cgroup) from
 // the kubelet's /metrics/cadvisor, as the admin.
-func cfsCounters(ctx context.Context, t *testing.T, n *node.Node) (periods, throttled float64) {
+func cfsCounters(ctx context.Context, t *testing.T, n *node.Node, pod, container string) (periods, throttled float64) {
 	t.Helper()
 	body := kubeletGet(ctx, t, n, "/metrics/cadvisor")
 	for _, l := range strings.Split(string(body), "\n") {
-		if !strings.Contains(l, `pod="burn"`) || !strings.Contains(l, `container="box"`) || !strings.Contains(l, `namespace="default"`) {
+		if !strings.Contains(l, `pod="`+pod+`"`) || !strings.Contains(l, `container="`+container+`"`) || !strings.Contains(l, `namespace="default"`) {
 			continue
 		}
 		f := strings.Fields(l)
@@ -766,41 +776,51 @@ func cfsCounters(ctx context.Context, t *testing.T, n *node.Node) (periods, thro
 			throttled = v
 		}
 	}
-	require.Positive(t, periods, "burn's CFS periods in /metrics/cadvisor")
+	require.Positive(t, periods, "%s/%q's CFS periods in /metrics/cadvisor", pod, container)
 	return periods, throttled
 }
 
-func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver, source string) {
+// compareThrottling compares the agent's throttling of pod's container
+// (container "": the pod's own, from a pod-level limit) with the kubelet's
+// counters over a window of the test's.
+func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver, source, pod, container string) {
 	t.Helper()
-	p0, th0 := cfsCounters(ctx, t, n)
+	p0, th0 := cfsCounters(ctx, t, n, pod, container)
 	since := time.Now()
 	var th wire.CPUThrottling
 	// Four minutes: a kubelet slowed by the churn before (a loaded
 	// machine) can time the agent's reads out, and its usage source then
 	// backs off (10 s, 20 s, 40 s ...) before the two reads a window needs.
-	waitReceiverWithin(ctx, t, rcv, n.Name, "burn's throttling", 4*time.Minute, func(st receiver.NodeState) bool {
-		u, ok := st.Usage.Pods[receiver.PodKey("default", "burn")]
-		if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 || u.Containers[0].Throttling == nil {
+	waitReceiverWithin(ctx, t, rcv, n.Name, pod+"'s throttling", 4*time.Minute, func(st receiver.NodeState) bool {
+		u, ok := st.Usage.Pods[receiver.PodKey("default", pod)]
+		if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 {
 			return false
 		}
-		th = *u.Containers[0].Throttling
+		got := u.Containers[0].Throttling
+		if container == "" {
+			got = u.Throttling
+		}
+		if got == nil {
+			return false
+		}
+		th = *got
 		return true
 	})
 	// The kubelet's counters over a window of the test's own, of at least
 	// 50 periods (cAdvisor refreshes them every 10-15 s).
 	var p1, th1 float64
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
-		if p1, th1 = cfsCounters(ctx, t, n); p1-p0 >= 50 || time.Now().After(deadline) {
+		if p1, th1 = cfsCounters(ctx, t, n, pod, container); p1-p0 >= 50 || time.Now().After(deadline) {
 			break
 		}
 	}
-	require.GreaterOrEqual(t, p1-p0, 50.0, "burn's CFS periods moved on in the kubelet's /metrics/cadvisor")
+	require.GreaterOrEqual(t, p1-p0, 50.0, "%s's CFS periods moved on in the kubelet's /metrics/cadvisor", pod)
 	require.Positive(t, th.Periods)
 	agent := float64(th.ThrottledPeriods) / float64(th.Periods)
 	kubelet := (th1 - th0) / (p1 - p0)
-	assert.Greater(t, agent, 0.5, "burn is throttled in most periods: %+v", th)
+	assert.Greater(t, agent, 0.5, "%s is throttled in most periods: %+v", pod, th)
 	assert.InDelta(t, kubelet, agent, 0.10, "throttled share: agent %.3f (%+v), kubelet's counters over the test's window %.3f", agent, th, kubelet)
-	t.Logf("throttling burn (%s): agent %d of %d periods (%.3f), %.2f s throttled over %.1f s; kubelet's counters %.3f", source, th.ThrottledPeriods, th.Periods, agent, th.ThrottledSeconds, th.WindowSeconds, kubelet)
+	t.Logf("throttling %s/%q (%s): agent %d of %d periods (%.3f), %.2f s throttled over %.1f s; kubelet's counters %.3f", pod, container, source, th.ThrottledPeriods, th.Periods, agent, th.ThrottledSeconds, th.WindowSeconds, kubelet)
 }
 
 // podLog is the agent container's log, through the API server.

@@ -33,6 +33,12 @@ func TestWorkloadNames(t *testing.T) {
 	ctx := context.Background()
 	ns := "workloads"
 	ensureNamespace(t, cs, ns)
+	// The controller-manager gives the namespace its default ServiceAccount,
+	// which the ServiceAccount admission wants before any pod of it.
+	require.Eventually(t, func() bool {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "the namespace's default ServiceAccount")
 	template := func(app string) corev1.PodTemplateSpec {
 		return corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}},

@@ -74,16 +74,17 @@ func New(mount string, logger *zap.Logger) *Throttling {
 
 // Annotate sets the Throttling of each container in u's pods that has a
 // CPU limit in pods (the pods on this node, from the cache) and a running
-// instance: the CFS periods, throttled periods and throttled time of its
-// cgroup's cpu.stat between the previous Annotate that read it and now
-// (window_seconds). A container has none on its first read (its
-// instance's: a restarted container has a new cgroup), when a counter went
-// down or the clock did not move on, when throttled periods would exceed
-// periods, when its cgroup or cpu.stat cannot be read or understood, and
-// when it is not in u (the next read then spans both intervals). Throttled
-// time and the window are rounded to the millisecond
-// (usage.RoundThrottling). Counters of
-// containers no longer in pods are forgotten.
+// instance, and of each pod in u whose spec sets a pod-level CPU limit (its
+// pod cgroup holds that quota): the CFS periods, throttled periods and
+// throttled time of the cgroup's cpu.stat between the previous Annotate
+// that read it and now (window_seconds). A container has none on its first
+// read (its instance's: a restarted container has a new cgroup), a pod on
+// its first; either has none when a counter went down or the clock did not
+// move on, when throttled periods would exceed periods, when its cgroup or
+// cpu.stat cannot be read or understood, and when it is not in u (the next
+// read then spans both intervals). Throttled time and the window are
+// rounded to the millisecond (usage.RoundThrottling). Counters of
+// containers and pods no longer in pods are forgotten.
 func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) {
 	defer t.forget(pods)
 	if !u.Available || len(u.Pods) == 0 {
@@ -110,27 +111,37 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 				c.Throttling = &th
 			}
 		}
+		if podCPULimited(p) {
+			if th, ok := t.read(p, "", now); ok {
+				pu.Throttling = &th
+			}
+		}
 	}
 }
 
-// read reads the container's counters and returns its throttling since the
-// last read.
+// read reads the counters of the container id of p (id "": of p's own
+// cgroup) and returns its throttling since the last read.
 func (t *Throttling) read(p *corev1.Pod, id string, now time.Time) (wire.CPUThrottling, bool) {
-	st := t.containers[id]
+	uid := cgroupUID(p)
+	key := id
+	if id == "" {
+		key = podKey(uid)
+	}
+	st := t.containers[key]
 	if st == nil {
-		dir := t.locate(cgroupUID(p), id, now)
+		dir := t.locate(uid, id, now)
 		if dir == "" {
 			return wire.CPUThrottling{}, false
 		}
 		st = &counters{path: filepath.Join(dir, "cpu.stat")}
-		t.containers[id] = st
+		t.containers[key] = st
 	}
 	cur, err := readCPUStat(st.path, t.version, t.buf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			delete(t.containers, id) // gone with its container: found again if it is not
+			delete(t.containers, key) // gone with its container or pod: found again if it is not
 		}
-		t.logger.Debug("Cannot read a container's cpu.stat; its CPU throttling is unknown",
+		t.logger.Debug("Cannot read a cgroup's cpu.stat; its CPU throttling is unknown",
 			zap.String("namespace", p.Namespace), zap.String("pod", p.Name), zap.String("containerID", id), zap.Error(err))
 		return wire.CPUThrottling{}, false
 	}
@@ -151,7 +162,12 @@ func (t *Throttling) read(p *corev1.Pod, id string, now time.Time) (wire.CPUThro
 	return usage.RoundThrottling(th), true
 }
 
-// locate finds the cgroup of the container id of the pod with uid: the
+// podKey keys the counters of the pod cgroup of uid among the containers'
+// (runtime IDs, which hold no colon).
+func podKey(uid string) string { return "pod:" + uid }
+
+// locate finds the cgroup of the container id of the pod with uid (id "":
+// the pod's own cgroup): the
 // hierarchy and the kubepods cgroup once (searched again every
 // SearchEvery while not found), the pods' cgroups again when a pod is not
 // among them (at most once per Annotate).
@@ -199,6 +215,9 @@ func (t *Throttling) locate(uid, id string, now time.Time) string {
 	if !ok {
 		return ""
 	}
+	if id == "" {
+		return podDir
+	}
 	dir, err := containerDir(podDir, id)
 	if err != nil {
 		return ""
@@ -219,13 +238,14 @@ func cgroupUID(p *corev1.Pod) string {
 }
 
 // forget drops the counters of containers that are no longer the running
-// instance of a container in pods.
+// instance of a container in pods, and of pods no longer in pods.
 func (t *Throttling) forget(pods []*corev1.Pod) {
 	if len(t.containers) == 0 {
 		return
 	}
 	live := make(map[string]struct{}, len(t.containers))
 	for _, p := range pods {
+		live[podKey(cgroupUID(p))] = struct{}{}
 		for _, s := range p.Status.ContainerStatuses {
 			live[runtimeID(s.ContainerID)] = struct{}{}
 		}
@@ -264,6 +284,16 @@ func limitedContainerID(p *corev1.Pod, name string) string {
 		}
 	}
 	return ""
+}
+
+// podCPULimited says whether p's spec sets a pod-level CPU limit
+// (spec.resources.limits.cpu), the CFS quota of its pod cgroup.
+func podCPULimited(p *corev1.Pod) bool {
+	if p.Spec.Resources == nil {
+		return false
+	}
+	q, ok := p.Spec.Resources.Limits[corev1.ResourceCPU]
+	return ok && q.Sign() > 0
 }
 
 // runtimeID is a status's containerID without its <runtime>:// scheme.

@@ -171,17 +171,25 @@ func newNode(t *testing.T, l layout) *node {
 func (n *node) cfs(uid string, qos corev1.PodQOSClass, cid string, periods, throttled uint64, throttledMs int64) {
 	n.t.Helper()
 	podDir := filepath.Join(n.root, n.l.podDir(uid, qos))
-	var text string
-	if n.version == 1 {
-		text = fmt.Sprintf("nr_periods %d\nnr_throttled %d\nthrottled_time %d\n", periods, throttled, throttledMs*1e6)
-	} else {
-		text = fmt.Sprintf("usage_usec 912\nuser_usec 800\nsystem_usec 112\ncore_sched.force_idle_usec 0\nnr_periods %d\nnr_throttled %d\nthrottled_usec %d\nnr_bursts 0\nburst_usec 0\n", periods, throttled, throttledMs*1e3)
-	}
-	write(n.t, filepath.Join(podDir, n.l.ctrDir(cid), "cpu.stat"), text)
+	write(n.t, filepath.Join(podDir, n.l.ctrDir(cid), "cpu.stat"), n.cpuStat(periods, throttled, throttledMs))
 	// The sandbox's and the runtime's other cgroups beside it.
 	write(n.t, filepath.Join(podDir, n.l.ctrDir(id(999)), "cpu.stat"), "nr_periods 0\nnr_throttled 0\nthrottled_time 0\nthrottled_usec 0\n")
 	write(n.t, filepath.Join(podDir, "crio-conmon-"+cid+".scope", "cpu.stat"), "nr_periods 7\nnr_throttled 7\nthrottled_time 7\nthrottled_usec 7\n")
 	write(n.t, filepath.Join(podDir, "crio-conmon-"+cid, "cpu.stat"), "nr_periods 7\nnr_throttled 7\nthrottled_time 7\nthrottled_usec 7\n")
+}
+
+// podCFS writes a pod cgroup's own cpu.stat.
+func (n *node) podCFS(uid string, qos corev1.PodQOSClass, periods, throttled uint64, throttledMs int64) {
+	n.t.Helper()
+	write(n.t, filepath.Join(n.root, n.l.podDir(uid, qos), "cpu.stat"), n.cpuStat(periods, throttled, throttledMs))
+}
+
+// cpuStat is a cpu.stat of the node's cgroup version.
+func (n *node) cpuStat(periods, throttled uint64, throttledMs int64) string {
+	if n.version == 1 {
+		return fmt.Sprintf("nr_periods %d\nnr_throttled %d\nthrottled_time %d\n", periods, throttled, throttledMs*1e6)
+	}
+	return fmt.Sprintf("usage_usec 912\nuser_usec 800\nsystem_usec 112\ncore_sched.force_idle_usec 0\nnr_periods %d\nnr_throttled %d\nthrottled_usec %d\nnr_bursts 0\nburst_usec 0\n", periods, throttled, throttledMs*1e3)
 }
 
 type ctr struct {
@@ -266,6 +274,44 @@ func TestThrottlingInEveryLayout(t *testing.T) {
 			assert.Equal(t, &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 90, ThrottledSeconds: 4.5, WindowSeconds: 10}, throttlingOf(u, "a", "app"))
 			assert.Nil(t, throttlingOf(u, "a", "free"), "no CPU limit: never throttled, not read")
 			assert.Equal(t, &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 3, ThrottledSeconds: 0.007, WindowSeconds: 10}, throttlingOf(u, "b", "db"))
+		})
+	}
+}
+
+// TestPodLevelThrottling: a pod whose spec sets a pod-level CPU limit gets
+// its pod cgroup's throttling, in every layout; one without gets none even
+// where its pod cgroup has a quota (all its containers limited); a pod gone
+// from the cache is forgotten.
+func TestPodLevelThrottling(t *testing.T) {
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			n := newNode(t, l)
+			a := pod("shop", "a", uidA, corev1.PodQOSBurstable, ctr{name: "app", id: id(1)}, ctr{name: "sidecar", id: id(2)})
+			a.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}
+			b := pod("shop", "b", uidB, corev1.PodQOSGuaranteed, ctr{name: "db", cpu: "1", id: id(3)})
+			n.cfs(uidA, corev1.PodQOSBurstable, id(1), 1000, 999, 99)
+			n.podCFS(uidA, corev1.PodQOSBurstable, 1000, 400, 20_000)
+			n.cfs(uidB, corev1.PodQOSGuaranteed, id(3), 50, 0, 0)
+			n.podCFS(uidB, corev1.PodQOSGuaranteed, 50, 0, 0)
+			pods := []*corev1.Pod{a, b}
+			th := New(n.mount, nil)
+			u := event(a, b)
+			th.Annotate(u, pods, t0)
+			assert.Nil(t, u.Pods[0].Throttling, "first read: no window yet")
+
+			n.podCFS(uidA, corev1.PodQOSBurstable, 1100, 490, 24_500)
+			n.cfs(uidA, corev1.PodQOSBurstable, id(1), 2000, 1999, 199)
+			n.podCFS(uidB, corev1.PodQOSGuaranteed, 150, 3, 7)
+			n.cfs(uidB, corev1.PodQOSGuaranteed, id(3), 150, 3, 7)
+			u = event(a, b)
+			th.Annotate(u, pods, t0.Add(10*time.Second))
+			assert.Equal(t, &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 90, ThrottledSeconds: 4.5, WindowSeconds: 10}, u.Pods[0].Throttling)
+			assert.Nil(t, throttlingOf(u, "a", "app"), "no container limit: the container is not read")
+			assert.Nil(t, u.Pods[1].Throttling, "no pod-level limit: the pod cgroup is not read")
+			assert.NotNil(t, throttlingOf(u, "b", "db"))
+
+			th.Annotate(event(b), []*corev1.Pod{b}, t0.Add(20*time.Second))
+			assert.NotContains(t, th.containers, podKey(uidA), "a pod gone from the cache is forgotten")
 		})
 	}
 }
