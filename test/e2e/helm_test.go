@@ -187,8 +187,10 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// counters over a window of the test's.
 	compareThrottling(ctx, t, n, rcv, "cgroup", "burn", "box")
 	// And podburn's, from its pod cgroup, against the kubelet's pod-level
-	// series (container="").
+	// series (container=""), and its container's: with no CPU limit of its
+	// own, the kubelet gives it the pod's as its quota.
 	compareThrottling(ctx, t, n, rcv, "cgroup", "podburn", "")
+	compareThrottling(ctx, t, n, rcv, "cgroup", "podburn", "box")
 
 	// The log: JSON lines, no token, the first batch accepted.
 	logText := podLog(t, cs, agentPod.Name)

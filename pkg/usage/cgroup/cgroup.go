@@ -73,8 +73,8 @@ func New(mount string, logger *zap.Logger) *Throttling {
 }
 
 // Annotate sets the Throttling of each container in u's pods that has a
-// CPU limit in pods (the pods on this node, from the cache) and a running
-// instance, and of each pod in u whose spec sets a pod-level CPU limit (its
+// CPU limit in pods (the pods on this node, from the cache; its own, or its
+// pod's pod-level one) and a running instance, and of each pod in u whose spec sets a pod-level CPU limit (its
 // pod cgroup holds that quota): the CFS periods, throttled periods and
 // throttled time of the cgroup's cpu.stat between the previous Annotate
 // that read it and now (window_seconds). A container has none on its first
@@ -261,15 +261,17 @@ func (t *Throttling) forget(pods []*corev1.Pod) {
 }
 
 // limitedContainerID is the runtime ID of the running instance of the
-// container name of p when its spec sets a CPU limit (a CFS quota: a
-// container without one is never throttled), else "".
+// container name of p when it has a CFS quota, else "": when its spec sets
+// a CPU limit, or sets none and the pod sets a pod-level one (the kubelet
+// then gives the container the pod's limit as its own). A container
+// without a quota is never throttled.
 func limitedContainerID(p *corev1.Pod, name string) string {
 	limited := false
 	for _, list := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
 		for _, c := range list {
 			if c.Name == name {
 				q, ok := c.Resources.Limits[corev1.ResourceCPU]
-				limited = ok && q.Sign() > 0
+				limited = (ok && q.Sign() > 0) || (!ok && podCPULimited(p))
 			}
 		}
 	}

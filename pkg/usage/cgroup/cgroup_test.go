@@ -279,15 +279,17 @@ func TestThrottlingInEveryLayout(t *testing.T) {
 }
 
 // TestPodLevelThrottling: a pod whose spec sets a pod-level CPU limit gets
-// its pod cgroup's throttling, in every layout; one without gets none even
-// where its pod cgroup has a quota (all its containers limited); a pod gone
-// from the cache is forgotten.
+// its pod cgroup's throttling, in every layout, and its containers without
+// a CPU limit of their own get theirs (the kubelet gives them the pod's
+// limit); one without gets none even where its pod cgroup has a quota (all
+// its containers limited); a pod gone from the cache is forgotten.
 func TestPodLevelThrottling(t *testing.T) {
 	for _, l := range layouts {
 		t.Run(l.name, func(t *testing.T) {
 			n := newNode(t, l)
-			a := pod("shop", "a", uidA, corev1.PodQOSBurstable, ctr{name: "app", id: id(1)}, ctr{name: "sidecar", id: id(2)})
+			a := pod("shop", "a", uidA, corev1.PodQOSBurstable, ctr{name: "app", id: id(1)}, ctr{name: "sidecar", cpu: "100m", id: id(2)})
 			a.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}
+			n.cfs(uidA, corev1.PodQOSBurstable, id(2), 100, 10, 10)
 			b := pod("shop", "b", uidB, corev1.PodQOSGuaranteed, ctr{name: "db", cpu: "1", id: id(3)})
 			n.cfs(uidA, corev1.PodQOSBurstable, id(1), 1000, 999, 99)
 			n.podCFS(uidA, corev1.PodQOSBurstable, 1000, 400, 20_000)
@@ -301,12 +303,16 @@ func TestPodLevelThrottling(t *testing.T) {
 
 			n.podCFS(uidA, corev1.PodQOSBurstable, 1100, 490, 24_500)
 			n.cfs(uidA, corev1.PodQOSBurstable, id(1), 2000, 1999, 199)
+			n.cfs(uidA, corev1.PodQOSBurstable, id(2), 200, 60, 1010)
 			n.podCFS(uidB, corev1.PodQOSGuaranteed, 150, 3, 7)
 			n.cfs(uidB, corev1.PodQOSGuaranteed, id(3), 150, 3, 7)
 			u = event(a, b)
 			th.Annotate(u, pods, t0.Add(10*time.Second))
 			assert.Equal(t, &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 90, ThrottledSeconds: 4.5, WindowSeconds: 10}, u.Pods[0].Throttling)
-			assert.Nil(t, throttlingOf(u, "a", "app"), "no container limit: the container is not read")
+			assert.Equal(t, &wire.CPUThrottling{Periods: 1000, ThrottledPeriods: 1000, ThrottledSeconds: 0.1, WindowSeconds: 10}, throttlingOf(u, "a", "app"),
+				"no limit of its own: the pod's is its quota")
+			assert.Equal(t, &wire.CPUThrottling{Periods: 100, ThrottledPeriods: 50, ThrottledSeconds: 1, WindowSeconds: 10}, throttlingOf(u, "a", "sidecar"),
+				"its own limit")
 			assert.Nil(t, u.Pods[1].Throttling, "no pod-level limit: the pod cgroup is not read")
 			assert.NotNil(t, throttlingOf(u, "b", "db"))
 
@@ -485,6 +491,16 @@ func TestThrottlingOfStaticPods(t *testing.T) {
 			u := event(mirror)
 			th.Annotate(u, pods, t0.Add(10*time.Second))
 			assert.Equal(t, &wire.CPUThrottling{Periods: 10, ThrottledPeriods: 2, ThrottledSeconds: 0.004, WindowSeconds: 10}, throttlingOf(u, "kube-apiserver-vm", "kube-apiserver"))
+
+			// A pod-level limit: the pod cgroup is named by the static UID
+			// too, and kept between reads (not forgotten as gone).
+			mirror.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}
+			n.podCFS(static, corev1.PodQOSBurstable, 30, 5, 10)
+			th.Annotate(event(mirror), pods, t0.Add(20*time.Second))
+			n.podCFS(static, corev1.PodQOSBurstable, 40, 6, 20)
+			u = event(mirror)
+			th.Annotate(u, pods, t0.Add(30*time.Second))
+			assert.Equal(t, &wire.CPUThrottling{Periods: 10, ThrottledPeriods: 1, ThrottledSeconds: 0.01, WindowSeconds: 10}, u.Pods[0].Throttling)
 		})
 	}
 }
