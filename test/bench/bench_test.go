@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/catops/cli/pkg/wire"
 )
 
 func TestCounts(t *testing.T) {
@@ -54,4 +57,41 @@ func TestFormat(t *testing.T) {
 func TestLatencyRow(t *testing.T) {
 	assert.Equal(t, []string{"x", "0 of 40", "–", "–", "–"}, latencyRow("x", nil, 40), "no event seen: no made-up zero latency")
 	assert.Equal(t, []string{"x", "3 of 4", "0.20 s", "0.30 s", "0.30 s"}, latencyRow("x", []float64{0.1, 0.2, 0.3}, 4))
+}
+
+// TestBytesByField: a part present in every pod reading has a share, one
+// absent has none, a part of a part has less, and the input is left as it
+// was.
+func TestBytesByField(t *testing.T) {
+	var usages []wire.Usage
+	for e := range 5 {
+		u := wire.Usage{Available: true, Source: "kubelet"}
+		for i := range 20 {
+			rss := uint64(1<<20 + e*4096 + i*17)
+			u.Pods = append(u.Pods, wire.PodUsage{Namespace: "ns", Name: fmt.Sprintf("p-%d", i), ResourceUsage: wire.ResourceUsage{
+				CPUCores: 0.1 * float64(e+i), MemoryBytes: int64(i) << 20,
+				Containers: []wire.ContainerUsage{{Name: "app", CPUCores: 0.05, MemoryBytes: 5 << 20, MemoryRSSBytes: &rss}},
+				Network:    &wire.NetworkUsage{RxBytes: uint64(e*1000 + i*7919), TxBytes: uint64(e*500 + i*104729)},
+			}})
+		}
+		usages = append(usages, u)
+	}
+	total, shares, err := bytesByField(usages)
+	require.NoError(t, err)
+	require.Positive(t, total)
+	got := map[string]float64{}
+	for _, s := range shares {
+		got[s.name] = s.share
+	}
+	for _, present := range []string{"per-container figures", "… of which RSS", "pod network", "… of which the counters beside the rates"} {
+		assert.Greater(t, got[present], 0.0, present)
+		assert.Less(t, got[present], 1.0, present)
+	}
+	for _, absent := range []string{"volumes", "ephemeral storage", "… of which throttling"} {
+		assert.Zero(t, got[absent], "no pod has %s", absent)
+	}
+	assert.Less(t, got["… of which RSS"], got["per-container figures"])
+	assert.Less(t, got["… of which the counters beside the rates"], got["pod network"])
+	assert.NotNil(t, usages[1].Pods[1].Containers[0].MemoryRSSBytes, "the input is left as it was")
+	assert.Equal(t, uint64(8919), usages[1].Pods[1].Network.RxBytes, "the input is left as it was")
 }

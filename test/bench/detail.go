@@ -29,6 +29,10 @@ type detailRun struct {
 	steady            Counts // API requests of all of them in the window
 	summary, cadvisor int64  // bytes of one answer of the synthetic kubelet
 	resourceBytes     int64
+	// usageBytes and fields: the gzip'd usage events of the "all"
+	// variant in the window, and each field group's share of them.
+	usageBytes, usageEvents int
+	fields                  []fieldShare
 }
 
 func (b *Runner) detailVariants() []detailVariant {
@@ -112,6 +116,11 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 		by0[i] = sinks[i].Bytes(benchNode)
 	}
 	reads0, _ := k.Counts("/metrics/resource")
+	for i, v := range m.variants {
+		if v.key == "all" {
+			sinks[i].KeepUsage()
+		}
+	}
 	ws := time.Now()
 	sleep(ctx, 2*b.cfg.Window)
 	window := time.Since(ws)
@@ -146,6 +155,13 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 	for i, v := range m.variants {
 		if err := b.checkDetail(sinks[i], v, len(pods)); err != nil {
 			return m, err
+		}
+		if v.key == "all" {
+			us := sinks[i].Usages()
+			m.usageEvents = len(us)
+			if m.usageBytes, m.fields, err = bytesByField(us); err != nil {
+				return m, err
+			}
 		}
 	}
 	return m, ctx.Err()
@@ -221,6 +237,19 @@ func (b *Runner) reportDetail(runs []detailRun) {
 		b.r.Printf("- %d pods: one answer of the synthetic kubelet is %s of resource metrics, %s of summary, %s of cAdvisor text; API requests of the agents in the window: %s.",
 			m.pods, kib(float64(m.resourceBytes)), kib(float64(m.summary)), kib(float64(m.cadvisor)), m.steady)
 		b.r.Set(fmt.Sprintf("detail.%d.steady_requests", m.pods), m.steady.Total())
+	}
+	for _, m := range runs {
+		if len(m.fields) == 0 {
+			continue
+		}
+		b.r.Printf("Where the bytes go, %d pods, everything on (cgroup throttling): the %d usage events the receiver got in the window, %s gzip'd one by one, and the share of that each part of the pod readings takes (the events' size without it in any pod, against their whole size):",
+			m.pods, m.usageEvents, kib(float64(m.usageBytes)))
+		var rows [][]string
+		for _, f := range m.fields {
+			rows = append(rows, []string{f.name, fmt.Sprintf("%.1f%%", 100*f.share)})
+			b.r.Set(fmt.Sprintf("detail.%d.all.bytes_share.%s", m.pods, f.name), f.share)
+		}
+		b.r.Table([]string{"part of the pod readings", "share of the usage events' bytes"}, rows)
 	}
 }
 

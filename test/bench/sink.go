@@ -20,6 +20,27 @@ type Sink struct {
 	mu       sync.Mutex
 	upserted map[string]time.Time
 	deleted  map[string]time.Time
+	keep     bool         // keep usage events (KeepUsage)
+	usages   []wire.Usage // the usage events kept, in arrival order
+}
+
+// maxKeptUsages bounds the usage events a sink keeps: a detail window at
+// the default 10 s interval has a few dozen.
+const maxKeptUsages = 512
+
+// KeepUsage makes the sink keep the usage events it receives from now on
+// (the latest maxKeptUsages); Usages returns them.
+func (s *Sink) KeepUsage() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep = true
+}
+
+// Usages returns the usage events kept since KeepUsage, oldest first.
+func (s *Sink) Usages() []wire.Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.Usage(nil), s.usages...)
 }
 
 // NewSink starts a receiver accepting token.
@@ -58,6 +79,11 @@ func (s *Sink) onBatch(b *wire.Batch) {
 			if _, ok := s.deleted[k]; !ok {
 				s.deleted[k] = now
 			}
+		case e.Type == wire.EventUsage && e.Usage != nil && s.keep:
+			if len(s.usages) == maxKeptUsages {
+				s.usages = s.usages[1:]
+			}
+			s.usages = append(s.usages, *e.Usage)
 		}
 	}
 }
