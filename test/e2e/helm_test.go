@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/wire"
@@ -191,6 +192,9 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	// own, the kubelet gives it the pod's as its quota.
 	compareThrottling(ctx, t, n, rcv, "cgroup", "podburn", "")
 	compareThrottling(ctx, t, n, rcv, "cgroup", "podburn", "box")
+	// podburn has made its point: its spinning would only load the 2-core
+	// machine during the rolling update below.
+	require.NoError(t, cs.CoreV1().Pods("default").Delete(ctx, "podburn", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}))
 
 	// The log: JSON lines, no token, the first batch accepted.
 	logText := podLog(t, cs, agentPod.Name)
@@ -787,27 +791,39 @@ func cfsCounters(ctx context.Context, t *testing.T, n *node.Node, pod, container
 // counters over a window of the test's.
 func compareThrottling(ctx context.Context, t *testing.T, n *node.Node, rcv *receiver.Receiver, source, pod, container string) {
 	t.Helper()
+	// reading waits for the agent's first figure taken after since.
+	reading := func(what string, since time.Time) (wire.CPUThrottling, time.Time) {
+		var th wire.CPUThrottling
+		var at time.Time
+		// Four minutes: a kubelet slowed by the churn before (a loaded
+		// machine) can time the agent's reads out, and its usage source
+		// then backs off (10 s, 20 s, 40 s ...) before the two reads a
+		// window needs.
+		waitReceiverWithin(ctx, t, rcv, n.Name, what, 4*time.Minute, func(st receiver.NodeState) bool {
+			u, ok := st.Usage.Pods[receiver.PodKey("default", pod)]
+			if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 {
+				return false
+			}
+			got := u.Containers[0].Throttling
+			if container == "" {
+				got = u.Throttling
+			}
+			if got == nil {
+				return false
+			}
+			th, at = *got, u.Timestamp
+			return true
+		})
+		return th, at
+	}
+	// A first figure, then the kubelet's counters, then the agent's next
+	// figure: its window and the test's start about together, so both
+	// see the same load (right after a rolling update and its churn, the
+	// machine is busy for a while, and a spinning container gets its
+	// quota in fewer periods).
+	_, first := reading(pod+"'s throttling", time.Now())
 	p0, th0 := cfsCounters(ctx, t, n, pod, container)
-	since := time.Now()
-	var th wire.CPUThrottling
-	// Four minutes: a kubelet slowed by the churn before (a loaded
-	// machine) can time the agent's reads out, and its usage source then
-	// backs off (10 s, 20 s, 40 s ...) before the two reads a window needs.
-	waitReceiverWithin(ctx, t, rcv, n.Name, pod+"'s throttling", 4*time.Minute, func(st receiver.NodeState) bool {
-		u, ok := st.Usage.Pods[receiver.PodKey("default", pod)]
-		if !ok || !u.Timestamp.After(since) || len(u.Containers) != 1 {
-			return false
-		}
-		got := u.Containers[0].Throttling
-		if container == "" {
-			got = u.Throttling
-		}
-		if got == nil {
-			return false
-		}
-		th = *got
-		return true
-	})
+	th, _ := reading(pod+"'s next throttling figure", first)
 	// The kubelet's counters over a window of the test's own, of at least
 	// 50 periods (cAdvisor refreshes them every 10-15 s).
 	var p1, th1 float64
