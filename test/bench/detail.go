@@ -18,6 +18,7 @@ type detailVariant struct {
 	env       []string
 	full      bool // reads everything: its receiver must hold every figure
 	cgroups   bool // reads throttling from the synthetic cgroup tree (HOST_SYS)
+	breakdown bool // the report says where its usage events' bytes go
 }
 
 // detailRun is the detail scenario's agents, measured together over one
@@ -29,8 +30,8 @@ type detailRun struct {
 	steady            Counts // API requests of all of them in the window
 	summary, cadvisor int64  // bytes of one answer of the synthetic kubelet
 	resourceBytes     int64
-	// usageBytes and fields: the gzip'd usage events of the "all"
-	// variant in the window, and each field group's share of them.
+	// usageBytes and fields: the gzip'd usage events of the variant with
+	// breakdown in the window, and each field group's share of them.
 	usageBytes, usageEvents int
 	fields                  []fieldShare
 }
@@ -39,7 +40,7 @@ func (b *Runner) detailVariants() []detailVariant {
 	vs := []detailVariant{
 		{name: "resource metrics only", key: "resource", binary: b.cfg.Agent,
 			env: []string{"CATOPS_KUBELET_SUMMARY=false", "CATOPS_THROTTLING_SOURCE=none"}},
-		{name: "everything on, throttling from the cgroups (the default)", key: "all", binary: b.cfg.Agent, full: true, cgroups: true,
+		{name: "everything on, throttling from the cgroups (the default)", key: "all", binary: b.cfg.Agent, full: true, cgroups: true, breakdown: true,
 			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_THROTTLING_SOURCE=cgroup"}},
 		{name: "everything on, throttling from /metrics/cadvisor", key: "cadvisor", binary: b.cfg.Agent, full: true,
 			env: []string{"CATOPS_KUBELET_SUMMARY=true", "CATOPS_THROTTLING_SOURCE=cadvisor"}},
@@ -117,7 +118,7 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 	}
 	reads0, _ := k.Counts("/metrics/resource")
 	for i, v := range m.variants {
-		if v.key == "all" {
+		if v.breakdown {
 			sinks[i].KeepUsage()
 		}
 	}
@@ -156,7 +157,7 @@ func (b *Runner) detail(ctx context.Context, pods []KubeletPod) (detailRun, erro
 		if err := b.checkDetail(sinks[i], v, len(pods)); err != nil {
 			return m, err
 		}
-		if v.key == "all" {
+		if v.breakdown {
 			us := sinks[i].Usages()
 			m.usageEvents = len(us)
 			if m.usageBytes, m.fields, err = bytesByField(us); err != nil {

@@ -74,17 +74,18 @@ func New(mount string, logger *zap.Logger) *Throttling {
 
 // Annotate sets the Throttling of each container in u's pods that has a
 // CPU limit in pods (the pods on this node, from the cache; its own, or its
-// pod's pod-level one) and a running instance, and of each pod in u whose spec sets a pod-level CPU limit (its
-// pod cgroup holds that quota): the CFS periods, throttled periods and
-// throttled time of the cgroup's cpu.stat between the previous Annotate
-// that read it and now (window_seconds). A container has none on its first
-// read (its instance's: a restarted container has a new cgroup), a pod on
-// its first; either has none when a counter went down or the clock did not
-// move on, when throttled periods would exceed periods, when its cgroup or
-// cpu.stat cannot be read or understood, and when it is not in u (the next
-// read then spans both intervals). Throttled time and the window are
-// rounded to the millisecond (usage.RoundThrottling). Counters of
-// containers and pods no longer in pods are forgotten.
+// pod's pod-level one) and a running instance, and of each pod in u whose
+// spec sets a pod-level CPU limit (its pod cgroup holds that quota): the
+// CFS periods, throttled periods and throttled time of the cgroup's
+// cpu.stat between the previous Annotate that read it and now
+// (window_seconds). A container has none on its first read (its
+// instance's: a restarted container has a new cgroup), a pod on its first;
+// either has none when a counter went down or the clock did not move on,
+// when throttled periods would exceed periods, when its cgroup or cpu.stat
+// cannot be read or understood, and when it is not in u (the next read
+// then spans both intervals). Throttled time and the window are rounded to
+// the millisecond (usage.RoundThrottling). Counters of containers and pods
+// no longer in pods are forgotten.
 func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) {
 	defer t.forget(pods)
 	if !u.Available || len(u.Pods) == 0 {
@@ -122,14 +123,13 @@ func (t *Throttling) Annotate(u *wire.Usage, pods []*corev1.Pod, now time.Time) 
 // read reads the counters of the container id of p (id "": of p's own
 // cgroup) and returns its throttling since the last read.
 func (t *Throttling) read(p *corev1.Pod, id string, now time.Time) (wire.CPUThrottling, bool) {
-	uid := cgroupUID(p)
 	key := id
 	if id == "" {
-		key = podKey(uid)
+		key = podKey(cgroupUID(p))
 	}
 	st := t.containers[key]
 	if st == nil {
-		dir := t.locate(uid, id, now)
+		dir := t.locate(cgroupUID(p), id, now)
 		if dir == "" {
 			return wire.CPUThrottling{}, false
 		}
