@@ -18,9 +18,13 @@ PKGS := ./cmd/... ./pkg/... ./test/node/...
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# `catops-k8s cluster` execs catops-k8s-cluster from the directory of the
+# running catops-k8s, so the two are built, and shipped, side by side (a
+# separate binary keeps client-go's clientset out of every node's agent).
 .PHONY: build
-build: ## build ./catops-k8s (static, as in the image)
+build: ## build ./catops-k8s (node agent) and ./catops-k8s-cluster (cluster reporter, run by `catops-k8s cluster`), static, as in the image
 	$(GO_BUILD) -o catops-k8s ./cmd/kubernetes
+	$(GO_BUILD) -o catops-k8s-cluster ./cmd/kubernetes-cluster
 
 # -race needs cgo, hence a C compiler (`go env CC`, gcc by default). Without
 # one, `make test` says so in one line and runs the tests with cgo off (as
@@ -70,18 +74,21 @@ bench-micro: ## micro-benchmarks of the hot paths (transform, join, encode, comp
 bench-load: ## the connector vs a polling baseline on a local control plane; report in .rig/bench/
 	hack/build-tools.sh etcd kube-apiserver kwok metrics-server
 	$(GO_BUILD) -o bin/catops-k8s ./cmd/kubernetes
+	$(GO_BUILD) -o bin/catops-k8s-cluster ./cmd/kubernetes-cluster
 	go run ./test/bench/cmd/bench -agent bin/catops-k8s -out .rig/bench $(BENCH_ARGS)
 
 .PHONY: bench-smoke
 bench-smoke: ## the load harness at a small size (~3 min), so CI keeps it working; figures are not for the docs
 	hack/build-tools.sh etcd kube-apiserver kwok metrics-server
 	$(GO_BUILD) -o bin/catops-k8s ./cmd/kubernetes
+	$(GO_BUILD) -o bin/catops-k8s-cluster ./cmd/kubernetes-cluster
 	go run ./test/bench/cmd/bench -agent bin/catops-k8s -out .rig/bench-smoke -timeout 10m \
-	  -scenarios requests,latency,many -window 10s -pods 20 -namespaces 4 -events 40 -many-nodes 5 -many-pods 10
+	  -scenarios requests,latency,reporter,many -window 10s -pods 20 -namespaces 4 -events 40 -many-nodes 5 -many-pods 10 \
+	  -scale-nodes 5 -scale-pods 50 -deployments 20 -pending-pods 5
 
-# AGENT_GO_BUILD: the agent is built as `make build` builds it.
+# AGENT_GO_BUILD: the agent and the cluster reporter are built as `make build` builds them.
 .PHONY: node-images
-node-images: ## the real node's images without Docker (agent as Dockerfile.k8s packs it, pause, box) -> .cache/node/images/*.tar
+node-images: ## the real node's images without Docker (agent + cluster reporter as Dockerfile.k8s packs them, pause, box) -> .cache/node/images/*.tar
 	AGENT_GO_BUILD='$(GO_BUILD)' hack/node-images.sh
 
 .PHONY: tools
@@ -170,4 +177,4 @@ first-hour: tools ## a new user's first hour on a clean clone: README's commands
 
 .PHONY: clean
 clean: ## remove build outputs (keeps .cache/bin and Go's caches)
-	rm -f catops-k8s catops-receiver
+	rm -f catops-k8s catops-k8s-cluster catops-receiver

@@ -97,16 +97,18 @@ port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 say "building the control-plane binaries the demo runs (first run: ~25 min on 2 cores; cached after)"
 hack/build-tools.sh "${TOOLS[@]}"
-say "building catops-k8s, catops-receiver and the rig"
+say "building catops-k8s (and catops-k8s-cluster beside it), catops-receiver and the rig"
 mkdir -p bin "$LOGS"
 rm -f "$LOGS/view.txt" # the view of an older demo: the view is on the terminal now
 CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes
+# beside it, as in the image: `bin/catops-k8s cluster` execs it
+CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s-cluster ./cmd/kubernetes-cluster
 go build -o bin/catops-receiver ./cmd/catops-receiver
 go build -o bin/rig ./test/rig/cmd/rig
 
 # What an earlier demo of this checkout may have left running.
 stop_all >"$LOGS/stop.log" 2>&1
-for ((i = 0; i <= NODES; i++)); do
+for ((i = 0; i <= NODES + 1; i++)); do # the agents' (one per node, control plane included) and the reporter's
   for addr in "$RECEIVER" "127.0.0.1:$((HEALTH_PORT + i))"; do
     port_free "$addr" || die "$addr is in use: is another demo running? (make demo-down stops this" \
       "checkout's; DEMO_RECEIVER_PORT and DEMO_HEALTH_PORT move the demo's ports)"
@@ -177,6 +179,7 @@ CURL="curl -H 'Authorization: Bearer $TOKEN' http://$RECEIVER/api/state"
 NOTES=(
   "Every 10 s the demo scales shop/web (5 <-> 2 replicas), relabels or deletes the shop/api pods,"
   "and OOM-kills shop/worker-oom again. All the connectors run on this machine: the HOST rows agree."
+  "The cluster panel is the cluster reporter's (catops-k8s cluster): shop/big-batch fits no node."
   "State as JSON:  $CURL"
   "Logs: .rig/demo-logs/    Stop: Ctrl-C (after a crash: make demo-down)"
 )
@@ -207,6 +210,27 @@ for node in $("$KUBECTL" get nodes -o jsonpath='{.items[*].metadata.name}'); do
   echo $! >>"$PIDS"
   port=$((port + 1))
 done
+
+# The cluster reporter: one replica here, with its own ServiceAccount's
+# identity (the chart's Deployment runs two; on kwok nodes its pods run
+# nothing). It sends the cluster stream: the view's cluster panel.
+REPORTER_TOKEN=$("$KUBECTL" -n catops-system create token catops-cluster --duration=24h)
+REPORTER_KUBECONFIG=$LOGS/reporter-kubeconfig
+sed "s|token: \"$SA_TOKEN\"|token: \"$REPORTER_TOKEN\"|" "$AGENT_KUBECONFIG" >"$REPORTER_KUBECONFIG"
+chmod 600 "$REPORTER_KUBECONFIG"
+POD_NAME=demo-reporter NAMESPACE=catops-system CATOPS_LEASE_NAME=catops-cluster CATOPS_AUTH_TOKEN=$TOKEN \
+  CATOPS_BACKEND_URL=http://$RECEIVER CATOPS_CLUSTER_NAME=demo COLLECTION_INTERVAL=10 \
+  CATOPS_HEALTH_ADDR=127.0.0.1:$port KUBECONFIG="$REPORTER_KUBECONFIG" \
+  "$ROOT/bin/catops-k8s" cluster >"$LOGS/reporter.log" 2>&1 &
+echo $! >>"$PIDS"
+# A pod no node can take: the scheduler says why (the panel's pending pods)
+# and reports FailedScheduling warnings (its recent warnings).
+k -n shop apply -f - <<POD
+apiVersion: v1
+kind: Pod
+metadata: {name: big-batch, namespace: shop}
+spec: {containers: [{name: main, image: example.invalid/batch:1, resources: {requests: {memory: 512Gi}}}]}
+POD
 
 step=0
 while true; do

@@ -160,8 +160,9 @@ chart() {
   packaged=$("$helm" package "$tmp/$name" --version "$v" --app-version "$v" --destination "$out")
   tgz="$(cd "$out" && pwd)/$name-$v.tgz"
   [[ -f $tgz ]] || die "helm package did not write $tgz"
+  # The DaemonSet and the cluster reporter's Deployment run the same image.
   got=$("$helm" template "$name" "$tgz" --set auth.token=release-check |
-    sed -n 's/^ *image: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p')
+    sed -n 's/^ *image: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' | sort -u)
   [[ $got == "$img:$v" ]] ||
     die "the packaged chart installs '$got', not $img:$v: is image.repository in $(rel "$CHART_DIR/values.yaml") $(image)?"
   echo "$packaged" >&2

@@ -1,8 +1,9 @@
 // Command catops-receiver is a development backend: it accepts the
-// connector's wire protocol with the reference receiver (pkg/receiver),
-// logs every batch it applies, serves the rebuilt state of every node at
-// GET /api/state and, with --view, draws that state on stdout as batches
-// arrive (view.go). It is not the CatOps backend.
+// connector's wire protocol with the reference receiver (pkg/receiver):
+// the node agents' batches and the cluster reporter's. It logs every batch
+// it applies, serves the rebuilt state of every node and cluster at GET
+// /api/state and, with --view, draws that state on stdout as batches
+// arrive (view.go, view_cluster.go). It is not the CatOps backend.
 package main
 
 import (
@@ -40,7 +41,7 @@ func run(ctx context.Context, args []string) error {
 	// The default stays empty so --help never prints a token from the
 	// environment; the variable is read after parsing.
 	token := fs.String("token", "", "bearer token agents must send (default: env CATOPS_AUTH_TOKEN)")
-	viewEvery := fs.Duration("view", 0, "print a view of every node's state to stdout when a batch is applied, at most once per this interval (0: off)")
+	viewEvery := fs.Duration("view", 0, "print a view of every node's and cluster's state to stdout when a batch is applied, at most once per this interval (0: off)")
 	clearScreen := fs.Bool("clear", false, "with --view, redraw the view in place on the terminal (and at least every 5 s, so that ages stay current)")
 	var notes []string
 	fs.Func("view-note", "with --view, a line to print under the view (repeatable)", func(s string) error {
@@ -84,15 +85,16 @@ func run(ctx context.Context, args []string) error {
 }
 
 // newReceiver returns the receiver and a channel that wakes the view after
-// each applied batch. One pending wake-up is enough, so a send to a full
-// channel is dropped rather than wait.
+// each applied batch of either stream. One pending wake-up is enough, so a
+// send to a full channel is dropped rather than wait.
 func newReceiver(token string, logger *zap.Logger) (*receiver.Receiver, <-chan struct{}, error) {
 	changed := make(chan struct{}, 1)
-	rcv, err := receiver.New(receiver.Options{Token: token, Logger: logger, OnApply: func(string) {
+	wake := func(string) {
 		select {
 		case changed <- struct{}{}:
 		default:
 		}
-	}})
+	}
+	rcv, err := receiver.New(receiver.Options{Token: token, Logger: logger, OnApply: wake, OnClusterApply: wake})
 	return rcv, changed, err
 }

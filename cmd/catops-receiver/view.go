@@ -37,8 +37,9 @@ type viewOptions struct {
 
 // viewState is what one frame shows.
 type viewState struct {
-	stats receiver.Stats
-	nodes []receiver.NodeState
+	stats    receiver.Stats
+	nodes    []receiver.NodeState
+	clusters []receiver.ClusterState
 }
 
 // snapshot reads the receiver's state for one frame.
@@ -47,6 +48,11 @@ func snapshot(rcv *receiver.Receiver) viewState {
 	for _, name := range rcv.Nodes() {
 		if n, ok := rcv.Node(name); ok {
 			st.nodes = append(st.nodes, n)
+		}
+	}
+	for _, key := range rcv.Clusters() {
+		if c, ok := rcv.Cluster(key); ok {
+			st.clusters = append(st.clusters, c)
 		}
 	}
 	return st
@@ -119,7 +125,7 @@ func frame(body []byte, clear, first bool) []byte {
 }
 
 // render writes one frame of the view: the nodes, their hosts, their pods,
-// a legend and the notes.
+// a legend, the clusters (when a cluster reporter reported) and the notes.
 func render(w io.Writer, st viewState, now time.Time, notes []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "catops-receiver  %s  batches applied %d, duplicates %d, resyncs asked %d, rejected %d\n",
@@ -140,6 +146,9 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 			b.WriteString("NET IN/OUT: the pod's traffic received/sent per second; DISK: its ephemeral storage used\n" +
 				"(emptyDir, writable layers, logs); both from the kubelet summary, in binary units.\n")
 		}
+	}
+	if len(st.clusters) > 0 {
+		renderClusters(&b, st.clusters, now)
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")

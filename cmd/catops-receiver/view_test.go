@@ -115,8 +115,9 @@ func demoState() viewState {
 	addPod(&cp, owned(pod("catops-system", "catops-89hj7", "Running", 0), "DaemonSet", "catops"), 82*time.Second, ptr(reading(0.001, 8<<20)))
 
 	return viewState{
-		stats: receiver.Stats{BatchesApplied: 40, Duplicates: 1},
-		nodes: []receiver.NodeState{cp, n1, n2},
+		stats:    receiver.Stats{BatchesApplied: 40, Duplicates: 1},
+		nodes:    []receiver.NodeState{cp, n1, n2},
+		clusters: []receiver.ClusterState{demoCluster()},
 	}
 }
 

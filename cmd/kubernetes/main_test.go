@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,4 +121,29 @@ current-context: c
 	}
 	assert.Positive(t, clientGo, "client-go's own lines were routed into the JSON logger:\n%s", errOut)
 	assert.NotContains(t, errOut, secret)
+}
+
+// "catops-k8s cluster" runs catops-k8s-cluster from beside the executable;
+// without it, one line says what is missing.
+func TestClusterSubcommandExecsTheReporter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries")
+	}
+	dir := t.TempDir()
+	for pkg, name := range map[string]string{".": "catops-k8s", "../kubernetes-cluster": "catops-k8s-cluster"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
+		require.NoError(t, err, "go build %s: %s", pkg, out)
+	}
+	out, err := exec.Command(filepath.Join(dir, "catops-k8s"), "cluster", "--version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Regexp(t, `^catops-k8s cluster dev `, string(out))
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "catops-k8s-cluster")))
+	cmd := exec.Command(filepath.Join(dir, "catops-k8s"), "cluster", "--version")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode())
+	assert.Equal(t, 1, strings.Count(string(out), "\n"), "one line: %q", out)
+	assert.Contains(t, string(out), "catops-k8s: run "+filepath.Join(dir, "catops-k8s-cluster")+": ")
+	assert.Contains(t, string(out), "make build builds both")
 }

@@ -31,7 +31,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/health"
@@ -365,14 +364,7 @@ var deltaEventTypes = []wire.EventType{wire.EventSnapshotBegin, wire.EventSnapsh
 	wire.EventNode, wire.EventHost, wire.EventUsage}
 
 func tokenFunc(cfg *config.Config) (token.Func, error) {
-	if cfg.AuthToken != "" {
-		return token.Static(cfg.AuthToken), nil
-	}
-	f, err := token.NewFile(cfg.AuthTokenFile)
-	if err != nil {
-		return nil, fmt.Errorf("CATOPS_AUTH_TOKEN_FILE: %w", err)
-	}
-	return f.Token, nil
+	return token.Source(cfg.AuthToken, cfg.AuthTokenFile)
 }
 
 // newSession names this run of the agent; sequence numbers restart with it.
@@ -474,10 +466,7 @@ type loop struct {
 	snd    *sender.Sender
 	status *health.Status
 
-	lastResync    time.Time
-	resyncBackoff wait.Backoff
-	resyncAt      time.Time // when a spaced resync is due; zero: none
-	resyncReason  string
+	resyncs sender.ResyncSpacer
 }
 
 func (l *loop) run(ctx context.Context, ticks <-chan tick) {
@@ -498,46 +487,26 @@ func (l *loop) run(ctx context.Context, ticks <-chan tick) {
 			l.snapshot(wire.ReasonPeriodic)
 		case reason := <-l.snd.ResyncRequested():
 			l.resync(reason)
-		case <-l.resyncTimer():
-			l.resyncAt = time.Time{}
-			l.snapshot(l.resyncReason)
+		case <-l.resyncs.Timer():
+			l.snapshot(l.resyncs.Due())
 		}
 	}
 }
 
 // resync sends the snapshot the sender asked for, at once unless resyncs
-// come back to back: then they are spaced by a backoff (1 s doubling to
-// 5 min, reset after 10 quiet minutes), so a backend that keeps refusing a
-// snapshot is not sent one ten times a second.
+// come back to back: then they are spaced (sender.ResyncSpacer).
 func (l *loop) resync(reason string) {
-	now := l.d.Now()
-	if now.Sub(l.lastResync) > 10*time.Minute {
-		l.resyncBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Minute}
-	}
-	if !l.resyncAt.IsZero() {
-		return // one is already scheduled
-	}
-	gap := l.resyncBackoff.Step()
-	if l.lastResync.IsZero() || now.Sub(l.lastResync) >= gap {
+	now, in := l.resyncs.Request(reason, l.d.Now())
+	switch {
+	case now:
 		l.snapshot(reason)
-		return
+	case in > 0:
+		l.log.Info("Resync requested again soon after the last one; spacing them", zap.Duration("in", in))
 	}
-	l.resyncAt, l.resyncReason = l.lastResync.Add(gap), reason
-	l.log.Info("Resync requested again soon after the last one; spacing them", zap.Duration("in", l.resyncAt.Sub(now)))
-}
-
-// resyncTimer fires when a spaced resync is due; nil (never) when none is.
-func (l *loop) resyncTimer() <-chan time.Time {
-	if l.resyncAt.IsZero() {
-		return nil
-	}
-	return time.After(time.Until(l.resyncAt))
 }
 
 func (l *loop) snapshot(reason string) {
-	if reason == wire.ReasonResync || reason == wire.ReasonRequested {
-		l.lastResync = l.d.Now()
-	}
+	l.resyncs.Sent(reason, l.d.Now())
 	l.d.Metrics.Snapshots.WithLabelValues(reason).Inc()
 	l.enqueue(l.j.Snapshot(reason))
 }

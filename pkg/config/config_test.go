@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -297,28 +298,40 @@ func TestEveryKeyHasARow(t *testing.T) {
 }
 
 func TestUsageListsEveryVariable(t *testing.T) {
-	usage := NewOptions("catops-k8s").Usage()
-	for _, name := range EnvNames() {
-		assert.True(t, strings.Contains(usage, "env "+name), "--help names %s", name)
+	for _, r := range []Role{RoleNode, RoleCluster} {
+		usage := NewRoleOptions("catops-k8s", r).Usage()
+		for _, name := range RoleEnvNames(r) {
+			assert.Equal(t, 1, strings.Count(usage, "env "+name+"\n")+strings.Count(usage, "env "+name+","), "--help of role %d names %s once", r, name)
+		}
 	}
+	assert.NotContains(t, NewRoleOptions("catops-k8s cluster", RoleCluster).Usage(), "NODE_NAME")
+	assert.NotContains(t, NewOptions("catops-k8s").Usage(), "CATOPS_LEASE_NAME")
 }
 
 // --help is grouped, names the value each flag takes and stays within 80
 // columns.
 func TestUsageIsGroupedTypedAndNarrow(t *testing.T) {
-	seen := map[key]int{}
-	for _, g := range usageGroups {
-		for _, k := range g.keys {
-			seen[k]++
+	for _, r := range []Role{RoleNode, RoleCluster} {
+		seen := map[key]int{}
+		for _, g := range usageGroups {
+			if slices.Contains(g.roles, r) {
+				for _, k := range g.keys {
+					if slices.Contains(keys(r), k) {
+						seen[k]++
+					}
+				}
+			}
 		}
+		for _, k := range keys(r) {
+			assert.Equal(t, 1, seen[k], "%s is in exactly one --help group of role %d", settings[k].name, r)
+		}
+		assert.Len(t, seen, len(keys(r)), "role %d: no group names a setting it does not have", r)
 	}
-	for k, s := range settings {
-		assert.Equal(t, 1, seen[key(k)], "%s is in exactly one --help group", s.name)
+	for _, s := range settings {
 		if !s.boolean {
 			assert.NotEmpty(t, s.arg, "%s names its value in --help", s.name)
 		}
 	}
-	assert.Len(t, seen, len(settings), "no group names an unknown setting")
 	usage := NewOptions("catops-k8s").Usage()
 	for _, line := range strings.Split(usage, "\n") {
 		assert.LessOrEqual(t, utf8.RuneCountInString(line), usageWidth, "%q", line)

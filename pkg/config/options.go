@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,9 +62,48 @@ const (
 	includeInterfaces
 	excludeInterfaces
 	hostSource
+	podName
+	clusterName
+	leaseName
+	leaseDuration
+	renewDeadline
+	retryPeriod
 
 	numSettings // not a setting: the size of the table
 )
+
+// Role is which command a set of options is for: the node agent
+// (catops-k8s) or the cluster reporter (catops-k8s cluster).
+type Role int
+
+// The roles.
+const (
+	RoleNode Role = iota
+	RoleCluster
+)
+
+// clusterKeys are the settings the cluster reporter reads, in the order of
+// its FlagSet; clusterOnly those the node agent does not.
+var (
+	clusterKeys = []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP,
+		namespace, podName, clusterName, leaseName, leaseDuration, renewDeadline, retryPeriod, kubeconfig,
+		collectionInterval, snapshotInterval, queueMaxBytes, batchMaxBytes, flushDelay, shutdownTimeout, healthAddr, logLevel}
+	clusterOnly = []key{podName, clusterName, leaseName, leaseDuration, renewDeadline, retryPeriod}
+)
+
+// keys are the settings of role, in the order of its FlagSet.
+func keys(r Role) []key {
+	if r == RoleCluster {
+		return clusterKeys
+	}
+	var out []key
+	for k := range numSettings {
+		if !slices.Contains(clusterOnly, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // setting is one row of the table: the flag, its environment variable, the
 // default, the value it takes in --help (none for a boolean) and its help.
@@ -111,6 +151,12 @@ var settings = [numSettings]setting{
 	hostDev:            {"host-dev", "HOST_DEV", "", "PATH", "host /dev mount, to name /dev/mapper devices (optional, e.g. /host/dev); empty: /dev", false},
 	includeInterfaces:  {"host-include-interfaces", "CATOPS_HOST_INCLUDE_INTERFACES", "", "PATTERNS", "comma-separated shell patterns (weird0,eth*) of network interfaces always counted in host figures, even virtual ones; empty: none (see docs/host-metrics.md)", false},
 	excludeInterfaces:  {"host-exclude-interfaces", "CATOPS_HOST_EXCLUDE_INTERFACES", "", "PATTERNS", "comma-separated shell patterns of network interfaces never counted in host figures; win over the include patterns; empty: none", false},
+	podName:            {"pod-name", "POD_NAME", "", "NAME", "this replica's identity in the leader election: its pod's name (downward API metadata.name); empty: the host name, which is the pod's name in a pod", false},
+	clusterName:        {"cluster-name", "CATOPS_CLUSTER_NAME", "", "NAME", "a name for the cluster, sent with every batch beside the cluster's ID (the UID of its kube-system namespace); empty: none", false},
+	leaseName:          {"lease-name", "CATOPS_LEASE_NAME", "catops-cluster", "NAME", "the coordination.k8s.io Lease the replicas elect their leader on, in NAMESPACE; only its holder watches the cluster and sends", false},
+	leaseDuration:      {"lease-duration", "CATOPS_LEASE_DURATION", "15s", "DURATION", "how long the lease lasts unrenewed: the longest the cluster stream stops when the leader dies without letting go", false},
+	renewDeadline:      {"renew-deadline", "CATOPS_RENEW_DEADLINE", "10s", "DURATION", "how long the leader tries to renew before it steps down; it sends nothing once this long has passed since its last renewal began (shorter than the lease duration)", false},
+	retryPeriod:        {"retry-period", "CATOPS_RETRY_PERIOD", "2s", "DURATION", "how often replicas try to take or renew the lease (shorter than the renew deadline)", false},
 	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
 }
 
@@ -131,6 +177,8 @@ type value struct {
 
 // Options are the raw settings, before validation.
 type Options struct {
+	role    Role
+	bound   [numSettings]bool // the settings of role
 	values  [numSettings]value
 	fs      *pflag.FlagSet
 	flags   [numSettings]*pflag.Flag
@@ -143,10 +191,18 @@ type Options struct {
 	proxies []value
 }
 
-// NewOptions binds every setting to a flag on a new FlagSet named prog.
-func NewOptions(prog string) *Options {
-	o := &Options{fs: pflag.NewFlagSet(prog, pflag.ContinueOnError)}
-	for k, s := range settings {
+// NewOptions binds every setting of the node agent to a flag on a new
+// FlagSet named prog.
+func NewOptions(prog string) *Options { return NewRoleOptions(prog, RoleNode) }
+
+// NewRoleOptions binds every setting of role to a flag on a new FlagSet
+// named prog. The settings of the other role keep their defaults and are
+// not read from the environment.
+func NewRoleOptions(prog string, role Role) *Options {
+	o := &Options{role: role, fs: pflag.NewFlagSet(prog, pflag.ContinueOnError)}
+	for _, k := range keys(role) {
+		o.bound[k] = true
+		s := settings[k]
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
 		if s.boolean {
 			o.fs.Bool(s.name, s.def == "true", help)
@@ -181,6 +237,8 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 	}
 	for k, s := range settings {
 		switch {
+		case !o.bound[k]:
+			o.values[k] = value{raw: s.def, source: s.env}
 		case o.flags[k].Changed:
 			o.values[k] = value{raw: strings.TrimSpace(o.flags[k].Value.String()), source: "--" + s.name, set: true}
 		case getenv(s.env) != "":
@@ -235,18 +293,21 @@ func escapeControls(s string) string {
 	return b.String()
 }
 
-// usageGroups orders --help: each setting in one group.
+// usageGroups orders --help: each setting of a role in one of its groups.
 var usageGroups = []struct {
 	title string
 	keys  []key
+	roles []Role // the roles that show the group
 }{
-	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}},
-	{"This node", []key{nodeName, namespace, kubeconfig, watchList}},
-	{"Collection", []key{collectionInterval, snapshotInterval}},
-	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, throttlingSource, hostIP}},
-	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}},
-	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}},
-	{"Health and logs", []key{healthAddr, logLevel}},
+	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}, []Role{RoleNode, RoleCluster}},
+	{"This node", []key{nodeName, namespace, kubeconfig, watchList}, []Role{RoleNode}},
+	{"Leader election", []key{namespace, podName, leaseName, leaseDuration, renewDeadline, retryPeriod}, []Role{RoleCluster}},
+	{"This cluster", []key{clusterName, kubeconfig}, []Role{RoleCluster}},
+	{"Collection", []key{collectionInterval, snapshotInterval}, []Role{RoleNode, RoleCluster}},
+	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, throttlingSource, hostIP}, []Role{RoleNode}},
+	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}, []Role{RoleNode}},
+	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}, []Role{RoleNode, RoleCluster}},
+	{"Health and logs", []key{healthAddr, logLevel}, []Role{RoleNode, RoleCluster}},
 }
 
 // usageWidth is the width --help wraps its text at.
@@ -258,13 +319,30 @@ const usageWidth = 80
 func (o *Options) Usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", o.fs.Name())
-	b.WriteString("catops-k8s watches the pods of one Kubernetes node and ships their state,\n")
-	b.WriteString("usage and host samples to the CatOps backend. Every flag can also be set\n")
-	b.WriteString("through its environment variable; a flag wins over the variable.\n")
+	if o.role == RoleCluster {
+		b.WriteString("catops-k8s cluster is the cluster reporter: of its replicas, the one that\n")
+		b.WriteString("holds the lease watches the cluster's workloads, pods without a node,\n")
+		b.WriteString("namespaces, nodes and Warning events and ships them to the CatOps backend.\n")
+	} else {
+		b.WriteString("catops-k8s watches the pods of one Kubernetes node and ships their state,\n")
+		b.WriteString("usage and host samples to the CatOps backend (\"catops-k8s cluster --help\"\n")
+		b.WriteString("for the cluster reporter).\n")
+	}
+	b.WriteString("Every flag can also be set through its environment variable; a flag wins\n")
+	b.WriteString("over the variable.\n")
 	const indent = "      "
 	for _, g := range usageGroups {
-		fmt.Fprintf(&b, "\n%s:\n", g.title)
+		if !slices.Contains(g.roles, o.role) {
+			continue
+		}
+		var ks []key
 		for _, k := range g.keys {
+			if o.bound[k] {
+				ks = append(ks, k)
+			}
+		}
+		fmt.Fprintf(&b, "\n%s:\n", g.title)
+		for _, k := range ks {
 			s := settings[k]
 			flag := "  --" + s.name
 			if !s.boolean {
@@ -309,11 +387,14 @@ func wrap(text string, width int) []string {
 	return lines
 }
 
-// EnvNames lists every environment variable the agent reads, sorted.
-func EnvNames() []string {
+// EnvNames lists every environment variable the node agent reads, sorted.
+func EnvNames() []string { return RoleEnvNames(RoleNode) }
+
+// RoleEnvNames lists every environment variable role reads, sorted.
+func RoleEnvNames(r Role) []string {
 	out := make([]string, 0, len(settings))
-	for _, s := range settings {
-		out = append(out, s.env)
+	for _, k := range keys(r) {
+		out = append(out, settings[k].env)
 	}
 	sort.Strings(out)
 	return out

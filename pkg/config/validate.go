@@ -1,7 +1,9 @@
 package config
 
 import (
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -107,6 +109,16 @@ type Config struct {
 	// patterns that override which network interfaces host figures count.
 	HostIncludeInterfaces []string
 	HostExcludeInterfaces []string
+
+	// The cluster reporter's (RoleCluster): its identity in the election
+	// (POD_NAME, else the host name), the cluster's name, and the Lease
+	// (in Namespace) with client-go's timings.
+	PodName       string
+	ClusterName   string
+	LeaseName     string
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
 }
 
 // Error is a configuration mistake: one line that names the setting and
@@ -138,7 +150,11 @@ func (o *Options) Validate() (*Config, error) {
 		HostRoot:      o.get(hostRoot).raw,
 		HostDev:       o.get(hostDev).raw,
 	}
-	if c.NodeName == "" {
+	if o.role == RoleCluster {
+		if err := o.election(c); err != nil {
+			return nil, err
+		}
+	} else if c.NodeName == "" {
 		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(nodeName).source)
 	}
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
@@ -221,6 +237,53 @@ func (o *Options) Validate() (*Config, error) {
 	}
 	return c, nil
 }
+
+// election checks the cluster reporter's leader election settings.
+func (o *Options) election(c *Config) error {
+	c.PodName, c.ClusterName, c.LeaseName = o.get(podName).raw, o.get(clusterName).raw, o.get(leaseName).raw
+	if c.Namespace == "" {
+		return errorf("%s is not set: set it to the namespace the reporter runs in, where its Lease lives (in a pod: the downward API field metadata.namespace)", o.get(namespace).source)
+	}
+	if c.PodName == "" {
+		// A random suffix: two reporters on one host must not share an
+		// identity, or both would take themselves for the holder.
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return errorf("%s is not set and the host name cannot be read: set it to this replica's pod name (downward API field metadata.name)", o.get(podName).source)
+		}
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.PodName = h + "_" + hex.EncodeToString(b[:])
+	}
+	for _, k := range []key{namespace, leaseName} {
+		if v := o.get(k); !dnsSubdomain.MatchString(v.raw) || len(v.raw) > 253 {
+			return errorf("%s must be a Kubernetes object name (lowercase letters, digits, '-' and '.'), got %q", v.source, v.raw)
+		}
+	}
+	var err error
+	if c.LeaseDuration, err = o.duration(leaseDuration, 2*time.Second); err != nil {
+		return err
+	}
+	if c.RenewDeadline, err = o.duration(renewDeadline, time.Second); err != nil {
+		return err
+	}
+	if c.RetryPeriod, err = o.duration(retryPeriod, 100*time.Millisecond); err != nil {
+		return err
+	}
+	if c.LeaseDuration%time.Second != 0 {
+		return errorf("%s must be whole seconds (the Lease stores seconds), got %s", o.get(leaseDuration).source, c.LeaseDuration)
+	}
+	// client-go's rule: the retry period, jittered up to 1.2 times, must
+	// fit in the renew deadline.
+	if c.RenewDeadline >= c.LeaseDuration || float64(c.RenewDeadline) <= 1.2*float64(c.RetryPeriod) {
+		return errorf("leader election needs %s (%s) > %s (%s) > 1.2 × %s (%s)", o.get(leaseDuration).source, c.LeaseDuration,
+			o.get(renewDeadline).source, c.RenewDeadline, o.get(retryPeriod).source, c.RetryPeriod)
+	}
+	return nil
+}
+
+// dnsSubdomain is a Kubernetes object name (RFC 1123 subdomain).
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 func (o *Options) backend(c *Config) error {
 	v := o.get(backendURL)

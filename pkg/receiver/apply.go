@@ -1,53 +1,21 @@
 package receiver
 
 import (
-	"fmt"
 	"reflect"
 
 	"github.com/catops/cli/pkg/wire"
 )
 
-// verdict is what the receiver does with a valid delta batch.
-type verdict int
-
-const (
-	verdictApply verdict = iota
-	verdictDuplicate
-	verdictConflict
-)
-
 // admit decides whether a valid batch may be applied to st, the node's
-// state (nil when the receiver holds none). For verdictConflict it also
-// returns the reason sent to the agent.
-//
-//   - Same session, seq ≤ last applied: a duplicate, answered 200 and not
-//     applied.
-//   - Same session, seq == last+1: applied.
-//   - A new session (restarted agent, or no state here) or a gap in seq:
-//     applied only when the batch begins with snapshot_begin, because only
-//     a snapshot can repair what the receiver missed; otherwise 409.
+// state (nil when the receiver holds none), by the rules of admitSeq. For
+// verdictConflict it also returns the reason sent to the agent.
 func admit(st *NodeState, b *wire.Batch) (verdict, string) {
-	resync := len(b.Events) > 0 && b.Events[0].Type == wire.EventSnapshotBegin
-	const hint = "; send a snapshot (a batch that begins with snapshot_begin)"
-	switch {
-	case st == nil || st.Session == "":
-		if !resync {
-			return verdictConflict, fmt.Sprintf("resync required: no state for node %q%s", clip(b.Node), hint)
-		}
-	case st.Session != b.Session:
-		if !resync {
-			return verdictConflict, fmt.Sprintf("resync required: session %q is not the last applied session %q%s",
-				clip(b.Session), clip(st.Session), hint)
-		}
-	case b.Seq <= st.LastSeq:
-		return verdictDuplicate, ""
-	case b.Seq != st.LastSeq+1:
-		if !resync {
-			return verdictConflict, fmt.Sprintf("resync required: seq %d does not follow last applied seq %d%s",
-				b.Seq, st.LastSeq, hint)
-		}
+	var session string
+	var seq uint64
+	if st != nil {
+		session, seq = st.Session, st.LastSeq
 	}
-	return verdictApply, ""
+	return admitSeq(session, seq, &b.Header, len(b.Events) > 0 && b.Events[0].Type == wire.EventSnapshotBegin, "node", b.Node)
 }
 
 // applyBatch applies an admitted batch to st: its events in order, then
@@ -73,15 +41,9 @@ func applyBatch(st *NodeState, b *wire.Batch) {
 func applyEvent(st *NodeState, e *wire.Event) {
 	switch e.Type {
 	case wire.EventSnapshotBegin:
-		// A begin while another snapshot is in progress starts over: the
-		// agent abandoned the first one.
-		st.Snapshot = &SnapshotProgress{
-			ID:        e.Snapshot.ID,
-			Reason:    e.Snapshot.Reason,
-			Confirmed: map[string]bool{},
-		}
+		st.Snapshot = openSnapshot(e.Snapshot)
 	case wire.EventSnapshotEnd:
-		if st.Snapshot == nil || st.Snapshot.ID != e.Snapshot.ID {
+		if !closes(st.Snapshot, e.Snapshot) {
 			return // Not the snapshot in progress: ignored.
 		}
 		for key := range st.Pods {
@@ -103,19 +65,15 @@ func applyEvent(st *NodeState, e *wire.Event) {
 			st.PodChangedAt[key] = e.Time // a snapshot's unchanged copy keeps the old time
 		}
 		st.Pods[key] = *e.Pod
-		if st.Snapshot != nil {
-			st.Snapshot.Confirmed[key] = true
-		}
+		confirm(st.Snapshot, key)
 	case wire.EventPodDelete:
 		key := PodKey(e.PodRef.Namespace, e.PodRef.Name)
 		delete(st.Pods, key)
 		delete(st.PodChangedAt, key)
 		delete(st.Usage.Pods, key)
-		if st.Snapshot != nil {
-			// A pod deleted after its upsert in this snapshot is not
-			// confirmed any more; the delete already removed it.
-			delete(st.Snapshot.Confirmed, key)
-		}
+		// A pod deleted after its upsert in this snapshot is not
+		// confirmed any more; the delete already removed it.
+		unconfirm(st.Snapshot, key)
 	case wire.EventNode:
 		st.Node = e.Node
 	case wire.EventHost:

@@ -10,20 +10,48 @@ import (
 	"github.com/catops/cli/pkg/wire"
 )
 
-// formatOf tells a delta batch (true) from a legacy snapshot (false) by
-// Content-Type; anything else is 415.
-func formatOf(req *http.Request) (bool, *httpError) {
+// format is what a request body holds, told by its Content-Type.
+type format int
+
+const (
+	formatDelta    format = iota // a node stream's delta batch
+	formatSnapshot               // a legacy snapshot
+	formatCluster                // a cluster batch
+)
+
+// formatOf tells the format of a request to path by its Content-Type:
+// wire.Path takes a delta batch or a legacy snapshot, wire.ClusterPath a
+// cluster batch. Anything else is 415, and a Content-Type of the other
+// path says which path it goes to.
+func formatOf(req *http.Request, path string) (format, *httpError) {
 	ct := req.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil {
-		switch mt {
-		case wire.ContentTypeDelta:
-			return true, nil
-		case wire.ContentTypeSnapshot:
-			return false, nil
-		}
+	if err != nil {
+		mt = ""
 	}
-	return false, errorf(http.StatusUnsupportedMediaType,
+	if path == wire.ClusterPath {
+		switch mt {
+		case wire.ContentTypeCluster:
+			return formatCluster, nil
+		case wire.ContentTypeDelta, wire.ContentTypeSnapshot:
+			return 0, errorf(http.StatusUnsupportedMediaType,
+				"Content-Type %q is the node stream's: POST it to %s; %s takes %s (cluster batch)",
+				clip(ct), wire.Path, wire.ClusterPath, wire.ContentTypeCluster)
+		}
+		return 0, errorf(http.StatusUnsupportedMediaType,
+			"Content-Type %q not supported: use %s (cluster batch)", clip(ct), wire.ContentTypeCluster)
+	}
+	switch mt {
+	case wire.ContentTypeDelta:
+		return formatDelta, nil
+	case wire.ContentTypeSnapshot:
+		return formatSnapshot, nil
+	case wire.ContentTypeCluster:
+		return 0, errorf(http.StatusUnsupportedMediaType,
+			"Content-Type %q is the cluster stream's: POST it to %s; %s takes %s (delta batch) or %s (legacy snapshot)",
+			clip(ct), wire.ClusterPath, wire.Path, wire.ContentTypeDelta, wire.ContentTypeSnapshot)
+	}
+	return 0, errorf(http.StatusUnsupportedMediaType,
 		"Content-Type %q not supported: use %s (delta batch) or %s (legacy snapshot)",
 		clip(ct), wire.ContentTypeDelta, wire.ContentTypeSnapshot)
 }

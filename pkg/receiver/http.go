@@ -25,14 +25,19 @@ const HealthPath = "/healthz"
 type State struct {
 	// Nodes are keyed by node name.
 	Nodes map[string]NodeState `json:"nodes"`
-	Stats Stats                `json:"stats"`
+	// Clusters are keyed by ClusterKey: cluster_id, else the cluster's
+	// name.
+	Clusters map[string]ClusterState `json:"clusters"`
+	Stats    Stats                   `json:"stats"`
 }
 
-// Handler serves POST wire.Path (both wire formats), GET StatePath (bearer
-// token required) and GET HealthPath.
+// Handler serves POST wire.Path (the node stream's two wire formats), POST
+// wire.ClusterPath (the cluster stream), GET StatePath (bearer token
+// required) and GET HealthPath.
 func (r *Receiver) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(wire.Path, r.serveIngest)
+	mux.HandleFunc(wire.Path, r.ingestHandler(wire.Path))
+	mux.HandleFunc(wire.ClusterPath, r.ingestHandler(wire.ClusterPath))
 	mux.HandleFunc(StatePath, r.serveState)
 	mux.HandleFunc(HealthPath, r.serveHealth)
 	return mux
@@ -48,39 +53,45 @@ func errorf(status int, format string, args ...any) *httpError {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-func (r *Receiver) serveIngest(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		r.reject(w, req, errorf(http.StatusMethodNotAllowed, "method %s not allowed: POST batches to %s", req.Method, wire.Path))
-		return
-	}
-	if status := r.injectedStatus(); status != 0 {
-		r.log.Info("Answered with an injected failure", zap.Int("status", status), zap.String("remote", req.RemoteAddr))
-		writeJSON(w, status, wire.Response{Error: fmt.Sprintf("injected failure (%d %s)", status, http.StatusText(status))})
-		return
-	}
-	if herr := r.authorize(req); herr != nil {
-		r.reject(w, req, herr)
-		return
-	}
-	delta, herr := formatOf(req)
-	if herr != nil {
-		r.reject(w, req, herr)
-		return
-	}
-	body, wireBytes, herr := r.readBody(req)
-	r.mu.Lock()
-	r.stats.BytesReceived += uint64(wireBytes)
-	r.stats.DecodedBytes += uint64(len(body))
-	r.mu.Unlock()
-	if herr != nil {
-		r.reject(w, req, herr)
-		return
-	}
-	if delta {
-		r.ingestBatch(w, req, body, wireBytes)
-	} else {
-		r.ingestSnapshot(w, req, body, wireBytes)
+// ingestHandler serves POSTs to path, wire.Path or wire.ClusterPath.
+func (r *Receiver) ingestHandler(path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			r.reject(w, req, errorf(http.StatusMethodNotAllowed, "method %s not allowed: POST batches to %s", req.Method, path))
+			return
+		}
+		if status := r.injectedStatus(); status != 0 {
+			r.log.Info("Answered with an injected failure", zap.Int("status", status), zap.String("remote", req.RemoteAddr))
+			writeJSON(w, status, wire.Response{Error: fmt.Sprintf("injected failure (%d %s)", status, http.StatusText(status))})
+			return
+		}
+		if herr := r.authorize(req); herr != nil {
+			r.reject(w, req, herr)
+			return
+		}
+		f, herr := formatOf(req, path)
+		if herr != nil {
+			r.reject(w, req, herr)
+			return
+		}
+		body, wireBytes, herr := r.readBody(req)
+		r.mu.Lock()
+		r.stats.BytesReceived += uint64(wireBytes)
+		r.stats.DecodedBytes += uint64(len(body))
+		r.mu.Unlock()
+		if herr != nil {
+			r.reject(w, req, herr)
+			return
+		}
+		switch f {
+		case formatDelta:
+			r.ingestBatch(w, req, body, wireBytes)
+		case formatSnapshot:
+			r.ingestSnapshot(w, req, body, wireBytes)
+		case formatCluster:
+			r.ingestClusterBatch(w, req, body, wireBytes)
+		}
 	}
 }
 
@@ -94,62 +105,48 @@ func (r *Receiver) ingestBatch(w http.ResponseWriter, req *http.Request, body []
 		r.reject(w, req, errorf(http.StatusBadRequest, "%v", err))
 		return
 	}
-	mismatch := headerMismatch(req.Header, &b.Header)
+	r.ingest(w, req, (*nodeBatch)(&b), wireBytes)
+}
 
-	r.mu.Lock()
-	if mismatch != "" {
-		r.stats.HeaderMismatches++
-	}
+// nodeBatch is a node stream's batch on the ingest path.
+type nodeBatch wire.Batch
+
+func (b *nodeBatch) header() *wire.Header { return &b.Header }
+func (b *nodeBatch) events() int          { return len(b.Events) }
+
+func (b *nodeBatch) logFields() []zap.Field {
+	return []zap.Field{zap.String("node", clip(b.Node))}
+}
+
+func (b *nodeBatch) admitLocked(r *Receiver) (verdict, string) {
+	return admit(r.nodes[b.Node], (*wire.Batch)(b))
+}
+
+func (b *nodeBatch) duplicateLocked(r *Receiver, wireBytes int64) {
 	st := r.nodes[b.Node]
-	v, reason := admit(st, &b)
-	switch v {
-	case verdictDuplicate:
-		st.Counters.Duplicates++
-		st.Counters.BytesReceived += uint64(wireBytes)
-		r.stats.Duplicates++
-	case verdictConflict:
-		if st != nil {
-			st.Counters.Conflicts++
-		}
-		r.stats.Conflicts++
-	case verdictApply:
-		st = r.nodeLocked(b.Node)
-		applyBatch(st, &b)
-		st.LastBatchAt = r.now()
-		st.Counters.BytesReceived += uint64(wireBytes)
-		r.stats.BatchesApplied++
-		r.stats.EventsApplied += uint64(len(b.Events))
-		if r.onBatch != nil {
-			r.onBatch(&b)
-		}
-		r.notifyLocked()
-	}
-	r.mu.Unlock()
+	st.Counters.Duplicates++
+	st.Counters.BytesReceived += uint64(wireBytes)
+}
 
-	fields := []zap.Field{
-		zap.String("node", clip(b.Node)),
-		zap.String("session", clip(b.Session)),
-		zap.Uint64("batchSeq", b.Seq),
-		zap.String("batchId", clip(b.BatchID)),
-		zap.Int("events", len(b.Events)),
-		zap.Int64("bytes", wireBytes),
+func (b *nodeBatch) refusedLocked(r *Receiver, _ verdict) {
+	if st := r.nodes[b.Node]; st != nil {
+		st.Counters.Conflicts++
 	}
-	if mismatch != "" {
-		r.log.Warn("Batch headers disagree with its body; the body wins", append(fields, zap.String("reason", mismatch))...)
+}
+
+func (b *nodeBatch) applyLocked(r *Receiver, wireBytes int64) {
+	st := r.nodeLocked(b.Node)
+	applyBatch(st, (*wire.Batch)(b))
+	st.LastBatchAt = r.now()
+	st.Counters.BytesReceived += uint64(wireBytes)
+	if r.onBatch != nil {
+		r.onBatch((*wire.Batch)(b))
 	}
-	switch v {
-	case verdictDuplicate:
-		r.log.Info("Dropped duplicate batch", fields...)
-		writeJSON(w, http.StatusOK, wire.Response{Duplicate: true})
-	case verdictConflict:
-		r.log.Warn("Rejected batch", append(fields, zap.Int("status", http.StatusConflict), zap.String("reason", reason))...)
-		writeJSON(w, http.StatusConflict, wire.Response{Error: reason})
-	case verdictApply:
-		r.log.Info("Applied batch", fields...)
-		writeJSON(w, http.StatusOK, wire.Response{})
-		if r.onApply != nil {
-			r.onApply(b.Node)
-		}
+}
+
+func (b *nodeBatch) applied(r *Receiver) {
+	if r.onApply != nil {
+		r.onApply(b.Node)
 	}
 }
 
@@ -194,9 +191,12 @@ func (r *Receiver) serveState(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	state := State{Nodes: make(map[string]NodeState, len(r.nodes)), Stats: r.stats}
+	state := State{Nodes: make(map[string]NodeState, len(r.nodes)), Clusters: make(map[string]ClusterState, len(r.clusters)), Stats: r.stats}
 	for name, st := range r.nodes {
 		state.Nodes[name] = *st // Marshalled below, before the lock is released.
+	}
+	for key, st := range r.clusters {
+		state.Clusters[key] = *st // Likewise.
 	}
 	b, err := json.Marshal(state)
 	r.mu.Unlock()

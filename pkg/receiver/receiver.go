@@ -1,19 +1,25 @@
 // Package receiver is the reference receiver of the connector's wire
 // protocol: an in-memory backend that accepts delta batches
-// (catops.k8s/v1) and legacy snapshots the way docs/protocol.md says a
-// backend must, and keeps the resulting per-node state. It is the
-// executable specification of the backend side, the dev backend of the
-// demo and the backend of the integration tests.
+// (catops.k8s/v1) and legacy snapshots of the node agents, and the
+// cluster batches (catops.k8s-cluster/v1) of the cluster reporter, the
+// way docs/protocol.md says a backend must, and keeps the resulting
+// per-node and per-cluster state. It is the executable specification of
+// the backend side, the dev backend of the demo and the backend of the
+// integration tests.
 //
-// A POST to wire.Path is checked in this order: method (405), fault
-// injection (SetDown, SetFailNext), bearer token (401), Content-Type and
-// Content-Encoding (415), body size after decompression (413), JSON and
-// validation (400), then dedupe (200 duplicate) and continuity (409).
-// Nothing of a batch is applied unless all of it is valid and admitted.
+// A POST to wire.Path or wire.ClusterPath is checked in this order:
+// method (405), fault injection (SetDown, SetFailNext), bearer token
+// (401), Content-Type and Content-Encoding (415), body size after
+// decompression (413), JSON and validation (400), then, for a cluster
+// batch, the leader's epoch (409 superseded), then dedupe (200 duplicate)
+// and continuity (409). Nothing of a batch is applied unless all of it is
+// valid and admitted.
 //
 // Choices the protocol leaves to a backend, made here:
-//   - The format is told by Content-Type alone: wire.ContentTypeDelta is a
-//     delta batch, application/json a legacy snapshot, anything else 415.
+//   - The format is told by path and Content-Type alone: on wire.Path,
+//     wire.ContentTypeDelta is a delta batch and application/json a legacy
+//     snapshot; on wire.ClusterPath, wire.ContentTypeCluster is a cluster
+//     batch; anything else is 415.
 //   - Unknown JSON fields are ignored, so that a newer agent can add
 //     fields without breaking an older backend.
 //   - The X-Catops-* headers are not used to drop duplicates early: the
@@ -22,6 +28,18 @@
 //   - A legacy snapshot is kept as a separate view of the node
 //     (NodeState.Legacy), replaced whole by the next one; it does not touch
 //     the delta state, and a delta batch does not touch it.
+//   - A cluster's state is keyed by its cluster_id, else its name
+//     (ClusterKey); a reporter that starts sending a cluster_id starts a
+//     new state (its first batch is a snapshot anyway).
+//   - Leader fencing compares a cluster batch's leader epoch with that of
+//     the cluster's last applied batch: a lower one is 409 "superseded"
+//     while that newer leader had a batch applied within twice its
+//     lease_duration_seconds; after that silence it is admitted like any
+//     batch (its Lease was probably recreated). A duplicate is not news of
+//     a leader.
+//   - A cluster keeps at most MaxClusterWarnings warnings, those last seen
+//     most recently; snapshots do not remove warnings or the summary.
+//   - A node field in a cluster batch is ignored.
 package receiver
 
 import (
@@ -55,16 +73,24 @@ type Options struct {
 	// OnApply, when set, is called with the node's name after a delta batch
 	// or legacy snapshot was applied, outside the receiver's lock.
 	OnApply func(node string)
+	// OnClusterApply, when set, is called with the cluster's key
+	// (ClusterKey) after a cluster batch was applied, outside the
+	// receiver's lock.
+	OnClusterApply func(cluster string)
 	// OnBatch, when set, is called with every delta batch that was applied
 	// (not duplicates, not refused ones), in order, under the receiver's
 	// lock and before Wait sees the change: it must be quick and must not
 	// call the receiver. The batch must not be modified. Tests use it to see
 	// exactly what arrived.
 	OnBatch func(b *wire.Batch)
+	// OnClusterBatch is OnBatch for cluster batches, with the time
+	// (Options.Now) the receiver applied the batch at. Recorder.RecordCluster
+	// is one.
+	OnClusterBatch func(b *wire.ClusterBatch, at time.Time)
 	// EventTypes, when not nil, are the only event types this receiver
-	// knows; a batch with any other type is answered 400, as a backend
-	// one protocol version behind the agent would. Nil means every type
-	// of pkg/wire.
+	// knows, in both streams; a batch with any other type is answered 400,
+	// as a backend one protocol version behind the agent would. Nil means
+	// every type of pkg/wire (each stream's own).
 	EventTypes []wire.EventType
 }
 
@@ -76,8 +102,12 @@ type Stats struct {
 	LegacySnapshots uint64 `json:"legacy_snapshots"`
 	// Duplicates counts batches answered {"duplicate":true}.
 	Duplicates uint64 `json:"duplicates"`
-	// Conflicts counts batches answered 409 (resync required).
+	// Conflicts counts batches answered 409 (resync required, or
+	// superseded).
 	Conflicts uint64 `json:"conflicts"`
+	// Superseded counts the cluster batches among Conflicts that were
+	// refused for an older leader epoch.
+	Superseded uint64 `json:"superseded"`
 	// Rejected counts other 4xx answers on the ingest path (400, 401, 405,
 	// 413, 415).
 	Rejected uint64 `json:"rejected"`
@@ -95,21 +125,24 @@ type Stats struct {
 	HeaderMismatches uint64 `json:"header_mismatches"`
 }
 
-// Receiver holds the state of every node that reported. It is safe for
-// concurrent use.
+// Receiver holds the state of every node and cluster that reported. It is
+// safe for concurrent use.
 type Receiver struct {
-	token   string
-	maxBody int64
-	log     *zap.Logger
-	now     func() time.Time
-	onApply func(node string)
-	onBatch func(b *wire.Batch)
-	known   map[wire.EventType]bool // nil: every wire type
+	token          string
+	maxBody        int64
+	log            *zap.Logger
+	now            func() time.Time
+	onApply        func(node string)
+	onClusterApply func(cluster string)
+	onBatch        func(b *wire.Batch)
+	onClusterBatch func(b *wire.ClusterBatch, at time.Time)
+	known          map[wire.EventType]bool // nil: every wire type
 
-	mu      sync.Mutex
-	nodes   map[string]*NodeState
-	stats   Stats
-	changed chan struct{} // closed and replaced on every applied change
+	mu       sync.Mutex
+	nodes    map[string]*NodeState
+	clusters map[string]*ClusterState
+	stats    Stats
+	changed  chan struct{} // closed and replaced on every applied change
 
 	// Fault injection (SetFailNext, SetDown).
 	failNext   int
@@ -134,6 +167,10 @@ func New(opts Options) (*Receiver, error) {
 		onBatch: opts.OnBatch,
 		nodes:   map[string]*NodeState{},
 		changed: make(chan struct{}),
+
+		onClusterApply: opts.OnClusterApply,
+		onClusterBatch: opts.OnClusterBatch,
+		clusters:       map[string]*ClusterState{},
 	}
 	if opts.EventTypes != nil {
 		r.known = make(map[wire.EventType]bool, len(opts.EventTypes))
@@ -184,19 +221,21 @@ func (r *Receiver) Stats() Stats {
 	return r.stats
 }
 
-// Reset forgets the state of every node, as a restarted backend would; the
-// next batch of each agent is then answered 409 unless it begins a
-// snapshot. Stats are kept.
+// Reset forgets the state of every node and cluster (leader epochs
+// included), as a restarted backend would; the next batch of each agent
+// and cluster reporter is then answered 409 unless it begins a snapshot.
+// Stats are kept.
 func (r *Receiver) Reset() {
 	r.mu.Lock()
 	r.nodes = map[string]*NodeState{}
+	r.clusters = map[string]*ClusterState{}
 	r.notifyLocked()
 	r.mu.Unlock()
 }
 
 // Wait blocks until cond returns true or ctx ends. cond is evaluated now
 // and after every applied change, without the receiver's lock held, so it
-// may call Node, Nodes and Stats.
+// may call Node, Nodes, Cluster, Clusters and Stats.
 func (r *Receiver) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		r.mu.Lock()
@@ -213,9 +252,9 @@ func (r *Receiver) Wait(ctx context.Context, cond func() bool) error {
 	}
 }
 
-// SetFailNext makes the receiver answer the next n POSTs to wire.Path with
-// status (and a wire.Response error) without looking at them. n ≤ 0
-// cancels an earlier call.
+// SetFailNext makes the receiver answer the next n POSTs to wire.Path or
+// wire.ClusterPath with status (and a wire.Response error) without looking
+// at them. n ≤ 0 cancels an earlier call.
 func (r *Receiver) SetFailNext(n int, status int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -223,8 +262,8 @@ func (r *Receiver) SetFailNext(n int, status int) {
 	r.failStatus = status
 }
 
-// SetDown makes the receiver answer every POST to wire.Path with 503 while
-// down is true. /healthz and /api/state keep working so a test can still
+// SetDown makes the receiver answer every POST to wire.Path and
+// wire.ClusterPath with 503 while down is true. /healthz and /api/state keep working so a test can still
 // look at the state.
 func (r *Receiver) SetDown(down bool) {
 	r.mu.Lock()

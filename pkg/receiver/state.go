@@ -64,7 +64,8 @@ type SnapshotProgress struct {
 	ID     uint64 `json:"id"`
 	Reason string `json:"reason,omitempty"`
 	// Confirmed holds the keys of the pods upserted since the begin; at the
-	// matching end every other pod is removed.
+	// matching end every other pod is removed. (A cluster's: the keys of
+	// its records, see ClusterState.Snapshot.)
 	Confirmed map[string]bool `json:"confirmed"`
 }
 
@@ -110,21 +111,28 @@ func newNodeState(name string) *NodeState {
 // hand-written copy it cannot silently share a pointer field that a later
 // version of the wire types adds.
 func (s *NodeState) clone() NodeState {
-	b, err := json.Marshal(s)
-	if err != nil {
-		// Unreachable: every field is plain data decoded from JSON.
-		panic(fmt.Sprintf("receiver: marshal node state: %v", err))
-	}
-	var out NodeState
-	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("receiver: unmarshal node state: %v", err))
-	}
+	out := jsonClone(s, "node")
 	// Keep the receiver's own times exactly (the round trip would drop
 	// their monotonic reading and may change their location).
 	out.LastSentAt = s.LastSentAt
 	out.LastBatchAt = s.LastBatchAt
 	if s.Legacy != nil {
 		out.Legacy.ReceivedAt = s.Legacy.ReceivedAt
+	}
+	return out
+}
+
+// jsonClone deep-copies a state by a JSON round trip (what names it in a
+// panic).
+func jsonClone[T any](s *T, what string) T {
+	b, err := json.Marshal(s)
+	if err != nil {
+		// Unreachable: every field is plain data decoded from JSON.
+		panic(fmt.Sprintf("receiver: marshal %s state: %v", what, err))
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(fmt.Sprintf("receiver: unmarshal %s state: %v", what, err))
 	}
 	return out
 }

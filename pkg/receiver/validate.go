@@ -18,20 +18,40 @@ func validateBatch(b *wire.Batch, known map[wire.EventType]bool) error {
 		return fmt.Errorf("version: want %q, got %q", wire.Version, clip(b.Version))
 	case b.Node == "":
 		return errors.New("node: must not be empty")
-	case b.Session == "":
-		return errors.New("session: must not be empty")
-	case b.BatchID == "":
-		return errors.New("batch_id: must not be empty")
-	case b.Seq < 1:
-		return fmt.Errorf("seq: must be at least 1, got %d", b.Seq)
+	}
+	if err := validateSequence(&b.Header); err != nil {
+		return err
 	}
 	for i := range b.Events {
-		if t := b.Events[i].Type; known != nil && !known[t] {
-			return fmt.Errorf("events[%d].type: unknown event type %q", i, clip(string(t)))
+		if err := validateKnown(i, b.Events[i].Type, known); err != nil {
+			return err
 		}
 		if err := validateEvent(&b.Events[i]); err != nil {
 			return fmt.Errorf("events[%d]%w", i, err)
 		}
+	}
+	return nil
+}
+
+// validateSequence checks the fields of a batch's identity that both
+// streams share.
+func validateSequence(h *wire.Header) error {
+	switch {
+	case h.Session == "":
+		return errors.New("session: must not be empty")
+	case h.BatchID == "":
+		return errors.New("batch_id: must not be empty")
+	case h.Seq < 1:
+		return fmt.Errorf("seq: must be at least 1, got %d", h.Seq)
+	}
+	return nil
+}
+
+// validateKnown refuses the type of event i when known, not nil, does not
+// hold it (Options.EventTypes).
+func validateKnown(i int, t wire.EventType, known map[wire.EventType]bool) error {
+	if known != nil && !known[t] {
+		return fmt.Errorf("events[%d].type: unknown event type %q", i, clip(string(t)))
 	}
 	return nil
 }
@@ -50,20 +70,8 @@ var payloadField = map[wire.EventType]string{
 // validateEvent returns an error that starts with the field path below the
 // event (".type: …"), so the caller can prefix "events[i]".
 func validateEvent(e *wire.Event) error {
-	want, ok := payloadField[e.Type]
-	if !ok {
-		if e.Type == "" {
-			return errors.New(".type: must not be empty")
-		}
-		return fmt.Errorf(".type: unknown event type %q", clip(string(e.Type)))
-	}
-	set := setPayloads(e)
-	if len(set) != 1 || set[0] != want {
-		have := "none"
-		if len(set) > 0 {
-			have = strings.Join(set, ", ")
-		}
-		return fmt.Errorf(": %s event needs exactly the %q payload, has %s", e.Type, want, have)
+	if err := validatePayload(e.Type, payloadField, setPayloads(e)); err != nil {
+		return err
 	}
 	switch e.Type {
 	case wire.EventPodUpsert:
@@ -76,6 +84,28 @@ func validateEvent(e *wire.Event) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// validatePayload checks that an event of type t, whose set payload
+// fields are set, has exactly the one fields names for t; a type fields
+// does not hold is unknown. The error starts with the field path below
+// the event, like validateEvent's.
+func validatePayload(t wire.EventType, fields map[wire.EventType]string, set []string) error {
+	want, ok := fields[t]
+	if !ok {
+		if t == "" {
+			return errors.New(".type: must not be empty")
+		}
+		return fmt.Errorf(".type: unknown event type %q", clip(string(t)))
+	}
+	if len(set) != 1 || set[0] != want {
+		have := "none"
+		if len(set) > 0 {
+			have = strings.Join(set, ", ")
+		}
+		return fmt.Errorf(": %s event needs exactly the %q payload, has %s", t, want, have)
 	}
 	return nil
 }

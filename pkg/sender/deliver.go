@@ -121,7 +121,7 @@ func (s *Sender) split(b *batch) {
 func (s *Sender) header(b *batch) http.Header {
 	session := s.sessionOf(b.session)
 	h := http.Header{}
-	h.Set("Content-Type", wire.ContentTypeDelta)
+	h.Set("Content-Type", s.opts.Stream.ContentType)
 	h.Set("Content-Encoding", "gzip")
 	h.Set(wire.HeaderSession, session)
 	h.Set(wire.HeaderSeq, strconv.FormatUint(b.seq, 10))
@@ -150,8 +150,11 @@ func batchID(session string, seq uint64) string {
 // encode builds the request body: the gzip'd delta batch.
 func (s *Sender) encode(b *batch) ([]byte, error) {
 	h := wire.Header{
-		Version:      wire.Version,
+		Version:      s.opts.Stream.Version,
 		Node:         s.opts.Node,
+		Cluster:      s.opts.Cluster,
+		ClusterID:    s.opts.ClusterID,
+		Leader:       s.opts.Leader,
 		Namespace:    s.opts.Namespace,
 		AgentVersion: s.opts.AgentVersion,
 		Session:      s.opts.Session,

@@ -27,8 +27,9 @@ import (
 // delivers its batches through one; pkg/legacy posts its snapshots through
 // another (PostLegacy). It is used from one goroutine.
 type Link struct {
-	opts     Options
-	endpoint string
+	opts      Options
+	endpoint  string
+	userAgent string // without the version
 	// backoff paces the backoff waits; it starts again from RetryBackoff
 	// after an attempt that delivered or dropped what it posted.
 	backoff wait.Backoff
@@ -51,7 +52,11 @@ func NewLink(opts Options) *Link {
 
 // newLink returns a Link; opts has its defaults.
 func newLink(opts Options) *Link {
-	return &Link{opts: opts, endpoint: opts.BackendURL + wire.Path, backoff: opts.RetryBackoff}
+	ua := "catops-k8s"
+	if opts.Stream == wire.ClusterStream {
+		ua = "catops-k8s-cluster"
+	}
+	return &Link{opts: opts, endpoint: opts.BackendURL + opts.Stream.Path, backoff: opts.RetryBackoff, userAgent: ua}
 }
 
 // Metrics is where the link counts: Options.Metrics, or a set that
@@ -146,8 +151,36 @@ func (l *Link) WaitAfter(a Attempt) (d time.Duration, until func() bool) {
 			until = l.tokenChangedFrom(a.res.token)
 		}
 		return l.opts.RejectBackoff, until
+	case fenceWait:
+		return l.opts.RejectBackoff, func() bool { return time.Now().Before(l.opts.Fence()) }
 	}
 	return 0, nil
+}
+
+// cutAtFence cancels the request (cancel) once Options.Fence's end passes,
+// following the end as renewals move it; stop ends the watch.
+func (l *Link) cutAtFence(ctx context.Context, cancel context.CancelFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			end := l.opts.Fence()
+			if !time.Now().Before(end) {
+				cancel()
+				return
+			}
+			t := time.NewTimer(time.Until(end))
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // Pause waits d, or until ctx ends (false), or, checked every TokenPoll,
@@ -171,18 +204,28 @@ func (l *Link) post(ctx context.Context, body func() ([]byte, error), header htt
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, l.opts.RequestTimeout)
 	defer cancel()
+	if l.opts.Fence != nil {
+		if !time.Now().Before(l.opts.Fence()) {
+			return result{failure: failureFenced, token: token}
+		}
+		stop := l.cutAtFence(ctx, cancel)
+		defer stop()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.endpoint, bytes.NewReader(raw))
 	if err != nil {
 		return result{failure: failureEncode, err: fmt.Errorf("build request: %w", err)}
 	}
 	maps.Copy(req.Header, header)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("User-Agent", "catops-k8s/"+l.opts.AgentVersion)
+	req.Header.Set("User-Agent", l.userAgent+"/"+l.opts.AgentVersion)
 	start := time.Now()
 	resp, err := l.opts.Client.Do(req)
 	if err != nil {
 		if parent.Err() != nil {
 			return result{failure: failureInterrupted, err: err}
+		}
+		if l.opts.Fence != nil && !time.Now().Before(l.opts.Fence()) {
+			return result{failure: failureFenced, err: err, token: token} // cut off at the fence
 		}
 		l.opts.Metrics.BackendRequestDuration.WithLabelValues(telemetry.CodeClass(0)).Observe(time.Since(start).Seconds())
 		return result{failure: failureNetwork, err: err}

@@ -49,6 +49,9 @@ const (
 	backoffWait
 	// longWait: RejectBackoff (1 min), for answers that a person must fix.
 	longWait
+	// fenceWait: until Options.Fence gives a term that has not ended
+	// (checked every TokenPoll).
+	fenceWait
 )
 
 // resync is whether the row asks the agent for a snapshot.
@@ -80,6 +83,7 @@ const (
 	failureToken       = "token"       // the token could not be read; nothing was sent
 	failureEncode      = "encode"      // the body or request could not be built; nothing was sent
 	failureNetwork     = "network"     // connection error or request timeout
+	failureFenced      = "fenced"      // Options.Fence says the term is over; nothing was sent
 )
 
 // outcome is one row of the table.
@@ -137,6 +141,8 @@ var outcomes = []outcome{
 		level: zapcore.DebugLevel, message: "Batch delivered"},
 	{name: "shutdown during a request", when: failed(failureInterrupted), disposal: interrupt,
 		level: zapcore.DebugLevel, message: "Shutting down during a request; the batch goes out with the final flush"},
+	{name: "not holding the lease", when: failed(failureFenced), reason: "fenced", disposal: keep, pause: fenceWait,
+		level: zapcore.WarnLevel, message: "This cluster reporter's lease term is over; holding the batch until it leads again"},
 	{name: "network error or timeout", when: failed(failureNetwork), reason: "network", disposal: keep, pause: backoffWait,
 		level: zapcore.WarnLevel, message: "Backend unreachable; keeping events queued and retrying"},
 	{name: "408, 421, 425, 429, 5xx", when: func(c condition) bool {

@@ -17,9 +17,16 @@ type item struct {
 }
 
 // droppable reports whether an event is a sample, which a newer sample
-// replaces; lifecycle events (pods, node, snapshot marks) are not.
+// replaces; lifecycle events (pods, node, snapshot marks; the cluster
+// stream's records) are not. In the cluster stream, warnings and the
+// cluster summary are samples: a snapshot does not sweep them, the next
+// snapshot sends them again, and losing one asks for no resync.
 func droppable(t wire.EventType) bool {
-	return t == wire.EventHost || t == wire.EventUsage
+	switch t {
+	case wire.EventHost, wire.EventUsage, wire.EventWarning, wire.EventClusterSummary:
+		return true
+	}
+	return false
 }
 
 // queue is a FIFO of encoded events bounded in bytes. It is not safe for

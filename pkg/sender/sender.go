@@ -22,12 +22,24 @@ import (
 // Options configure a Sender, or a Link (NewLink says which fields it
 // uses). Zero durations and sizes take the defaults.
 type Options struct {
-	// BackendURL is the backend's base URL; batches go to BackendURL+wire.Path.
+	// BackendURL is the backend's base URL; batches go to
+	// BackendURL+Stream.Path.
 	BackendURL string
+	// Stream is the protocol the batches belong to; zero: wire.NodeStream.
+	Stream wire.Stream
 	// Token returns the current bearer token (re-read for rotation).
 	Token func() (string, error)
 	// Node, Namespace, AgentVersion and Session fill every batch header.
 	Node, Namespace, AgentVersion, Session string
+	// Cluster, ClusterID and Leader fill the cluster stream's headers.
+	Cluster, ClusterID string
+	Leader             *wire.Leader
+	// Fence, if set, is asked right before each POST: it returns the end
+	// of the term during which this sender may send (the cluster
+	// reporter's lease, less a margin). At or after it nothing is posted:
+	// the batch waits until Fence gives a later end; and a POST started
+	// before it is cut off at it. Nil: always.
+	Fence func() time.Time
 
 	MaxQueueBytes int           // bound of queued encoded events; default 8 MiB
 	MaxBatchBytes int           // uncompressed events per batch; default 512 KiB
@@ -58,6 +70,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Stream == (wire.Stream{}) {
+		o.Stream = wire.NodeStream
+	}
 	if o.MaxQueueBytes <= 0 {
 		o.MaxQueueBytes = 8 << 20
 	}

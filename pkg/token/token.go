@@ -66,3 +66,16 @@ func (f *File) Token() (string, error) {
 	f.token, f.modTime, f.size = t, st.ModTime(), st.Size()
 	return t, nil
 }
+
+// Source is the token a command sends: static when not empty, else read
+// from file (CATOPS_AUTH_TOKEN, else CATOPS_AUTH_TOKEN_FILE).
+func Source(static, file string) (Func, error) {
+	if static != "" {
+		return Static(static), nil
+	}
+	f, err := NewFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("CATOPS_AUTH_TOKEN_FILE: %w", err)
+	}
+	return f.Token, nil
+}

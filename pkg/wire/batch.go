@@ -30,8 +30,15 @@ const (
 // Header identifies a batch. Seq increases by one with every batch a session
 // sends; a new session (a restarted agent) starts at 1 with a snapshot.
 type Header struct {
-	Version      string    `json:"version"`
-	Node         string    `json:"node"`
+	Version string `json:"version"`
+	// Node names a node stream's node; absent in the cluster stream.
+	Node string `json:"node,omitempty"`
+	// Cluster (CATOPS_CLUSTER_NAME, optional) and ClusterID (the UID of
+	// the kube-system namespace) name a cluster stream's cluster; Leader
+	// is its sender's lease term. Absent in the node stream.
+	Cluster      string    `json:"cluster,omitempty"`
+	ClusterID    string    `json:"cluster_id,omitempty"`
+	Leader       *Leader   `json:"leader,omitempty"`
 	Namespace    string    `json:"namespace,omitempty"`
 	AgentVersion string    `json:"agent_version,omitempty"`
 	Session      string    `json:"session"`

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -246,3 +247,21 @@ func (a *Agent) Metric(name string) (float64, error) {
 }
 
 func freePort() (int, error) { return rig.FreePort() }
+
+// Samples reads every sample of the metric name from the agent's /metrics.
+func (a *Agent) Samples(name string) (rig.Samples, error) {
+	resp, err := http.Get("http://" + a.healthAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	s, err := rig.ParseMetrics(string(b))
+	if err != nil {
+		return nil, err
+	}
+	return s.Filter(name, nil), nil
+}

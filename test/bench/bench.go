@@ -17,6 +17,8 @@ import (
 // issue asks for; `make bench` runs them.
 type Config struct {
 	Agent string // the catops-k8s binary
+	// Reporter is the catops-k8s-cluster binary (the cluster reporter).
+	Reporter string
 	// AgentBefore, when set, is an earlier catops-k8s binary the detail
 	// scenario runs beside (kubelet source, resource metrics only).
 	AgentBefore string
@@ -31,9 +33,14 @@ type Config struct {
 	Events     int // pod events for the latency figure
 	ManyNodes  int // agents (one node each) against one API server
 	ManyPods   int // pods on each of those nodes
+	// The reporter scenario's cluster, besides the scale scenario's nodes
+	// and pods: Deployments, pods with no node, Warning events a second.
+	Deployments int
+	PendingPods int
+	WarningRate float64
 
 	// Scenarios to run (all when empty): requests, bytes, detail, latency,
-	// memory, scale, many. detail and memory together also measure the
+	// memory, scale, reporter, many. detail and memory together also measure the
 	// detail at cfg.BigPods pods.
 	Scenarios []string
 	LogDir    string
@@ -47,6 +54,7 @@ func DefaultConfig() Config {
 		Pods: 110, Namespaces: 10, BigPods: 1000,
 		ScaleNodes: 200, ScalePods: 10000, Events: 200,
 		ManyNodes: 100, ManyPods: 30,
+		Deployments: 1000, PendingPods: 100, WarningRate: 10,
 	}
 }
 
@@ -67,6 +75,7 @@ type Runner struct {
 	kubelet bool                    // the agent binary has the kubelet usage source
 	small   map[string]smallFigures // by usage source
 	details []detailRun             // the detail scenario's runs, by size
+	scaled  bool                    // the scale scenario's nodes and pods exist
 }
 
 // smallFigures are the 110-pod figures the scale scenario compares with.
@@ -104,7 +113,7 @@ func (b *Runner) Run(ctx context.Context) error {
 	b.kubelet = strings.Contains(string(help), "kubelet")
 	b.r.Printf("Settings: %d pods over %d namespaces on the measured node, interval %s, steady-state windows of %s.",
 		b.cfg.Pods, b.cfg.Namespaces, b.cfg.Interval, b.cfg.Window)
-	if b.want("requests") || b.want("bytes") || b.want("detail") || b.want("latency") || b.want("memory") || b.want("scale") {
+	if b.want("requests") || b.want("bytes") || b.want("detail") || b.want("latency") || b.want("memory") || b.want("scale") || b.want("reporter") {
 		if err := b.withCluster(ctx, b.single); err != nil {
 			return err
 		}
@@ -161,7 +170,7 @@ func (b *Runner) single(ctx context.Context) error {
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context) error
-	}{{"requests", b.requests}, {"bytes", b.bytes}, {"detail", b.detailSmall}, {"latency", b.latency}, {"memory", b.memory}, {"scale", b.scale}} {
+	}{{"requests", b.requests}, {"bytes", b.bytes}, {"detail", b.detailSmall}, {"latency", b.latency}, {"memory", b.memory}, {"scale", b.scale}, {"reporter", b.reporter}} {
 		if !b.want(s.name) {
 			continue
 		}
@@ -184,12 +193,17 @@ func (b *Runner) webPod(i int) (string, string, string) {
 // metrics-server) per second, to subtract from the windows.
 func (b *Runner) measureIdle(ctx context.Context) (Counts, error) {
 	b.logf("idle window (%s)", b.cfg.Window)
-	before, err := b.req.Reads(ctx)
+	return b.measureRate(ctx, b.req.Reads)
+}
+
+// measureRate is what read counts in a window of cfg.Window, per second.
+func (b *Runner) measureRate(ctx context.Context, read func(context.Context) (Counts, error)) (Counts, error) {
+	before, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sleep(ctx, b.cfg.Window)
-	after, err := b.req.Reads(ctx)
+	after, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -390,23 +390,8 @@ func (b *Runner) memory(ctx context.Context) error {
 // scale: the 110-pod agent while the cluster holds cfg.ScalePods more
 // pods on cfg.ScaleNodes other nodes.
 func (b *Runner) scale(ctx context.Context) error {
-	t0 := time.Now()
-	nodeName := func(i int) string { return fmt.Sprintf("scale-node-%d", i) }
-	perNode := (b.cfg.ScalePods + b.cfg.ScaleNodes - 1) / b.cfg.ScaleNodes
-	if err := b.pop.Nodes(ctx, b.cfg.ScaleNodes, perNode+10, nodeName); err != nil {
+	if err := b.populateScale(ctx); err != nil {
 		return err
-	}
-	if err := b.pop.Pods(ctx, b.cfg.ScalePods, func(i int) (string, string, string) {
-		return b.nsName(i), fmt.Sprintf("scale-%d", i), nodeName(i % b.cfg.ScaleNodes)
-	}); err != nil {
-		return err
-	}
-	b.logf("created %d nodes and %d pods in %s", b.cfg.ScaleNodes, b.cfg.ScalePods, time.Since(t0).Round(time.Second))
-	// kwok takes the new pods to Running at its own pace (tens to hundreds
-	// a second, by machine); the agent's figures do not depend on it, so
-	// the wait is bounded and the report says how far kwok got.
-	if err := b.pop.WaitRunning(ctx, b.cfg.ScalePods+b.cfg.Pods, 3*time.Minute); err != nil {
-		b.logf("going on: %v", err)
 	}
 	idle, err := b.measureIdle(ctx)
 	if err != nil {
@@ -455,6 +440,36 @@ func (b *Runner) scale(ctx context.Context) error {
 		b.r.Set("scale."+source+".requests_per_hour", h)
 	}
 	b.r.Table([]string{"usage source", "cluster", "RSS", "Go heap in use", "requests per hour"}, rows)
+	return nil
+}
+
+// scaleNode names the scale scenario's nodes.
+func scaleNode(i int) string { return fmt.Sprintf("scale-node-%d", i) }
+
+// populateScale creates the scale scenario's nodes and pods, once per run:
+// the reporter scenario runs on the same cluster.
+func (b *Runner) populateScale(ctx context.Context) error {
+	if b.scaled {
+		return nil
+	}
+	t0 := time.Now()
+	perNode := (b.cfg.ScalePods + b.cfg.ScaleNodes - 1) / b.cfg.ScaleNodes
+	if err := b.pop.Nodes(ctx, b.cfg.ScaleNodes, perNode+10, scaleNode); err != nil {
+		return err
+	}
+	if err := b.pop.Pods(ctx, b.cfg.ScalePods, func(i int) (string, string, string) {
+		return b.nsName(i), fmt.Sprintf("scale-%d", i), scaleNode(i % b.cfg.ScaleNodes)
+	}); err != nil {
+		return err
+	}
+	b.logf("created %d nodes and %d pods in %s", b.cfg.ScaleNodes, b.cfg.ScalePods, time.Since(t0).Round(time.Second))
+	// kwok takes the new pods to Running at its own pace (tens to hundreds
+	// a second, by machine); the agents' figures do not depend on it, so
+	// the wait is bounded and the report says how far kwok got.
+	if err := b.pop.WaitRunning(ctx, b.cfg.ScalePods+b.cfg.Pods, 3*time.Minute); err != nil {
+		b.logf("going on: %v", err)
+	}
+	b.scaled = true
 	return nil
 }
 

@@ -71,7 +71,9 @@ func template(t testing.TB, args ...string) (string, error) {
 }
 
 // rendered is the chart's output, decoded strictly into typed objects (an
-// unknown or duplicated field fails the decoding).
+// unknown or duplicated field fails the decoding). The node agents' objects
+// are in the top-level fields, the cluster reporter's (labelled
+// app.kubernetes.io/component=cluster-reporter) in reporter.
 type rendered struct {
 	kinds              []string // "Kind/name", in order
 	daemonSet          *appsv1.DaemonSet
@@ -79,7 +81,23 @@ type rendered struct {
 	secret             *corev1.Secret
 	clusterRole        *rbacv1.ClusterRole
 	clusterRoleBinding *rbacv1.ClusterRoleBinding
+	reporter           reporterObjects
 }
+
+// reporterObjects are the cluster reporter's objects; all nil when
+// cluster.enabled is false.
+type reporterObjects struct {
+	deployment         *appsv1.Deployment
+	serviceAccount     *corev1.ServiceAccount
+	clusterRole        *rbacv1.ClusterRole
+	clusterRoleBinding *rbacv1.ClusterRoleBinding
+	role               *rbacv1.Role
+	roleBinding        *rbacv1.RoleBinding
+}
+
+// reporterComponent is the app.kubernetes.io/component label of the cluster
+// reporter's objects.
+const reporterComponent = "cluster-reporter"
 
 // render renders the chart and decodes it; rendering must succeed.
 func render(t testing.TB, args ...string) *rendered {
@@ -106,8 +124,16 @@ func decode(t testing.TB, out string) *rendered {
 		}
 		obj, gvk, err := strictDecoder.Decode(doc, nil, nil)
 		require.NoError(t, err, "decoding (strict):\n%s", doc)
-		name := obj.(interface{ GetName() string }).GetName()
+		meta := obj.(interface {
+			GetName() string
+			GetLabels() map[string]string
+		})
+		name := meta.GetName()
 		r.kinds = append(r.kinds, gvk.Kind+"/"+name)
+		if meta.GetLabels()["app.kubernetes.io/component"] == reporterComponent {
+			r.reporter.add(t, obj, gvk.Kind, name)
+			continue
+		}
 		switch o := obj.(type) {
 		case *appsv1.DaemonSet:
 			require.Nil(t, r.daemonSet, "two DaemonSets")
@@ -125,11 +151,60 @@ func decode(t testing.TB, out string) *rendered {
 			require.Nil(t, r.clusterRoleBinding, "two ClusterRoleBindings")
 			r.clusterRoleBinding = o
 		default:
-			t.Fatalf("the chart renders a %s (%s): it should render only a DaemonSet, ServiceAccount, Secret, ClusterRole and ClusterRoleBinding", gvk.Kind, name)
+			t.Fatalf("the chart renders a %s (%s): it should render only a DaemonSet, ServiceAccount, Secret, ClusterRole and ClusterRoleBinding for the agents (and the cluster reporter's objects, labelled app.kubernetes.io/component=%s)", gvk.Kind, name, reporterComponent)
 		}
 	}
 	require.NotNil(t, r.daemonSet, "no DaemonSet rendered")
 	return r
+}
+
+func (ro *reporterObjects) add(t testing.TB, obj any, kind, name string) {
+	t.Helper()
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		require.Nil(t, ro.deployment, "two reporter Deployments")
+		ro.deployment = o
+	case *corev1.ServiceAccount:
+		require.Nil(t, ro.serviceAccount, "two reporter ServiceAccounts")
+		ro.serviceAccount = o
+	case *rbacv1.ClusterRole:
+		require.Nil(t, ro.clusterRole, "two reporter ClusterRoles")
+		ro.clusterRole = o
+	case *rbacv1.ClusterRoleBinding:
+		require.Nil(t, ro.clusterRoleBinding, "two reporter ClusterRoleBindings")
+		ro.clusterRoleBinding = o
+	case *rbacv1.Role:
+		require.Nil(t, ro.role, "two reporter Roles")
+		ro.role = o
+	case *rbacv1.RoleBinding:
+		require.Nil(t, ro.roleBinding, "two reporter RoleBindings")
+		ro.roleBinding = o
+	default:
+		t.Fatalf("the chart renders a %s (%s) for the cluster reporter: it should render only a Deployment, ServiceAccount, ClusterRole, ClusterRoleBinding, Role and RoleBinding", kind, name)
+	}
+}
+
+// reporterPod is the cluster reporter's pod spec; the Deployment must be
+// rendered.
+func (r *rendered) reporterPod(t testing.TB) *corev1.PodSpec {
+	t.Helper()
+	require.NotNil(t, r.reporter.deployment, "no cluster reporter Deployment rendered")
+	return &r.reporter.deployment.Spec.Template.Spec
+}
+
+// reporterContainer is the cluster reporter's one container.
+func (r *rendered) reporterContainer(t testing.TB) *corev1.Container {
+	t.Helper()
+	pod := r.reporterPod(t)
+	require.Len(t, pod.Containers, 1)
+	return &pod.Containers[0]
+}
+
+// reporterEnv is the cluster reporter's environment, as env gives the
+// agent's.
+func (r *rendered) reporterEnv(t testing.TB) map[string]string {
+	t.Helper()
+	return containerEnv(t, r.reporterContainer(t))
 }
 
 func (r *rendered) pod() *corev1.PodSpec { return &r.daemonSet.Spec.Template.Spec }
@@ -145,8 +220,14 @@ func (r *rendered) container(t testing.TB) *corev1.Container {
 // duplicates.
 func (r *rendered) env(t testing.TB) map[string]string {
 	t.Helper()
+	return containerEnv(t, r.container(t))
+}
+
+// containerEnv is c's environment as env describes it.
+func containerEnv(t testing.TB, c *corev1.Container) map[string]string {
+	t.Helper()
 	m := map[string]string{}
-	for _, e := range r.container(t).Env {
+	for _, e := range c.Env {
 		_, dup := m[e.Name]
 		require.False(t, dup, "env %s set twice", e.Name)
 		switch {

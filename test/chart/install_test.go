@@ -105,7 +105,13 @@ func (k *onRig) kubectl(args ...string) (stdout, stderr string, err error) {
 // canI asks `kubectl auth can-i ... --as=<the agent's ServiceAccount>`.
 func (k *onRig) canI(args ...string) bool {
 	k.t.Helper()
-	out, _, err := k.kubectl(append([]string{"auth", "can-i", "--as=system:serviceaccount:catops-system:catops"}, args...)...)
+	return k.canIAs("catops", args...)
+}
+
+// canIAs asks `kubectl auth can-i ... --as=<ServiceAccount sa of catops-system>`.
+func (k *onRig) canIAs(sa string, args ...string) bool {
+	k.t.Helper()
+	out, _, err := k.kubectl(append([]string{"auth", "can-i", "--as=system:serviceaccount:" + namespace + ":" + sa}, args...)...)
 	answer := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
 	switch {
 	case err == nil && answer == "yes":
@@ -225,6 +231,13 @@ func TestServerSideValidation(t *testing.T) {
 	_, err = dryRun(namespace, "--set", "hostMetrics.root.mountPropagation=None", "--set", "hostMetrics.dev.enabled=false")
 	require.NoError(t, err, "root without propagation, no /dev")
 
+	_, err = dryRun(namespace, "--set", "cluster.name=prod", "--set", "cluster.replicas=3", "--set", "cluster.priorityClassName=system-node-critical",
+		"--set-json", `cluster.tolerations=[{"operator":"Exists"}]`, "--set", "proxy.httpsProxy=http://proxy:3128",
+		"--set-json", `cluster.extraEnv=[{"name":"CATOPS_SHUTDOWN_TIMEOUT","value":"20s"}]`)
+	require.NoError(t, err, "cluster reporter values")
+	_, err = dryRun(namespace, "--set", "cluster.enabled=false")
+	require.NoError(t, err, "no cluster reporter")
+
 	_, err = dryRun(namespace, "--set-json", `podSecurityContext={"runAsUsr":1}`)
 	require.Error(t, err, "the API server must refuse an unknown field")
 	assert.Contains(t, err.Error(), "runAsUsr")
@@ -242,7 +255,7 @@ func TestServerSideValidation(t *testing.T) {
 	require.NoError(t, err)
 	stderr, err := dryRun(restricted, "--set", "hostMetrics.enabled=false")
 	require.NoError(t, err)
-	assert.NotContains(t, stderr, "would violate PodSecurity", "hostMetrics.enabled=false meets the restricted standard")
+	assert.NotContains(t, stderr, "would violate PodSecurity", "hostMetrics.enabled=false meets the restricted standard (the cluster reporter's pods always do)")
 	stderr, err = dryRun(restricted, "--set", "hostMetrics.enabled=false", "--set", "podMetrics.source=kubelet")
 	require.NoError(t, err)
 	assert.NotContains(t, stderr, "would violate PodSecurity", "the node's figures from the kubelet summary meet the restricted standard")
@@ -272,6 +285,8 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		"kubectl get pods -n catops-system -l app.kubernetes.io/name=catops",
 		"kubectl logs -n catops-system -l app.kubernetes.io/name=catops --tail=50 -f",
 		"kubectl describe daemonset -n catops-system catops",
+		"kubectl get lease -n catops-system catops-cluster",
+		"kubectl logs -n catops-system -l app.kubernetes.io/instance=catops,app.kubernetes.io/component=cluster-reporter",
 	} {
 		assert.Contains(t, out, cmd, "NOTES tell what to check next")
 	}
@@ -318,8 +333,39 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		{"list", "services", "--all-namespaces"}, {"list", "ingresses.networking.k8s.io", "--all-namespaces"},
 		{"list", "configmaps", "--all-namespaces"}, {"watch", "pods.metrics.k8s.io", "--all-namespaces"},
 		{"create", "serviceaccounts", "--subresource=token", "-n", namespace},
+		{"list", "deployments.apps", "--all-namespaces"}, {"list", "events", "--all-namespaces"},
+		{"create", "leases.coordination.k8s.io", "-n", namespace}, {"get", "leases.coordination.k8s.io/catops-cluster", "-n", namespace},
 	} {
-		assert.False(t, k.canI(args...), "the agent must not be able to: %v", args)
+		assert.False(t, k.canI(args...), "the agent must not be able to: %v (the cluster reporter's rights are its own account's)", args)
+	}
+
+	// The cluster reporter: its Deployment rolled out (helm --wait) under
+	// its own account, with read-only rights cluster-wide and its Lease's.
+	dep, err := k.cs.AppsV1().Deployments(namespace).Get(ctx, "catops-cluster", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), dep.Status.ReadyReplicas)
+	assert.Equal(t, "catops-cluster", dep.Spec.Template.Spec.ServiceAccountName)
+	reporterPods, err := k.cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=cluster-reporter"})
+	require.NoError(t, err)
+	assert.Len(t, reporterPods.Items, 2)
+	for _, args := range [][]string{
+		{"list", "deployments.apps", "--all-namespaces"}, {"watch", "statefulsets.apps", "--all-namespaces"}, {"list", "daemonsets.apps", "--all-namespaces"},
+		{"list", "jobs.batch", "--all-namespaces"}, {"watch", "cronjobs.batch", "--all-namespaces"},
+		{"list", "pods", "--all-namespaces"}, {"watch", "namespaces"}, {"list", "nodes"}, {"watch", "events", "--all-namespaces"},
+		{"create", "leases.coordination.k8s.io", "-n", namespace},
+		{"get", "leases.coordination.k8s.io/catops-cluster", "-n", namespace}, {"update", "leases.coordination.k8s.io/catops-cluster", "-n", namespace},
+	} {
+		assert.True(t, k.canIAs("catops-cluster", args...), "the cluster reporter needs: %v", args)
+	}
+	for _, args := range [][]string{
+		{"get", "secrets", "-n", namespace}, {"list", "secrets", "--all-namespaces"}, {"list", "configmaps", "--all-namespaces"},
+		{"create", "deployments.apps", "-n", "default"}, {"delete", "pods", "-n", "default"}, {"patch", "nodes"},
+		{"get", "leases.coordination.k8s.io/kube-scheduler", "-n", "kube-system"}, {"create", "leases.coordination.k8s.io", "-n", "default"},
+		{"get", "leases.coordination.k8s.io/other", "-n", namespace}, {"update", "leases.coordination.k8s.io/other", "-n", namespace},
+		{"delete", "leases.coordination.k8s.io/catops-cluster", "-n", namespace}, {"list", "leases.coordination.k8s.io", "-n", namespace},
+		{"get", "pods", "--subresource=log", "-n", "default"}, {"get", "nodes", "--subresource=proxy"},
+	} {
+		assert.False(t, k.canIAs("catops-cluster", args...), "the cluster reporter must not be able to: %v", args)
 	}
 
 	// Upgrade: a changed value rolls every pod, node by node.
@@ -364,6 +410,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		_, checks["Secret catops"] = k.cs.CoreV1().Secrets(namespace).Get(ctx, "catops", metav1.GetOptions{})
 		_, checks["ClusterRole catops-catops"] = k.cs.RbacV1().ClusterRoles().Get(ctx, "catops-catops", metav1.GetOptions{})
 		_, checks["ClusterRoleBinding catops-catops"] = k.cs.RbacV1().ClusterRoleBindings().Get(ctx, "catops-catops", metav1.GetOptions{})
+		_, checks["Deployment catops-cluster"] = k.cs.AppsV1().Deployments(namespace).Get(ctx, "catops-cluster", metav1.GetOptions{})
+		_, checks["ServiceAccount catops-cluster"] = k.cs.CoreV1().ServiceAccounts(namespace).Get(ctx, "catops-cluster", metav1.GetOptions{})
+		_, checks["ClusterRole catops-catops-cluster"] = k.cs.RbacV1().ClusterRoles().Get(ctx, "catops-catops-cluster", metav1.GetOptions{})
+		_, checks["ClusterRoleBinding catops-catops-cluster"] = k.cs.RbacV1().ClusterRoleBindings().Get(ctx, "catops-catops-cluster", metav1.GetOptions{})
+		_, checks["Role catops-cluster"] = k.cs.RbacV1().Roles(namespace).Get(ctx, "catops-cluster", metav1.GetOptions{})
+		_, checks["RoleBinding catops-cluster"] = k.cs.RbacV1().RoleBindings(namespace).Get(ctx, "catops-cluster", metav1.GetOptions{})
 		for what, err := range checks {
 			switch {
 			case err == nil:

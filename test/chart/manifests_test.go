@@ -37,10 +37,16 @@ func TestManifestsScript(t *testing.T) {
 
 	r := decode(t, out)
 	assert.Equal(t, []string{
-		"ServiceAccount/catops", "ClusterRole/catops-catops", "ClusterRoleBinding/catops-catops", "DaemonSet/catops",
+		"ServiceAccount/catops-cluster", "ServiceAccount/catops",
+		"ClusterRole/catops-catops-cluster", "ClusterRole/catops-catops",
+		"ClusterRoleBinding/catops-catops-cluster", "ClusterRoleBinding/catops-catops",
+		"Role/catops-cluster", "RoleBinding/catops-cluster",
+		"DaemonSet/catops", "Deployment/catops-cluster",
 	}, r.kinds, "no Secret: users create it with their token")
 	assert.Equal(t, "catops", r.volumes()["token"].Secret.SecretName)
 	assert.NotContains(t, r.daemonSet.Spec.Template.Annotations, "checksum/secret")
+	assert.Equal(t, "catops", r.reporterPod(t).Volumes[0].Secret.SecretName, "the reporter mounts the same Secret")
+	assert.NotContains(t, r.reporter.deployment.Spec.Template.Annotations, "checksum/secret")
 	assert.Equal(t, namespace, r.daemonSet.Namespace)
 	assert.Equal(t, "catops", r.daemonSet.Spec.Template.Labels["app.kubernetes.io/name"])
 

@@ -45,6 +45,8 @@ func TestHelmLint(t *testing.T) {
 		{"kubelet usage source with its CA", []string{"--set", "auth.token=lint-token", "--set", "podMetrics.source=kubelet", "--set", "podMetrics.kubelet.caConfigMap=kubelet-ca"}},
 		{"existing Secret, no host mounts, no RBAC", []string{"--set", "auth.existingSecret=catops", "--set", "hostMetrics.enabled=false", "--set", "rbac.create=false", "--set", "serviceAccount.create=false"}},
 		{"some host mounts, root without propagation", []string{"--set", "auth.token=lint-token", "--set", "hostMetrics.proc.enabled=false", "--set", "hostMetrics.dev.enabled=false", "--set", "hostMetrics.root.mountPropagation=None"}},
+		{"no cluster reporter", []string{"--set", "auth.token=lint-token", "--set", "cluster.enabled=false"}},
+		{"cluster reporter values", []string{"--set", "auth.token=lint-token", "--set", "cluster.name=prod", "--set", "cluster.replicas=3", "--set", "cluster.leaseDuration=30s", "--set", "cluster.priorityClassName=high"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runHelm(t, append([]string{"lint", "--strict", chartDir(t)}, tc.args...)...)
@@ -74,6 +76,9 @@ func TestDefaults(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"ServiceAccount/catops", "Secret/catops", "ClusterRole/catops-catops",
 		"ClusterRoleBinding/catops-catops", "DaemonSet/catops",
+		// The cluster reporter (TestClusterReporterDefaults).
+		"Deployment/catops-cluster", "ServiceAccount/catops-cluster", "ClusterRole/catops-catops-cluster",
+		"ClusterRoleBinding/catops-catops-cluster", "Role/catops-cluster", "RoleBinding/catops-cluster",
 	}, r.kinds, "the names the docs' debugging commands use")
 
 	ds := r.daemonSet
@@ -430,7 +435,12 @@ func TestRBACCreateFalse(t *testing.T) {
 	assert.Nil(t, r.clusterRole)
 	assert.Nil(t, r.clusterRoleBinding)
 	assert.NotNil(t, r.serviceAccount, "the ServiceAccount is still created")
-	assert.ElementsMatch(t, []string{"ServiceAccount/catops", "Secret/catops", "DaemonSet/catops"}, r.kinds)
+	assert.Nil(t, r.reporter.clusterRole, "nor the cluster reporter's RBAC")
+	assert.Nil(t, r.reporter.clusterRoleBinding)
+	assert.Nil(t, r.reporter.role)
+	assert.Nil(t, r.reporter.roleBinding)
+	assert.ElementsMatch(t, []string{"ServiceAccount/catops", "Secret/catops", "DaemonSet/catops",
+		"ServiceAccount/catops-cluster", "Deployment/catops-cluster"}, r.kinds)
 }
 
 func TestServiceAccountCreateFalse(t *testing.T) {
@@ -583,20 +593,47 @@ func TestOtherReleaseName(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"ServiceAccount/monitoring-catops", "Secret/monitoring-catops", "ClusterRole/monitoring-catops",
 		"ClusterRoleBinding/monitoring-catops", "DaemonSet/monitoring-catops",
+		"Deployment/monitoring-catops-cluster", "ServiceAccount/monitoring-catops-cluster", "ClusterRole/monitoring-catops-cluster",
+		"ClusterRoleBinding/monitoring-catops-cluster", "Role/monitoring-catops-cluster", "RoleBinding/monitoring-catops-cluster",
 	}, r.kinds)
 	assert.Equal(t, "monitoring", r.daemonSet.Spec.Selector.MatchLabels["app.kubernetes.io/instance"])
 	assert.Equal(t, "monitoring-catops", r.volumes()["token"].Secret.SecretName)
 	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "monitoring-catops", Namespace: "ops"}}, r.clusterRoleBinding.Subjects)
+	assert.Equal(t, "monitoring", r.reporter.deployment.Spec.Selector.MatchLabels["app.kubernetes.io/instance"])
+	assert.Equal(t, "monitoring-catops-cluster", r.reporterEnv(t)["CATOPS_LEASE_NAME"])
+	assert.Equal(t, []string{"monitoring-catops-cluster"}, r.reporter.role.Rules[1].ResourceNames)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "monitoring-catops-cluster", Namespace: "ops"}}, r.reporter.clusterRoleBinding.Subjects)
+	assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "monitoring-catops-cluster", Namespace: "ops"}}, r.reporter.roleBinding.Subjects)
 
 	// The longest release name Helm takes (53) plus a long nameOverride:
 	// names are cut to Kubernetes' 63 characters.
 	long := strings.Repeat("x", 53)
 	out, err = runHelm(t, "template", long, chartDir(t), "--set", "auth.token=x", "--set", "nameOverride=catops-node-connector")
 	require.NoError(t, err)
-	for _, k := range decode(t, out).kinds {
+	r = decode(t, out)
+	for _, k := range r.kinds {
 		name := k[strings.Index(k, "/")+1:]
 		assert.LessOrEqual(t, len(name), 63, k)
 	}
+	// The reporter's names keep their suffix, so they never equal the
+	// agents' (the Lease's name is the Role's resourceNames).
+	assert.True(t, strings.HasSuffix(r.reporter.deployment.Name, "-cluster"), r.reporter.deployment.Name)
+	assert.NotEqual(t, r.daemonSet.Name, r.reporter.deployment.Name)
+	assert.NotEqual(t, r.clusterRole.Name, r.reporter.clusterRole.Name)
+	assert.Equal(t, r.reporter.deployment.Name, r.reporterEnv(t)["CATOPS_LEASE_NAME"])
+	assert.Equal(t, []string{r.reporter.deployment.Name}, r.reporter.role.Rules[1].ResourceNames)
+
+	// Label values are at most 63 characters too, the reporter's name label
+	// (<name>-cluster) with the longest nameOverride included.
+	out, err = runHelm(t, "template", long, chartDir(t), "--set", "auth.token=x", "--set", "nameOverride="+strings.Repeat("n", 63))
+	require.NoError(t, err)
+	r = decode(t, out)
+	for _, labels := range []map[string]string{r.daemonSet.Spec.Template.Labels, r.reporter.deployment.Spec.Template.Labels} {
+		for k, v := range labels {
+			assert.LessOrEqual(t, len(v), 63, "label %s=%s", k, v)
+		}
+	}
+	assert.NotEqual(t, r.daemonSet.Spec.Template.Labels["app.kubernetes.io/name"], r.reporter.deployment.Spec.Template.Labels["app.kubernetes.io/name"])
 }
 
 // TestReadmeDocumentsEveryValue: every value of values.yaml has a row in the

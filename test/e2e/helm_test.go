@@ -161,6 +161,18 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 		return st.Session != "" && st.Namespace == helmNamespace
 	})
 	tFirst := time.Since(t0)
+	// The cluster reporter (2 replicas on this node) sends the cluster
+	// stream to the same backend: one leader, the agents' DaemonSet and its
+	// own Deployment among the workloads, this node in the summary.
+	cl := waitCluster(ctx, t, rcv, "the cluster reporter's first snapshot", func(c receiver.ClusterState) bool {
+		ds, ok := c.Workloads[receiver.WorkloadKey("DaemonSet", helmNamespace, helmRelease)]
+		return c.Summary != nil && ok && ds.Ready != nil && *ds.Ready == 1
+	})
+	assert.Equal(t, 1, cl.Summary.Nodes.Count, "the summary counts this node")
+	require.NotNil(t, cl.Leader)
+	assert.True(t, strings.HasPrefix(cl.Leader.Identity, helmRelease+"-cluster-"), "a reporter pod leads: %q", cl.Leader.Identity)
+	assert.Equal(t, helmNamespace+"/"+helmRelease+"-cluster", cl.Leader.Lease)
+	assert.Contains(t, cl.Workloads, receiver.WorkloadKey("Deployment", helmNamespace, helmRelease+"-cluster"))
 
 	// The lifecycles, and a Job (scheduled, not bound by the test).
 	t0 = time.Now()
@@ -248,6 +260,26 @@ func TestHelmInstallOnRealNode(t *testing.T) {
 	requireHostAsFound(t, before)
 	t.Logf("TIMES node up %.2fs, helm install --wait %.2fs, agent pod Ready %.2fs and first snapshot %.2fs after install began, lifecycles %.2fs, receiver = API %.2fs later, upgrade %.2fs, uninstall %.2fs, down %.2fs; %d log lines",
 		tUp.Seconds(), tInstall.Seconds(), tReady.Seconds(), tFirst.Seconds(), tAPI.Seconds(), tMatch.Seconds(), tUpgrade.Seconds(), tUninstall.Seconds(), tDown.Seconds(), lines)
+}
+
+// waitCluster waits until the receiver holds one cluster and cond holds on
+// it, and returns it.
+func waitCluster(ctx context.Context, t *testing.T, rcv *receiver.Receiver, what string, cond func(receiver.ClusterState) bool) receiver.ClusterState {
+	t.Helper()
+	var last receiver.ClusterState
+	var keys []string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		keys = rcv.Clusters()
+		if len(keys) != 1 {
+			continue
+		}
+		last, _ = rcv.Cluster(keys[0])
+		if cond(last) {
+			return last
+		}
+	}
+	t.Fatalf("waiting for %s: clusters %v, workloads %d, summary %v", what, keys, len(last.Workloads), last.Summary)
+	return last
 }
 
 // containerEnv is the value the agent container's spec gives name.
@@ -948,10 +980,20 @@ func requireReleaseGone(ctx context.Context, t *testing.T, cs kubernetes.Interfa
 		for _, x := range ds.Items {
 			left = append(left, "DaemonSet "+x.Name)
 		}
-		pods, err := cs.CoreV1().Pods(helmNamespace).List(ctx, metav1.ListOptions{LabelSelector: agentSelector})
+		deps, err := cs.AppsV1().Deployments(helmNamespace).List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range deps.Items {
+			left = append(left, "Deployment "+x.Name)
+		}
+		pods, err := cs.CoreV1().Pods(helmNamespace).List(ctx, sel) // the agents' and the reporter's
 		require.NoError(t, err)
 		for _, x := range pods.Items {
 			left = append(left, "Pod "+x.Name)
+		}
+		roles, err := cs.RbacV1().Roles(helmNamespace).List(ctx, sel)
+		require.NoError(t, err)
+		for _, x := range roles.Items {
+			left = append(left, "Role "+x.Name)
 		}
 		sas, err := cs.CoreV1().ServiceAccounts(helmNamespace).List(ctx, sel)
 		require.NoError(t, err)

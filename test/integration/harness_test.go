@@ -274,6 +274,13 @@ func agentRequests(t *testing.T, from, to time.Time) map[string]int {
 // agentRequestsIn is agentRequests for the audit log at path.
 func agentRequestsIn(t *testing.T, path string, from, to time.Time) map[string]int {
 	t.Helper()
+	return agentRequestsAs(t, path, agentUA, from, to)
+}
+
+// agentRequestsAs counts as agentRequestsIn does the requests whose user
+// agent begins with ua.
+func agentRequestsAs(t *testing.T, path, ua string, from, to time.Time) map[string]int {
+	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
@@ -282,7 +289,7 @@ func agentRequestsIn(t *testing.T, path string, from, to time.Time) map[string]i
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var e auditEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || !strings.HasPrefix(e.UserAgent, agentUA) {
+		if json.Unmarshal(sc.Bytes(), &e) != nil || !strings.HasPrefix(e.UserAgent, ua) {
 			continue
 		}
 		if e.StageTimestamp.Before(from) || !e.StageTimestamp.Before(to) {

@@ -170,3 +170,171 @@ none
 {{ $want }}
 {{- end }}
 {{- end }}
+
+{{/*
+The backend connection's environment, the same for the node agents and the
+cluster reporter: the URL, the token file, the backend's CA bundle and
+client certificate, the proxy. Called with the root context; the items of
+a container's env list, at indent 0.
+*/}}
+{{- define "catops.backendEnv" -}}
+- name: CATOPS_BACKEND_URL
+  value: {{ .Values.backend.url | quote }}
+# The token is read from the mounted Secret, and re-read when
+# the Secret changes: never an environment variable.
+- name: CATOPS_AUTH_TOKEN_FILE
+  value: /var/run/secrets/catops/token
+{{- with .Values.backend.caConfigMap }}
+- name: CATOPS_BACKEND_CA_FILE
+  value: /etc/catops/backend-ca/ca.crt
+{{- end }}
+{{- if .Values.backend.clientCertSecret }}
+# The client certificate for mTLS, re-read when the Secret changes.
+- name: CATOPS_BACKEND_CERT_FILE
+  value: /etc/catops/backend-tls/tls.crt
+- name: CATOPS_BACKEND_KEY_FILE
+  value: /etc/catops/backend-tls/tls.key
+{{- end }}
+{{- with .Values.proxy.httpsProxy }}
+- name: HTTPS_PROXY
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+NO_PROXY of a container, or nothing: called with (dict "root" $ "userEnv"
+<the names its extraEnv sets> "kubelet" <whether it reads its node's
+kubelet>). When a proxy is in use (proxy.httpsProxy, or a proxy variable in
+extraEnv) the Kubernetes clients honour it too, so the API server's service
+IP (and the node's IP, for the kubelet) join proxy.noProxy; a NO_PROXY in
+extraEnv is left to it.
+*/}}
+{{- define "catops.noProxyEnv" -}}
+{{- $v := .root.Values }}
+{{- $userEnv := .userEnv }}
+{{- $proxyInUse := or $v.proxy.httpsProxy (has "HTTPS_PROXY" $userEnv) (has "https_proxy" $userEnv) (has "HTTP_PROXY" $userEnv) (has "http_proxy" $userEnv) }}
+{{- $userNoProxy := or (has "NO_PROXY" $userEnv) (has "no_proxy" $userEnv) }}
+{{- if $userNoProxy }}
+{{- /* extraEnv sets NO_PROXY: it must list the API server (and, with source kubelet, the node) itself. */}}
+{{- else if $proxyInUse }}
+# The agent's Kubernetes clients honour HTTPS_PROXY too (from
+# proxy.httpsProxy or extraEnv): the API server's service IP
+# (and, with source kubelet, this node's IP) are reached
+# directly. $(VAR) is expanded by the kubelet.
+{{- $noProxy := list }}
+{{- with $v.proxy.noProxy }}{{ $noProxy = append $noProxy . }}{{ end }}
+{{- $noProxy = append $noProxy "$(KUBERNETES_SERVICE_HOST)" }}
+{{- if .kubelet }}{{ $noProxy = append $noProxy "$(HOST_IP)" }}{{ end }}
+- name: NO_PROXY
+  value: {{ join "," $noProxy | quote }}
+{{- else if $v.proxy.noProxy }}
+- name: NO_PROXY
+  value: {{ $v.proxy.noProxy | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The token's and the backend certificates' mounts (items of volumeMounts, at
+indent 0), the same for the node agents and the cluster reporter.
+*/}}
+{{- define "catops.backendMounts" -}}
+- name: token
+  mountPath: /var/run/secrets/catops
+  readOnly: true
+{{- if .Values.backend.caConfigMap }}
+- name: backend-ca
+  mountPath: /etc/catops/backend-ca
+  readOnly: true
+{{- end }}
+{{- if .Values.backend.clientCertSecret }}
+- name: backend-tls
+  mountPath: /etc/catops/backend-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The volumes of those mounts (items of volumes, at indent 0).
+*/}}
+{{- define "catops.backendVolumes" -}}
+# A directory mount (not subPath), so the kubelet's updates of the
+# Secret reach the file the agent re-reads.
+- name: token
+  secret:
+    secretName: {{ include "catops.secretName" . }}
+    items:
+      - key: {{ include "catops.secretKey" . }}
+        path: token
+{{- with .Values.backend.caConfigMap }}
+# Directory mounts (not subPath) of the backend's CA bundle and the
+# client certificate, so the agent sees their updates.
+- name: backend-ca
+  configMap:
+    name: {{ . | quote }}
+    items:
+      - key: {{ $.Values.backend.caConfigMapKey | quote }}
+        path: ca.crt
+{{- end }}
+{{- with .Values.backend.clientCertSecret }}
+- name: backend-tls
+  secret:
+    secretName: {{ . | quote }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the cluster reporter is on: cluster.enabled. A release
+installed by a chart without the reporter, upgraded with `helm upgrade
+--reuse-values` (which keeps that chart's values, where cluster is missing),
+leaves it off.
+*/}}
+{{- define "catops.clusterEnabled" -}}
+{{- if dig "enabled" false (.Values.cluster | default dict) }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the cluster reporter's namespaced objects (Deployment,
+ServiceAccount, Role, RoleBinding) and of its Lease: "<fullname>-cluster"
+("catops-cluster"), the full name cut so that the suffix always fits in 63
+characters.
+*/}}
+{{- define "catops.clusterFullname" -}}
+{{- printf "%s-cluster" (include "catops.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Name of the cluster reporter's ClusterRole and ClusterRoleBinding:
+"<release>-<chart>-cluster" ("catops-catops-cluster").
+*/}}
+{{- define "catops.clusterClusterRoleName" -}}
+{{- printf "%s-cluster" (include "catops.clusterRoleName" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Selector labels of the cluster reporter. Its app.kubernetes.io/name is
+"<chart>-cluster", not the chart's name: the DaemonSet's selector (name and
+instance, immutable) would otherwise match the reporter's pods, and so
+would `kubectl get pods -l app.kubernetes.io/name=catops`, which lists the
+node agents. The component label keeps its selector off the agents' pods.
+*/}}
+{{- define "catops.clusterSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-cluster" (include "catops.name" . | trunc 55 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: cluster-reporter
+{{- end }}
+
+{{/*
+Labels of the cluster reporter's objects.
+*/}}
+{{- define "catops.clusterLabels" -}}
+helm.sh/chart: {{ include "catops.chart" . }}
+{{ include "catops.clusterSelectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "catops.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}

@@ -13,9 +13,15 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// AgentBinaryName is the file `make build` writes, the one the final stage
-// of Dockerfile.k8s copies from the build stage.
-const AgentBinaryName = "catops-k8s"
+// The files `make build` writes, the ones the final stage of Dockerfile.k8s
+// copies from the build stage: the node agent (the ENTRYPOINT) and the
+// cluster reporter, which `catops-k8s cluster` execs from the directory of
+// the running catops-k8s (cmd/kubernetes, execCluster), so it must be copied
+// beside it under this very name.
+const (
+	AgentBinaryName   = "catops-k8s"
+	ClusterBinaryName = "catops-k8s-cluster"
+)
 
 // Want is what a Dockerfile's final stage makes of a Base: the runtime
 // config and the files (the base's, the copies and the directories above).
@@ -58,11 +64,14 @@ func CheckDockerfile(file string, base Base, img v1.Image) ([]string, error) {
 
 // Expect applies the final stage of stages to base, as a Dockerfile build
 // would. It knows FROM (which must be base.Ref; a pinned @digest is
-// ignored), COPY --from=<earlier stage> of the agent binary, USER,
+// ignored), COPY --from=<earlier stage> of the two binaries, USER,
 // ENTRYPOINT, CMD, WORKDIR, ENV, EXPOSE, LABEL and STOPSIGNAL, with $VAR and
 // ${VAR} taken from ENV. Any other instruction (RUN, ADD, ARG, VOLUME,
 // SHELL, HEALTHCHECK, ...) is an error: the agent image does not model it,
-// and test/node/image must learn it first.
+// and test/node/image must learn it first. A final stage that does not copy
+// both binaries, or not side by side (ClusterBinaryName in the directory of
+// every copy of AgentBinaryName), is an error too: its image could not run
+// `catops-k8s cluster`, whatever the image built here holds.
 func Expect(stages []Stage, base Base) (Want, error) {
 	if len(stages) == 0 {
 		return Want{}, fmt.Errorf("no stages")
@@ -81,15 +90,19 @@ func Expect(stages []Stage, base Base) (Want, error) {
 	for _, f := range base.Files {
 		files[f.Path] = WantFile{Dir: f.Dir}
 	}
+	var copies []copied
 	for _, ins := range final.Instructions {
 		expand := func(s string) string { return expandEnv(s, cfg.Env) }
 		switch ins.Cmd {
 		case "COPY":
-			dst, wf, err := parseCopy(ins, stages[:len(stages)-1], cfg.WorkingDir, expand)
+			cps, err := parseCopy(ins, stages[:len(stages)-1], cfg.WorkingDir, expand)
 			if err != nil {
 				return Want{}, err
 			}
-			files[dst] = wf
+			for _, c := range cps {
+				files[c.dst] = c.file
+			}
+			copies = append(copies, cps...)
 		case "USER":
 			cfg.User = expand(ins.Args)
 		case "ENTRYPOINT":
@@ -146,6 +159,9 @@ func Expect(stages []Stage, base Base) (Want, error) {
 				"teach test/node/image (images.go, check.go) what it does first", ins.Line, ins.Cmd)
 		}
 	}
+	if err := sideBySide(copies, final.Line); err != nil {
+		return Want{}, err
+	}
 	for p := range maps.Clone(files) {
 		for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
 			if _, ok := files[dir]; !ok {
@@ -156,14 +172,59 @@ func Expect(stages []Stage, base Base) (Want, error) {
 	return Want{Config: cfg, Files: files}, nil
 }
 
+// copied is one file a COPY puts in the image: which binary (the base name
+// of its source), where, and how.
+type copied struct {
+	binary string
+	dst    string
+	file   WantFile
+}
+
+// sideBySide checks that the final stage (FROM at line) copies both
+// binaries, the cluster reporter beside the agent: one line saying what is
+// wrong and where.
+func sideBySide(copies []copied, line int) error {
+	var agents, clusters []copied
+	for _, c := range copies {
+		switch c.binary {
+		case AgentBinaryName:
+			agents = append(agents, c)
+		case ClusterBinaryName:
+			clusters = append(clusters, c)
+		}
+	}
+	if len(agents) == 0 {
+		return fmt.Errorf("line %d: the final stage does not copy %s, the binary `make build` writes", line, AgentBinaryName)
+	}
+	if len(clusters) == 0 {
+		return fmt.Errorf("line %d: the final stage does not copy %s: `%s cluster` execs it from beside %s (COPY, line %d), "+
+			"add COPY --from=<build stage> /src/%s %s", line, ClusterBinaryName, AgentBinaryName, agents[0].dst, agents[0].file.Line,
+			ClusterBinaryName, path.Join(path.Dir(agents[0].dst), ClusterBinaryName))
+	}
+	for _, a := range agents {
+		want := path.Join(path.Dir(a.dst), ClusterBinaryName)
+		found := false
+		for _, c := range clusters {
+			found = found || c.dst == want
+		}
+		if !found {
+			c := clusters[0]
+			return fmt.Errorf("line %d: COPY puts %s at %s, not beside %s (COPY, line %d): `%s cluster` execs %s",
+				c.file.Line, ClusterBinaryName, c.dst, a.dst, a.file.Line, AgentBinaryName, want)
+		}
+	}
+	return nil
+}
+
 // parseCopy reads `COPY [--from=STAGE] [--chown=UID:GID] [--chmod=MODE]
-// [--link] SRC DST` where SRC is the agent binary of an earlier stage.
-func parseCopy(ins Instruction, earlier []Stage, workdir string, expand func(string) string) (string, WantFile, error) {
+// [--link] SRC... DST` where each SRC is one of the binaries of an earlier
+// stage (several sources need a directory DST, ending in "/").
+func parseCopy(ins Instruction, earlier []Stage, workdir string, expand func(string) string) ([]copied, error) {
 	words, ok := execForm(ins.Args)
 	if !ok {
 		var err error
 		if words, err = splitWords(ins.Args); err != nil {
-			return "", WantFile{}, fmt.Errorf("line %d: COPY: %w", ins.Line, err)
+			return nil, fmt.Errorf("line %d: COPY: %w", ins.Line, err)
 		}
 	}
 	wf := WantFile{Copied: true, Mode: 0o755, Line: ins.Line} // go build's 0755 (umask 022 in the golang image)
@@ -182,13 +243,13 @@ func parseCopy(ins Instruction, earlier []Stage, workdir string, expand func(str
 			uid, err1 := strconv.Atoi(u)
 			gid, err2 := strconv.Atoi(g)
 			if err1 != nil || err2 != nil {
-				return "", WantFile{}, fmt.Errorf("line %d: COPY --chown=%s: only numeric uid:gid is modelled", ins.Line, val)
+				return nil, fmt.Errorf("line %d: COPY --chown=%s: only numeric uid:gid is modelled", ins.Line, val)
 			}
 			wf.UID, wf.GID = uid, gid
 		case "--chmod":
 			m, err := strconv.ParseUint(val, 8, 32)
 			if err != nil || m > 0o7777 {
-				return "", WantFile{}, fmt.Errorf("line %d: COPY --chmod=%s: only an octal mode is modelled", ins.Line, val)
+				return nil, fmt.Errorf("line %d: COPY --chmod=%s: only an octal mode is modelled", ins.Line, val)
 			}
 			wf.Mode = fs.FileMode(m) & fs.ModePerm
 			if m&0o1000 != 0 {
@@ -197,28 +258,38 @@ func parseCopy(ins Instruction, earlier []Stage, workdir string, expand func(str
 		case "--link":
 			// The same files and metadata, only built differently.
 		default:
-			return "", WantFile{}, fmt.Errorf("line %d: COPY %s is not modelled by the agent image", ins.Line, flag)
+			return nil, fmt.Errorf("line %d: COPY %s is not modelled by the agent image", ins.Line, flag)
 		}
 	}
-	if len(words) != 2 {
-		return "", WantFile{}, fmt.Errorf("line %d: COPY of %d sources: the agent image copies only the binary", ins.Line, len(words)-1)
+	if len(words) < 2 {
+		return nil, fmt.Errorf("line %d: COPY without a source and a destination", ins.Line)
 	}
-	src, dst := expand(words[0]), expand(words[1])
 	if !fromEarlierStage(from, earlier) {
-		return "", WantFile{}, fmt.Errorf("line %d: COPY from %q: the agent image copies only the build stage's binary (COPY --from=<stage>)",
+		return nil, fmt.Errorf("line %d: COPY from %q: the agent image copies only the build stage's binaries (COPY --from=<stage>)",
 			ins.Line, orContext(from))
 	}
-	if path.Base(src) != AgentBinaryName || strings.ContainsAny(src, "*?[") {
-		return "", WantFile{}, fmt.Errorf("line %d: COPY of %s: the agent image copies only %s, the binary `make build` writes",
-			ins.Line, src, AgentBinaryName)
+	srcs, dst := words[:len(words)-1], expand(words[len(words)-1])
+	if len(srcs) > 1 && !strings.HasSuffix(dst, "/") {
+		return nil, fmt.Errorf("line %d: COPY of %d sources to %s: the destination must be a directory, ending in /", ins.Line, len(srcs), dst)
 	}
-	if strings.HasSuffix(dst, "/") {
-		dst += path.Base(src)
+	var out []copied
+	for _, src := range srcs {
+		src = expand(src)
+		name := path.Base(src)
+		if (name != AgentBinaryName && name != ClusterBinaryName) || strings.ContainsAny(src, "*?[") {
+			return nil, fmt.Errorf("line %d: COPY of %s: the agent image copies only %s and %s, the binaries `make build` writes",
+				ins.Line, src, AgentBinaryName, ClusterBinaryName)
+		}
+		d := dst
+		if strings.HasSuffix(d, "/") {
+			d += name
+		}
+		if !path.IsAbs(d) {
+			d = path.Join(orRoot(workdir), d)
+		}
+		out = append(out, copied{binary: name, dst: path.Clean(d), file: wf})
 	}
-	if !path.IsAbs(dst) {
-		dst = path.Join(orRoot(workdir), dst)
-	}
-	return path.Clean(dst), wf, nil
+	return out, nil
 }
 
 func fromEarlierStage(from string, earlier []Stage) bool {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,8 +93,9 @@ func Compare(want Want, img v1.Image) ([]string, error) {
 }
 
 // runnable checks that the image can start: a numeric USER (the kubelet
-// cannot verify runAsNonRoot for a user name) and an ENTRYPOINT that is a
-// regular file the USER may execute.
+// cannot verify runAsNonRoot for a user name), an ENTRYPOINT that is a
+// regular file the USER may execute, and beside it the cluster reporter,
+// which `catops-k8s cluster` execs, executable by the USER too.
 func runnable(cfg v1.Config, files map[string]Entry) []string {
 	uidS, gidS, _ := strings.Cut(cfg.User, ":")
 	uid, err := strconv.Atoi(orZero(uidS))
@@ -108,12 +110,25 @@ func runnable(cfg v1.Config, files map[string]Entry) []string {
 		return []string{"the image has no ENTRYPOINT"}
 	}
 	exe := cfg.Entrypoint[0]
-	e, ok := files[exe]
+	if msg := executable(files, exe, cfg.User, uid, gid); msg != "" {
+		return []string{fmt.Sprintf("ENTRYPOINT %s%s", exe, msg)}
+	}
+	cluster := path.Join(path.Dir(exe), ClusterBinaryName)
+	if msg := executable(files, cluster, cfg.User, uid, gid); msg != "" {
+		return []string{fmt.Sprintf("`%s cluster` execs %s, beside the ENTRYPOINT: %s%s", AgentBinaryName, cluster, cluster, msg)}
+	}
+	return nil
+}
+
+// executable says what stops USER user (uid:gid) from executing file (""
+// if nothing), as the end of a sentence that starts with the file's name.
+func executable(files map[string]Entry, file, user string, uid, gid int) string {
+	e, ok := files[file]
 	switch {
 	case !ok:
-		return []string{fmt.Sprintf("ENTRYPOINT %s: no such file in the image", exe)}
+		return ": no such file in the image"
 	case e.Dir:
-		return []string{fmt.Sprintf("ENTRYPOINT %s is a directory", exe)}
+		return " is a directory"
 	}
 	var x fs.FileMode
 	switch {
@@ -127,9 +142,9 @@ func runnable(cfg v1.Config, files map[string]Entry) []string {
 		x = 0o001
 	}
 	if e.Mode&x == 0 {
-		return []string{fmt.Sprintf("ENTRYPOINT %s (mode %v, owner %d:%d) is not executable by USER %s", exe, e.Mode, e.UID, e.GID, cfg.User)}
+		return fmt.Sprintf(" (mode %v, owner %d:%d) is not executable by USER %s", e.Mode, e.UID, e.GID, user)
 	}
-	return nil
+	return ""
 }
 
 func orZero(s string) string {

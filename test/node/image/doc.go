@@ -1,16 +1,17 @@
 // Package image builds the container images of the real-node rig from Go
 // sources, without a container engine or a registry: each image is one
-// layer holding a static Go binary (and, for the agent, the few files of
-// its distroless base that it relies on), written as a docker-archive
-// tarball that `ctr -n k8s.io images import` loads into containerd.
+// layer holding a static Go binary (for the agent, two: catops-k8s and the
+// cluster reporter catops-k8s-cluster beside it, and the few files of its
+// distroless base that they rely on), written as a docker-archive tarball
+// that `ctr -n k8s.io images import` loads into containerd.
 //
 // Three images, named in the catops.local domain so that a pull by mistake
 // cannot reach a real registry (.local never resolves through public DNS):
 //
-//   - AgentRef (catops.local/catops-k8s:dev): the agent packed as the final
-//     stage of Dockerfile.k8s packs it, on a stand-in for
-//     gcr.io/distroless/static:nonroot (see Distroless); CheckDockerfile
-//     fails when the two disagree;
+//   - AgentRef (catops.local/catops-k8s:dev): the agent and the cluster
+//     reporter packed as the final stage of Dockerfile.k8s packs them, on a
+//     stand-in for gcr.io/distroless/static:nonroot (see Distroless);
+//     CheckDockerfile fails when the two disagree;
 //   - PauseRef (catops.local/pause:1): the pod sandbox, test/node/images/pause;
 //   - BoxRef (catops.local/box:1): test/node/images/box, a test program with
 //     sleep, hog, burn, exit and write subcommands.

@@ -86,6 +86,7 @@ func TestCommandForms(t *testing.T) {
 // and Expect on what it parses does not panic either.
 func FuzzParseDockerfile(f *testing.F) {
 	f.Add([]byte("FROM gcr.io/distroless/static:nonroot\nCOPY --from=0 /src/catops-k8s /\nUSER 1\nENTRYPOINT [\"/catops-k8s\"]\n"))
+	f.Add([]byte("FROM a AS b\nFROM gcr.io/distroless/static:nonroot\nCOPY --from=b /src/catops-k8s /src/catops-k8s-cluster /bin/\nENTRYPOINT [\"/bin/catops-k8s\"]\n"))
 	f.Add([]byte("# escape=\\\nFROM a AS b\nENV A=1 B=\"$A\"\nLABEL x y\nEXPOSE 1/udp\nWORKDIR rel\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		stages, err := ParseDockerfile(data)

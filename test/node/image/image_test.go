@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,6 +21,15 @@ import (
 // fakeBinary stands in for a static binary: Build does not look inside.
 func fakeBinary(s string) Binary { return Binary{Data: []byte(s), Arch: "amd64"} }
 
+// agentSpec is the agent image of the fake binaries agent (catops-k8s) and
+// cluster (catops-k8s-cluster) on base.
+func agentSpec(t testing.TB, agent, cluster Binary, base Base) Spec {
+	t.Helper()
+	spec, err := Agent(agent, cluster, base)
+	require.NoError(t, err)
+	return spec
+}
+
 func TestBuildIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	build := func(spec Spec, file string) (digest string, data []byte) {
@@ -27,25 +37,28 @@ func TestBuildIsDeterministic(t *testing.T) {
 		require.NoError(t, err)
 		d, err := img.Digest()
 		require.NoError(t, err)
-		path := filepath.Join(dir, file)
-		require.NoError(t, Write(path, spec.Ref, img))
-		data, err = os.ReadFile(path)
+		out := filepath.Join(dir, file)
+		require.NoError(t, Write(out, spec.Ref, img))
+		data, err = os.ReadFile(out)
 		require.NoError(t, err)
 		return d.String(), data
 	}
 	base := Distroless([]byte("a CA bundle\n"))
-	d1, tar1 := build(Agent(fakeBinary("agent v1"), base), "a1.tar")
-	d2, tar2 := build(Agent(fakeBinary("agent v1"), base), "a2.tar")
+	cluster := fakeBinary("cluster v1")
+	d1, tar1 := build(agentSpec(t, fakeBinary("agent v1"), cluster, base), "a1.tar")
+	d2, tar2 := build(agentSpec(t, fakeBinary("agent v1"), cluster, base), "a2.tar")
 	assert.Equal(t, d1, d2, "same inputs, same digest")
 	assert.True(t, bytes.Equal(tar1, tar2), "same inputs, same tarball bytes")
 
-	d3, _ := build(Agent(fakeBinary("agent v2"), base), "a3.tar")
+	d3, _ := build(agentSpec(t, fakeBinary("agent v2"), cluster, base), "a3.tar")
 	assert.NotEqual(t, d1, d3, "another binary, another digest")
-	d4, _ := build(Agent(fakeBinary("agent v1"), Distroless(nil)), "a4.tar")
+	d3c, _ := build(agentSpec(t, fakeBinary("agent v1"), fakeBinary("cluster v2"), base), "a3c.tar")
+	assert.NotEqual(t, d1, d3c, "another cluster reporter, another digest")
+	d4, _ := build(agentSpec(t, fakeBinary("agent v1"), cluster, Distroless(nil)), "a4.tar")
 	assert.NotEqual(t, d1, d4, "without the CA bundle, another digest")
-	arm := fakeBinary("agent v1")
-	arm.Arch = "arm64"
-	d5, _ := build(Agent(arm, base), "a5.tar")
+	arm, armCluster := fakeBinary("agent v1"), cluster
+	arm.Arch, armCluster.Arch = "arm64", "arm64"
+	d5, _ := build(agentSpec(t, arm, armCluster, base), "a5.tar")
 	assert.NotEqual(t, d1, d5, "another architecture, another digest")
 }
 
@@ -54,7 +67,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 // built (digest, config, files) behind it.
 func TestTarballReadsBack(t *testing.T) {
 	for _, spec := range []Spec{
-		Agent(fakeBinary("agent"), Distroless([]byte("ca"))),
+		agentSpec(t, fakeBinary("agent"), fakeBinary("cluster"), Distroless([]byte("ca"))),
 		Pause(fakeBinary("pause")),
 		Box(fakeBinary("box")),
 	} {
@@ -101,7 +114,7 @@ func TestTarballReadsBack(t *testing.T) {
 
 // The layer: sorted entries, parents added, modes and owners as specified.
 func TestLayerEntries(t *testing.T) {
-	img, err := Build(Agent(fakeBinary("agent"), Distroless([]byte("ca"))))
+	img, err := Build(agentSpec(t, fakeBinary("agent"), fakeBinary("cluster"), Distroless([]byte("ca"))))
 	require.NoError(t, err)
 	layers, err := img.Layers()
 	require.NoError(t, err)
@@ -113,7 +126,7 @@ func TestLayerEntries(t *testing.T) {
 	require.NoError(t, err)
 	names := tarNames(t, raw)
 	assert.Equal(t, []string{
-		"catops-k8s", "etc/", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl/", "etc/ssl/certs/",
+		"catops-k8s", "catops-k8s-cluster", "etc/", "etc/group", "etc/nsswitch.conf", "etc/passwd", "etc/ssl/", "etc/ssl/certs/",
 		"etc/ssl/certs/ca-certificates.crt", "home/", "home/nonroot/", "root/", "tmp/",
 	}, names)
 
@@ -123,6 +136,18 @@ func TestLayerEntries(t *testing.T) {
 	assert.Equal(t, Entry{Dir: true, Mode: 0o700, UID: 65532, GID: 65532, ModTime: epoch}, files["/home/nonroot"])
 	assert.Equal(t, Entry{Dir: true, Mode: 0o755, ModTime: epoch}, files["/etc/ssl/certs"], "parent added")
 	assert.Equal(t, Entry{Mode: 0o644, Size: 2, ModTime: epoch}, files[CABundlePath])
+	assert.Equal(t, Entry{Mode: 0o755, Size: int64(len("agent")), ModTime: epoch}, files[AgentPath], "the agent, executable by all")
+	assert.Equal(t, Entry{Mode: 0o755, Size: int64(len("cluster")), ModTime: epoch}, files[ClusterPath],
+		"the cluster reporter, beside the agent, executable by all")
+	assert.Equal(t, path.Dir(AgentPath), path.Dir(ClusterPath))
+}
+
+// The two binaries go into one image, hence one architecture.
+func TestAgentRefusesMixedArchitectures(t *testing.T) {
+	arm := fakeBinary("cluster")
+	arm.Arch = "arm64"
+	_, err := Agent(fakeBinary("agent"), arm, Distroless(nil))
+	assert.EqualError(t, err, "the agent binary is for amd64, the cluster reporter's for arm64: build both with one GOARCH (make build)")
 }
 
 func TestBuildRefuses(t *testing.T) {

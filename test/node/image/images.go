@@ -1,6 +1,7 @@
 package image
 
 import (
+	"fmt"
 	"io/fs"
 	"slices"
 
@@ -26,30 +27,43 @@ const (
 //
 //	FROM gcr.io/distroless/static:nonroot
 //	COPY --from=build /src/catops-k8s /catops-k8s
+//	COPY --from=build /src/catops-k8s-cluster /catops-k8s-cluster
 //	USER 65534:65534
 //	ENTRYPOINT ["/catops-k8s"]
+//
+// The chart's cluster-reporter Deployment runs it with args ["cluster"]:
+// catops-k8s then execs ClusterPath, beside AgentPath.
 const (
-	AgentPath = "/catops-k8s"
-	AgentUser = "65534:65534"
+	AgentPath   = "/" + AgentBinaryName
+	ClusterPath = "/" + ClusterBinaryName
+	AgentUser   = "65534:65534"
 )
 
-// Agent is the spec of the agent image: bin (the binary `make build` makes)
-// copied to AgentPath on base, with the final stage's USER and ENTRYPOINT.
-// As in a Dockerfile, the ENTRYPOINT drops any CMD of the base, and the
-// base's WorkingDir and Env stay.
-func Agent(bin Binary, base Base) Spec {
+// Agent is the spec of the agent image: agent and cluster (the binaries
+// `make build` makes, catops-k8s and catops-k8s-cluster) copied to AgentPath
+// and ClusterPath on base, with the final stage's USER and ENTRYPOINT. As in
+// a Dockerfile, the ENTRYPOINT drops any CMD of the base, and the base's
+// WorkingDir and Env stay. The two binaries must be for one architecture.
+func Agent(agent, cluster Binary, base Base) (Spec, error) {
+	if agent.Arch != cluster.Arch {
+		return Spec{}, fmt.Errorf("the agent binary is for %s, the cluster reporter's for %s: build both with one GOARCH (make build)",
+			agent.Arch, cluster.Arch)
+	}
 	cfg := base.Config
 	cfg.Env = slices.Clone(base.Config.Env)
 	cfg.User = AgentUser
 	cfg.Entrypoint = []string{AgentPath}
 	cfg.Cmd = nil
+	files := append(slices.Clone(base.Files),
+		File{Path: AgentPath, Mode: 0o755, Data: agent.Data},
+		File{Path: ClusterPath, Mode: 0o755, Data: cluster.Data})
 	return Spec{
 		Ref:       AgentRef,
-		Arch:      bin.Arch,
-		Files:     append(slices.Clone(base.Files), File{Path: AgentPath, Mode: 0o755, Data: bin.Data}),
+		Arch:      agent.Arch,
+		Files:     files,
 		Config:    cfg,
 		CreatedBy: "test/node/image: Dockerfile.k8s's final stage on a stand-in for " + base.Ref,
-	}
+	}, nil
 }
 
 // Pause is the spec of the pod sandbox image (containerd's sandbox_image):

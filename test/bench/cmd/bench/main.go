@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,7 +34,7 @@ func main() {
 func run() error {
 	cfg := bench.DefaultConfig()
 	out := flag.String("out", ".rig/bench", "folder for report.md, figures.json and the agents' logs")
-	scenarios := flag.String("scenarios", "", "comma-separated subset of: requests,bytes,detail,latency,memory,scale,many (default: all)")
+	scenarios := flag.String("scenarios", "", "comma-separated subset of: requests,bytes,detail,latency,memory,scale,reporter,many (default: all)")
 	timeout := flag.Duration("timeout", 40*time.Minute, "stop the whole run after this long")
 	flag.StringVar(&cfg.Agent, "agent", "bin/catops-k8s", "the catops-k8s binary to measure")
 	flag.StringVar(&cfg.AgentBefore, "agent-before", "", "an earlier catops-k8s binary the detail scenario also runs (kubelet source, resource metrics only), for a before/after row")
@@ -47,6 +48,10 @@ func run() error {
 	flag.IntVar(&cfg.Events, "events", cfg.Events, "pod events in the latency scenario")
 	flag.IntVar(&cfg.ManyNodes, "many-nodes", cfg.ManyNodes, "agents (one node each) in the many-nodes scenario")
 	flag.IntVar(&cfg.ManyPods, "many-pods", cfg.ManyPods, "pods per node in the many-nodes scenario")
+	flag.StringVar(&cfg.Reporter, "reporter", "", "the catops-k8s-cluster binary (default: beside -agent)")
+	flag.IntVar(&cfg.Deployments, "deployments", cfg.Deployments, "Deployments in the reporter scenario")
+	flag.IntVar(&cfg.PendingPods, "pending-pods", cfg.PendingPods, "pods with no node in the reporter scenario")
+	flag.Float64Var(&cfg.WarningRate, "warning-rate", cfg.WarningRate, "Warning events a second in the reporter scenario")
 	flag.Parse()
 	if *scenarios != "" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
@@ -56,6 +61,15 @@ func run() error {
 	}
 	if abs, err := filepath.Abs(cfg.Agent); err == nil {
 		cfg.Agent = abs
+	}
+	if cfg.Reporter == "" {
+		cfg.Reporter = filepath.Join(filepath.Dir(cfg.Agent), "catops-k8s-cluster")
+	}
+	if _, err := os.Stat(cfg.Reporter); err != nil && (len(cfg.Scenarios) == 0 || slices.Contains(cfg.Scenarios, "reporter")) {
+		return fmt.Errorf("no cluster reporter binary at %s (make bench-load builds it beside the agent; or pass -reporter)", cfg.Reporter)
+	}
+	if abs, err := filepath.Abs(cfg.Reporter); err == nil {
+		cfg.Reporter = abs
 	}
 	if cfg.AgentBefore != "" {
 		if _, err := os.Stat(cfg.AgentBefore); err != nil {

@@ -2,10 +2,13 @@
 // binaries, without a container engine (hack/node-images.sh, `make
 // node-images`):
 //
-//	mkimage -out DIR [-agent BIN] [-pause BIN] [-box BIN] [-dockerfile Dockerfile.k8s] [-ca-bundle FILE]
+//	mkimage -out DIR [-agent BIN [-cluster-reporter BIN]] [-pause BIN] [-box BIN] [-dockerfile Dockerfile.k8s] [-ca-bundle FILE]
 //
-// The agent image is checked against the Dockerfile's final stage first; a
-// difference stops it. A tarball whose image is unchanged is left as it is.
+// The agent image holds the two binaries `make build` writes, catops-k8s
+// (-agent) and catops-k8s-cluster (-cluster-reporter; by default the file of
+// that name beside -agent), side by side as Dockerfile.k8s copies them. It is
+// checked against the Dockerfile's final stage first; a difference stops it.
+// A tarball whose image is unchanged is left as it is.
 // See package github.com/catops/cli/test/node/image.
 package main
 
@@ -29,8 +32,10 @@ import (
 
 // Options are mkimage's flags.
 type Options struct {
-	Out        string
-	Agent      string
+	Out   string
+	Agent string
+	// Cluster is the cluster reporter; "": ClusterBinaryName beside Agent.
+	Cluster    string
 	Pause      string
 	Box        string
 	Dockerfile string
@@ -45,7 +50,9 @@ func NewOptions() *Options {
 // Bind registers the flags.
 func (o *Options) Bind(fl *flag.FlagSet) {
 	fl.StringVar(&o.Out, "out", o.Out, "folder for the tarballs (created if missing)")
-	fl.StringVar(&o.Agent, "agent", o.Agent, "the agent binary (as `make build` makes it): writes "+image.AgentTarball)
+	fl.StringVar(&o.Agent, "agent", o.Agent, "the agent binary (as `make build` makes it): writes "+image.AgentTarball+", with -cluster-reporter")
+	fl.StringVar(&o.Cluster, "cluster-reporter", o.Cluster, "the cluster reporter binary (as `make build` makes it), packed beside the agent; "+
+		"empty: "+image.ClusterBinaryName+" in the folder of -agent")
 	fl.StringVar(&o.Pause, "pause", o.Pause, "the pause binary (test/node/images/pause): writes "+image.PauseTarball)
 	fl.StringVar(&o.Box, "box", o.Box, "the box binary (test/node/images/box): writes "+image.BoxTarball)
 	fl.StringVar(&o.Dockerfile, "dockerfile", o.Dockerfile, "the Dockerfile whose final stage the agent image must match")
@@ -60,10 +67,22 @@ func (o *Options) Validate() error {
 	if o.Agent == "" && o.Pause == "" && o.Box == "" {
 		return errors.New("nothing to build: give -agent, -pause and/or -box")
 	}
+	if o.Cluster != "" && o.Agent == "" {
+		return errors.New("-cluster-reporter needs -agent: it is packed into the agent image")
+	}
 	if o.Agent != "" && o.Dockerfile == "" {
 		return errors.New("-agent needs -dockerfile, to check the image against its final stage")
 	}
 	return nil
+}
+
+// ClusterBinary is the cluster reporter's file: -cluster-reporter, or
+// catops-k8s-cluster in the folder of -agent.
+func (o *Options) ClusterBinary() string {
+	if o.Cluster != "" || o.Agent == "" {
+		return o.Cluster
+	}
+	return filepath.Join(filepath.Dir(o.Agent), image.ClusterBinaryName)
 }
 
 func main() {
@@ -107,8 +126,17 @@ func Run(ctx context.Context, o *Options, out io.Writer) error {
 			return err
 		}
 		base = image.Distroless(ca)
-		jobs = append(jobs, job{o.Agent, image.AgentTarball, func(b image.Binary) (image.Spec, error) {
-			return image.Agent(b, base), nil
+		clusterBin := o.ClusterBinary()
+		jobs = append(jobs, job{o.Agent, image.AgentTarball, func(agent image.Binary) (image.Spec, error) {
+			cluster, err := image.ReadBinary(clusterBin)
+			if errors.Is(err, fs.ErrNotExist) {
+				return image.Spec{}, fmt.Errorf("the cluster reporter: %w (make build writes %s beside %s; give -cluster-reporter)",
+					err, image.ClusterBinaryName, image.AgentBinaryName)
+			}
+			if err != nil {
+				return image.Spec{}, err
+			}
+			return image.Agent(agent, cluster, base)
 		}})
 	}
 	if o.Pause != "" {

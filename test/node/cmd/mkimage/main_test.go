@@ -1,10 +1,14 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +43,7 @@ func options(t *testing.T) *Options {
 	o := NewOptions()
 	o.Out = filepath.Join(dir, "out")
 	o.Agent = staticELF(t, dir, "catops-k8s", "agent")
+	staticELF(t, dir, "catops-k8s-cluster", "cluster reporter") // found beside -agent, as make build leaves it
 	o.Pause = staticELF(t, dir, "pause", "pause")
 	o.Box = staticELF(t, dir, "box", "box")
 	o.Dockerfile = filepath.Join("..", "..", "..", "..", "Dockerfile.k8s")
@@ -75,12 +80,96 @@ func TestRunWritesThenLeavesUnchanged(t *testing.T) {
 	assert.Contains(t, out.String(), "catops.local/catops-k8s:dev  catops-k8s.tar")
 	assert.Equal(t, 1, strings.Count(out.String(), " written\n"), out.String())
 
+	staticELF(t, filepath.Dir(o.Agent), "catops-k8s-cluster", "cluster reporter v2")
+	out.Reset()
+	require.NoError(t, Run(context.Background(), o, &out))
+	assert.Regexp(t, `catops.local/catops-k8s:dev +catops-k8s.tar .* written\n`, out.String(), "a new cluster reporter, a new agent image")
+	assert.Equal(t, 1, strings.Count(out.String(), " written\n"), out.String())
+
 	img, err := image.Read(agentTar, image.AgentRef)
 	require.NoError(t, err)
 	files, err := image.Files(img)
 	require.NoError(t, err)
 	assert.Contains(t, files, image.CABundlePath)
 	assert.Contains(t, files, image.AgentPath)
+	assert.Contains(t, files, image.ClusterPath)
+}
+
+// The agent image's layer holds both binaries `make build` writes, each
+// byte for byte, side by side at /catops-k8s and /catops-k8s-cluster,
+// regular files executable by everyone (the image runs as 65534), with
+// /catops-k8s the ENTRYPOINT.
+func TestRunPacksAgentAndClusterReporter(t *testing.T) {
+	for name, explicit := range map[string]bool{"beside -agent": false, "-cluster-reporter": true} {
+		t.Run(name, func(t *testing.T) {
+			o := options(t)
+			o.Pause, o.Box = "", ""
+			if explicit {
+				// Elsewhere, under another name: packed as catops-k8s-cluster all the same.
+				o.Cluster = staticELF(t, t.TempDir(), "reporter", "the other cluster reporter")
+				require.NoError(t, os.Remove(filepath.Join(filepath.Dir(o.Agent), image.ClusterBinaryName)))
+			}
+			var out bytes.Buffer
+			require.NoError(t, Run(context.Background(), o, &out))
+
+			img, err := image.Read(filepath.Join(o.Out, image.AgentTarball), image.AgentRef)
+			require.NoError(t, err)
+			cf, err := img.ConfigFile()
+			require.NoError(t, err)
+			assert.Equal(t, []string{image.AgentPath}, cf.Config.Entrypoint)
+
+			want := map[string][]byte{}
+			for p, file := range map[string]string{image.AgentPath: o.Agent, image.ClusterPath: o.ClusterBinary()} {
+				want[p], err = os.ReadFile(file)
+				require.NoError(t, err)
+			}
+			require.False(t, bytes.Equal(want[image.AgentPath], want[image.ClusterPath]))
+			layers, err := img.Layers()
+			require.NoError(t, err)
+			require.Len(t, layers, 1)
+			rc, err := layers[0].Uncompressed()
+			require.NoError(t, err)
+			defer rc.Close()
+			got := map[string]*tar.Header{}
+			tr := tar.NewReader(rc)
+			for {
+				hdr, err := tr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				p := "/" + hdr.Name
+				if _, ok := want[p]; !ok {
+					continue
+				}
+				got[p] = hdr
+				data, err := io.ReadAll(tr)
+				require.NoError(t, err)
+				assert.True(t, bytes.Equal(want[p], data), "%s: not the binary given", p)
+			}
+			for p := range want {
+				require.Contains(t, got, p)
+				assert.Equal(t, byte(tar.TypeReg), got[p].Typeflag, p)
+				assert.Equal(t, int64(0o755), got[p].Mode, "%s: mode %o", p, got[p].Mode)
+				assert.Equal(t, 0, got[p].Uid, p)
+				assert.Equal(t, 0, got[p].Gid, p)
+			}
+			assert.Equal(t, path.Dir(image.AgentPath), path.Dir(image.ClusterPath), "side by side")
+			assert.Equal(t, image.ClusterBinaryName, path.Base(image.ClusterPath))
+		})
+	}
+}
+
+func TestRunWithoutClusterReporter(t *testing.T) {
+	o := options(t)
+	missing := filepath.Join(filepath.Dir(o.Agent), image.ClusterBinaryName)
+	require.NoError(t, os.Remove(missing))
+	var out bytes.Buffer
+	err := Run(context.Background(), o, &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the cluster reporter: open "+missing+": no such file or directory "+
+		"(make build writes catops-k8s-cluster beside catops-k8s; give -cluster-reporter)")
+	assert.NoFileExists(t, filepath.Join(o.Out, image.AgentTarball))
 }
 
 func TestRunWithoutCABundle(t *testing.T) {
@@ -118,4 +207,14 @@ func TestValidate(t *testing.T) {
 	assert.EqualError(t, o.Validate(), "nothing to build: give -agent, -pause and/or -box")
 	o.Agent, o.Dockerfile = "a", ""
 	assert.EqualError(t, o.Validate(), "-agent needs -dockerfile, to check the image against its final stage")
+	o.Agent, o.Dockerfile, o.Cluster, o.Box = "", "Dockerfile.k8s", "c", "b"
+	assert.EqualError(t, o.Validate(), "-cluster-reporter needs -agent: it is packed into the agent image")
+}
+
+func TestClusterBinary(t *testing.T) {
+	o := NewOptions()
+	o.Agent = filepath.Join("x", "bin", "catops-k8s")
+	assert.Equal(t, filepath.Join("x", "bin", "catops-k8s-cluster"), o.ClusterBinary(), "beside -agent")
+	o.Cluster = "y/reporter"
+	assert.Equal(t, "y/reporter", o.ClusterBinary())
 }
