@@ -36,8 +36,8 @@ func clusterWarning(uid, reason, kind, ns, name string, count int32, ago time.Du
 func demoCluster() receiver.ClusterState {
 	c := receiver.ClusterState{
 		Key: "5b1f0c9e-kube-system", ID: "5b1f0c9e-kube-system", Name: "kwok-demo",
-		Leader:  &wire.Leader{Identity: "catops-cluster-6d8f9b7c4-x2kqp", Lease: "catops-system/catops-cluster", Epoch: 2, LeaseDurationSeconds: 15},
-		Session: "c1", LastSeq: 7, LastBatchAt: now.Add(-4 * time.Second),
+		Leader:        &wire.Leader{Identity: "catops-cluster-6d8f9b7c4-x2kqp", Lease: "catops-system/catops-cluster", Epoch: 2, LeaseDurationSeconds: 15},
+		BatchIdentity: receiver.BatchIdentity{Session: "c1", LastSeq: 7}, LastBatchAt: now.Add(-4 * time.Second),
 		Summary:     &wire.ClusterSummary{KubernetesVersion: "v1.35.0", Nodes: wire.NodeSummary{Count: 3, Ready: 3}},
 		Workloads:   map[string]wire.WorkloadStatus{},
 		PendingPods: map[string]wire.PendingPod{},

@@ -65,7 +65,7 @@ func ready() *wire.Node {
 
 func nodeState(name string, seq uint64, lastBatch time.Duration) receiver.NodeState {
 	n := receiver.NodeState{
-		Name: name, LastSeq: seq, LastBatchAt: now.Add(-lastBatch), Node: ready(),
+		Name: name, BatchIdentity: receiver.BatchIdentity{LastSeq: seq}, LastBatchAt: now.Add(-lastBatch), Node: ready(),
 		Pods: map[string]wire.Pod{}, PodChangedAt: map[string]time.Time{},
 		Usage: receiver.UsageState{Pods: map[string]wire.ResourceUsage{}},
 	}

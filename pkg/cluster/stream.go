@@ -101,11 +101,11 @@ func (s *stream) changed(kind string, obj any) {
 			}
 		}
 	default:
-		ev, key, h, ok := s.record(kind, obj)
+		r, ok := s.record(obj)
 		switch {
-		case ok && s.sent[kind][key] != h:
-			s.remember(kind, key, h)
-			s.out(ev)
+		case ok && s.sent[kind][r.key] != r.hash:
+			s.remember(kind, r.key, r.hash)
+			s.out(r.event(s.now()))
 		case !ok && kind == kindPendingPod:
 			// Bound to a node: a watch without the field selector (or one
 			// that saw the binding before the pod left it) says modified.
@@ -161,8 +161,22 @@ func (s *stream) remember(kind, key string, h uint64) {
 	s.sent[kind][key] = h
 }
 
-// record encodes obj's event and the hash of its record.
-func (s *stream) record(kind string, obj any) (ev wire.EncodedEvent, k string, h uint64, ok bool) {
+// recorded is an object's record, encoded, with its key and hash; its
+// event is built only when it is sent.
+type recorded struct {
+	typ     wire.EventType
+	field   string
+	payload []byte
+	key     string
+	hash    uint64
+}
+
+func (r recorded) event(at time.Time) wire.EncodedEvent {
+	return wire.EncodeWith(r.typ, at, r.field, r.payload)
+}
+
+// record is obj's record; false for an object the stream does not send.
+func (s *stream) record(obj any) (recorded, bool) {
 	var rec any
 	var typ wire.EventType
 	var field string
@@ -179,23 +193,23 @@ func (s *stream) record(kind string, obj any) (ev wire.EncodedEvent, k string, h
 		rec, typ, field = CronJobRecord(o), wire.EventWorkload, "workload"
 	case *corev1.Pod:
 		if o.Spec.NodeName != "" {
-			return ev, "", 0, false // bound: no longer the stream's
+			return recorded{}, false // bound: no longer the stream's
 		}
 		rec, typ, field = PendingPodRecord(o), wire.EventPendingPod, "pending_pod"
 	case *corev1.Namespace:
 		rec, typ, field = NamespaceRecord(o), wire.EventNamespace, "namespace"
 	default:
-		return ev, "", 0, false
+		return recorded{}, false
 	}
 	payload, err := json.Marshal(rec)
 	if err != nil {
-		return ev, "", 0, false
+		return recorded{}, false
 	}
 	m, err := apimeta.Accessor(obj)
 	if err != nil {
-		return ev, "", 0, false
+		return recorded{}, false
 	}
-	return wire.EncodeWith(typ, s.now(), field, payload), key(m), hashOf(payload), true
+	return recorded{typ: typ, field: field, payload: payload, key: key(m), hash: hashOf(payload)}, true
 }
 
 func (s *stream) deleteEvent(kind string, m metav1.Object) wire.EncodedEvent {
@@ -272,7 +286,7 @@ func (s *stream) summaryEvent(always bool) (wire.EncodedEvent, bool) {
 		return wire.EncodedEvent{}, false
 	}
 	s.summary = h
-	return wire.EncodedEvent{Type: wire.EventClusterSummary, Data: wire.EncodeWith(wire.EventClusterSummary, s.now(), "cluster", payload).Data}, true
+	return wire.EncodeWith(wire.EventClusterSummary, s.now(), "cluster", payload), true
 }
 
 // snapshot sends a full snapshot.
@@ -295,9 +309,9 @@ func (s *stream) snapshotLocked(reason string) {
 		objs := s.stores[kind].List()
 		slices.SortFunc(objs, compareKeys)
 		for _, obj := range objs {
-			if ev, key, h, ok := s.record(kind, obj); ok {
-				s.remember(kind, key, h)
-				evs = append(evs, ev)
+			if r, ok := s.record(obj); ok {
+				s.remember(kind, r.key, r.hash)
+				evs = append(evs, r.event(s.now()))
 			}
 		}
 	}

@@ -24,12 +24,7 @@ func applyBatch(st *NodeState, b *wire.Batch) {
 	for i := range b.Events {
 		applyEvent(st, &b.Events[i])
 	}
-	st.Session = b.Session
-	st.LastSeq = b.Seq
-	st.LastBatchID = b.BatchID
-	st.LastSentAt = b.SentAt
-	st.AgentVersion = b.AgentVersion
-	st.Namespace = b.Namespace
+	st.took(&b.Header)
 	st.Counters.BatchesApplied++
 	if b.Replay {
 		st.Counters.ReplayedBatches++

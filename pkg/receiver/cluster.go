@@ -28,13 +28,7 @@ type ClusterState struct {
 	// its LeaseDurationSeconds.
 	Leader *wire.Leader `json:"leader,omitempty"`
 	// The identity of the last applied batch, as in NodeState.
-	Session      string    `json:"session,omitempty"`
-	LastSeq      uint64    `json:"last_seq"`
-	LastBatchID  string    `json:"last_batch_id,omitempty"`
-	LastSentAt   time.Time `json:"last_sent_at,omitzero"`
-	AgentVersion string    `json:"agent_version,omitempty"`
-	// Namespace is the namespace the reporter runs in.
-	Namespace string `json:"namespace,omitempty"`
+	BatchIdentity
 
 	// Workloads are keyed "kind/namespace/name" (WorkloadKey).
 	Workloads map[string]wire.WorkloadStatus `json:"workloads"`

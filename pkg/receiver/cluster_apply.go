@@ -114,12 +114,7 @@ func applyClusterBatch(st *ClusterState, b *wire.ClusterBatch) {
 	st.Name = b.Cluster
 	leader := *b.Leader
 	st.Leader = &leader
-	st.Session = b.Session
-	st.LastSeq = b.Seq
-	st.LastBatchID = b.BatchID
-	st.LastSentAt = b.SentAt
-	st.AgentVersion = b.AgentVersion
-	st.Namespace = b.Namespace
+	st.took(&b.Header)
 	st.Counters.BatchesApplied++
 	st.Counters.EventsApplied += uint64(len(b.Events))
 }

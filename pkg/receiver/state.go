@@ -14,13 +14,7 @@ type NodeState struct {
 	Name string `json:"name"`
 
 	// Delta protocol: the identity of the last applied batch.
-	Session      string    `json:"session,omitempty"`
-	LastSeq      uint64    `json:"last_seq"`
-	LastBatchID  string    `json:"last_batch_id,omitempty"`
-	LastSentAt   time.Time `json:"last_sent_at,omitzero"`
-	AgentVersion string    `json:"agent_version,omitempty"`
-	// Namespace is the namespace the agent runs in (wire.Header.Namespace).
-	Namespace string `json:"namespace,omitempty"`
+	BatchIdentity
 
 	// Pods are keyed "namespace/name" (PodKey).
 	Pods map[string]wire.Pod `json:"pods"`
@@ -135,4 +129,22 @@ func jsonClone[T any](s *T, what string) T {
 		panic(fmt.Sprintf("receiver: unmarshal %s state: %v", what, err))
 	}
 	return out
+}
+
+// BatchIdentity is the identity of the last batch applied to a node's or a
+// cluster's state: its JSON fields sit in the state's own object.
+type BatchIdentity struct {
+	Session      string    `json:"session,omitempty"`
+	LastSeq      uint64    `json:"last_seq"`
+	LastBatchID  string    `json:"last_batch_id,omitempty"`
+	LastSentAt   time.Time `json:"last_sent_at,omitzero"`
+	AgentVersion string    `json:"agent_version,omitempty"`
+	// Namespace is the namespace the sender runs in (wire.Header.Namespace).
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// took records h as the last applied batch's identity.
+func (id *BatchIdentity) took(h *wire.Header) {
+	id.Session, id.LastSeq, id.LastBatchID = h.Session, h.Seq, h.BatchID
+	id.LastSentAt, id.AgentVersion, id.Namespace = h.SentAt, h.AgentVersion, h.Namespace
 }

@@ -27,9 +27,8 @@ import (
 // delivers its batches through one; pkg/legacy posts its snapshots through
 // another (PostLegacy). It is used from one goroutine.
 type Link struct {
-	opts      Options
-	endpoint  string
-	userAgent string // without the version
+	opts     Options
+	endpoint string
 	// backoff paces the backoff waits; it starts again from RetryBackoff
 	// after an attempt that delivered or dropped what it posted.
 	backoff wait.Backoff
@@ -52,11 +51,7 @@ func NewLink(opts Options) *Link {
 
 // newLink returns a Link; opts has its defaults.
 func newLink(opts Options) *Link {
-	ua := "catops-k8s"
-	if opts.Stream == wire.ClusterStream {
-		ua = "catops-k8s-cluster"
-	}
-	return &Link{opts: opts, endpoint: opts.BackendURL + opts.Stream.Path, backoff: opts.RetryBackoff, userAgent: ua}
+	return &Link{opts: opts, endpoint: opts.BackendURL + opts.Stream.Path, backoff: opts.RetryBackoff}
 }
 
 // Metrics is where the link counts: Options.Metrics, or a set that
@@ -217,7 +212,7 @@ func (l *Link) post(ctx context.Context, body func() ([]byte, error), header htt
 	}
 	maps.Copy(req.Header, header)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("User-Agent", l.userAgent+"/"+l.opts.AgentVersion)
+	req.Header.Set("User-Agent", l.opts.Stream.Product+"/"+l.opts.AgentVersion)
 	start := time.Now()
 	resp, err := l.opts.Client.Do(req)
 	if err != nil {

@@ -21,13 +21,15 @@ type Stream struct {
 	Version     string // the batch's "version"
 	Path        string // appended to the backend URL
 	ContentType string
+	// Product is the sender's name in User-Agent (<product>/<version>).
+	Product string
 }
 
 // The two delta streams: a node's (the DaemonSet agent) and the cluster's
 // (the cluster reporter).
 var (
-	NodeStream    = Stream{Version: Version, Path: Path, ContentType: ContentTypeDelta}
-	ClusterStream = Stream{Version: ClusterVersion, Path: ClusterPath, ContentType: ContentTypeCluster}
+	NodeStream    = Stream{Version: Version, Path: Path, ContentType: ContentTypeDelta, Product: "catops-k8s"}
+	ClusterStream = Stream{Version: ClusterVersion, Path: ClusterPath, ContentType: ContentTypeCluster, Product: "catops-k8s-cluster"}
 )
 
 // The event types of catops.k8s-cluster/v1, besides snapshot_begin and

@@ -4,6 +4,8 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -21,6 +23,16 @@ import (
 	"github.com/catops/cli/pkg/wire"
 	"github.com/catops/cli/test/rig"
 )
+
+// runID names one run of a test: the shared cluster keeps what earlier
+// runs made (go test -count=N).
+func runID(t *testing.T) string {
+	t.Helper()
+	var b [3]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	return hex.EncodeToString(b[:])
+}
 
 // waitEvents waits until cond holds on the events the backend accepted.
 func waitEvents(t *testing.T, b *clusterBackend, what string, timeout time.Duration, cond func([]wire.ClusterEvent) bool) {
@@ -67,7 +79,7 @@ func TestClusterReporterContent(t *testing.T) {
 	cs, err := c.Clientset()
 	require.NoError(t, err)
 	ctx := context.Background()
-	ns := "reporter-content"
+	ns := "reporter-content-" + runID(t) // a run of its own: -count=N reruns on the same cluster
 	ensureNamespace(t, cs, ns)
 	d, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-api"},
@@ -92,7 +104,8 @@ func TestClusterReporterContent(t *testing.T) {
 
 	b := newClusterBackend(t)
 	t0 := time.Now()
-	rep := startReporter(t, c, b, "reporter-a", "content-lease", nil)
+	lease := "content-lease-" + runID(t)
+	rep := startReporter(t, c, b, "reporter-a", lease, nil)
 	waitEvents(t, b, "the first snapshot", 60*time.Second, func(evs []wire.ClusterEvent) bool { return len(eventsOf(evs, wire.EventSnapshotEnd)) == 1 })
 	synced := time.Now()
 	t.Logf("first snapshot %s after start", synced.Sub(t0).Round(time.Millisecond))
@@ -127,7 +140,7 @@ func TestClusterReporterContent(t *testing.T) {
 	assert.NotEmpty(t, sums[0].Cluster.KubernetesVersion)
 	first := b.accepted()[0]
 	assert.Equal(t, "reporter-a", first.leader.Identity)
-	assert.Equal(t, "default/content-lease", first.leader.Lease)
+	assert.Equal(t, "default/"+lease, first.leader.Lease)
 	assert.Equal(t, wire.EventSnapshotBegin, first.events[0].Type)
 
 	// A crash loop: the kubelet counts one Event up; 30 updates.
@@ -225,7 +238,7 @@ func TestClusterReporterContent(t *testing.T) {
 func TestClusterReporterFailover(t *testing.T) {
 	c := rig.Shared(t)
 	b := newClusterBackend(t)
-	lease := "failover-lease"
+	lease := "failover-lease-" + runID(t)
 	procs := map[string]*reporterProc{
 		"replica-a": startReporter(t, c, b, "replica-a", lease, nil),
 		"replica-b": startReporter(t, c, b, "replica-b", lease, nil),
@@ -272,7 +285,7 @@ func TestClusterReporterFencing(t *testing.T) {
 	cs, err := c.Clientset()
 	require.NoError(t, err)
 	b := newClusterBackend(t)
-	lease := "fencing-lease"
+	lease := "fencing-lease-" + runID(t)
 	procs := map[string]*reporterProc{
 		"replica-a": startReporter(t, c, b, "replica-a", lease, nil),
 		"replica-b": startReporter(t, c, b, "replica-b", lease, nil),
@@ -284,8 +297,9 @@ func TestClusterReporterFencing(t *testing.T) {
 	procs[paused.Identity].signal(syscall.SIGSTOP)
 	t.Logf("%s leads (epoch %d); paused it", paused.Identity, paused.Epoch)
 	waitEvents(t, b, "the other replica's snapshot", 60*time.Second, func([]wire.ClusterEvent) bool { return len(leaderRuns(b.accepted())) == 2 })
-	// Changes the paused leader's open watches will deliver when it wakes.
-	ns := "reporter-fencing"
+	// New namespaces (of this run): changes the paused leader's open
+	// watches will deliver when it wakes.
+	ns := "reporter-fencing-" + runID(t)
 	ensureNamespace(t, cs, ns)
 	for i := range 5 {
 		ensureNamespace(t, cs, fmt.Sprintf("%s-%d", ns, i))
