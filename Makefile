@@ -26,6 +26,10 @@ build: ## build ./catops-k8s (node agent) and ./catops-k8s-cluster (cluster repo
 	$(GO_BUILD) -o catops-k8s ./cmd/kubernetes
 	$(GO_BUILD) -o catops-k8s-cluster ./cmd/kubernetes-cluster
 
+.PHONY: build-host
+build-host: ## build ./catops, the host agent of servers without Kubernetes (Dockerfile runs this), static
+	$(GO_BUILD) -o catops ./cmd/catops
+
 # -race needs cgo, hence a C compiler (`go env CC`, gcc by default). Without
 # one, `make test` says so in one line and runs the tests with cgo off (as
 # the shipped binary is built) and without the race detector.
@@ -41,6 +45,7 @@ test: ## unit tests with -race (without it if there is no C compiler), then a sh
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletSummary$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletCadvisor$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzParseBytes$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzParseCPUStat$$' -fuzztime 3s -fuzzminimizetime 2s ./pkg/usage/cgroup/
 

@@ -42,6 +42,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHART_DIR="${CHART_DIR:-$ROOT/charts/catops}"
 DEFAULT_REPOSITORY=catops/cli
 IMAGE_NAME=kubernetes-connector
+# The host agent's image (Dockerfile, catops), beside the connector's.
+HOST_IMAGE_NAME=host-agent
 
 die() { echo "release.sh: $*" >&2; exit 1; }
 
@@ -197,6 +199,12 @@ outputs() {
   echo "chart-registry=$(chart_registry "$repo")"
   echo "tags<<END_OF_TAGS"
   for tag in "${list[@]}"; do echo "$img:$tag"; done
+  echo "END_OF_TAGS"
+  # The host agent's image: the same tags, its own name.
+  local host_img=${img%/"$IMAGE_NAME"}/$HOST_IMAGE_NAME
+  echo "host-image=$host_img"
+  echo "host-tags<<END_OF_TAGS"
+  for tag in "${list[@]}"; do echo "$host_img:$tag"; done
   echo "END_OF_TAGS"
 }
 

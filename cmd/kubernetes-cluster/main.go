@@ -28,8 +28,10 @@ import (
 	"github.com/catops/cli/pkg/kubeaccess"
 	"github.com/catops/cli/pkg/leader"
 	"github.com/catops/cli/pkg/logging"
+	"github.com/catops/cli/pkg/logging/klogroute"
 	"github.com/catops/cli/pkg/sender"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/clientgo"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func start(ctx context.Context, cfg *config.Config, access kubeaccess.Access, stderr io.Writer) int {
 	log := logging.New(stderr, cfg.LogLevel)
 	defer func() { _ = log.Sync() }()
-	logging.RouteKlog(log, cfg.LogLevel)
+	klogroute.Route(log, cfg.LogLevel)
 	log = log.With(zap.String("identity", cfg.PodName))
 	log.Info("Starting the cluster reporter", zap.String("version", version), zap.String("lease", cfg.Namespace+"/"+cfg.LeaseName))
 	log.Info("Kubernetes access", zap.String("mode", access.Mode), zap.String("host", access.Config.Host))
@@ -116,7 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, restCfg *rest.Config, log *z
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
 	telemetry.RegisterBuildInfo(reg, version)
-	telemetry.RegisterClientGo(reg)
+	clientgo.Register(reg)
 	leading := prometheus.NewGauge(prometheus.GaugeOpts{Name: "catops_cluster_leader",
 		Help: "1 while this replica holds the cluster reporter's lease (and sends), 0 otherwise."})
 	reg.MustRegister(leading)

@@ -10,6 +10,7 @@ import (
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/kubeaccess"
 	"github.com/catops/cli/pkg/logging"
+	"github.com/catops/cli/pkg/logging/klogroute"
 )
 
 // start builds the agent's dependencies from cfg and runs it; from here on
@@ -17,7 +18,7 @@ import (
 func start(ctx context.Context, cfg *config.Config, k kubeaccess.Access, stderr io.Writer) int {
 	logger := logging.New(stderr, cfg.LogLevel)
 	defer func() { _ = logger.Sync() }()
-	logging.RouteKlog(logger, cfg.LogLevel)
+	klogroute.Route(logger, cfg.LogLevel)
 	logger.Info("Starting catops-k8s", zap.String("version", version), zap.String("node", cfg.NodeName))
 	logger.Info("Kubernetes access", zap.String("mode", k.Mode), zap.String("host", k.Config.Host))
 	restCfg := k.Config

@@ -40,6 +40,7 @@ import (
 	"github.com/catops/cli/pkg/sender"
 	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/clientgo"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
@@ -53,7 +54,7 @@ type HostSampler interface {
 // KubeletHostSampler builds the host sample from the node's own figures of
 // the kubelet summary the usage collector read this interval (nil: none)
 // and the cached Node (nil: not cached), for CATOPS_HOST_SOURCE=kubelet
-// (hostsample.KubeletSampler).
+// (kubeletsample.Sampler).
 type KubeletHostSampler interface {
 	Sample(stats *usage.NodeStats, node *corev1.Node, now time.Time) *wire.HostSample
 }
@@ -164,7 +165,7 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 			telemetry.RegisterUsageRejected(d.Registry, target, func() map[string]uint64 { return s.Stats().Rejected })
 		}
 		telemetry.RegisterBuildInfo(d.Registry, d.Version)
-		telemetry.RegisterClientGo(d.Registry)
+		clientgo.Register(d.Registry)
 		if cfg.SpoolDir != "" {
 			d.Metrics.RegisterSpool(d.Registry)
 		}

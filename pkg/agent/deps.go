@@ -12,6 +12,7 @@ import (
 	"github.com/catops/cli/pkg/backendclient"
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/hostsample"
+	"github.com/catops/cli/pkg/hostsample/kubeletsample"
 	"github.com/catops/cli/pkg/podcache"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/cgroup"
@@ -62,7 +63,7 @@ func NewDeps(cfg *config.Config, restCfg *rest.Config, logger *zap.Logger, versi
 	if fromKubelet {
 		// Not the gopsutil sampler: it would warn that HOST_PROC is not
 		// the node's, and nothing reads it.
-		d.KubeletHost = hostsample.NewKubelet(hostsample.KubeletOptions{
+		d.KubeletHost = kubeletsample.New(kubeletsample.Options{
 			IncludeInterfaces: cfg.HostIncludeInterfaces, ExcludeInterfaces: cfg.HostExcludeInterfaces,
 		}, logger.Named("host"))
 	} else {

@@ -22,7 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/catops/cli/pkg/config"
-	"github.com/catops/cli/pkg/hostsample"
+	"github.com/catops/cli/pkg/hostsample/kubeletsample"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/kubelet"
@@ -197,7 +197,7 @@ func TestHostSourceKubeletEndToEnd(t *testing.T) {
 		src, err := kubelet.New(restCfg, kubelet.Options{Summary: true, NodeStats: true, Logger: d.Logger})
 		require.NoError(t, err)
 		d.Usage = usage.NewCollector(src, d.Logger, usage.CollectorOptions{Interval: cfg.CollectionInterval})
-		d.KubeletHost = hostsample.NewKubelet(hostsample.KubeletOptions{}, d.Logger)
+		d.KubeletHost = kubeletsample.New(kubeletsample.Options{}, d.Logger)
 		d.Host = procHostMustNotRun{t}
 	}, n)
 	e.waitFor("a host sample from the kubelet summary with network rates", func(st receiver.NodeState) bool {

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/joho/godotenv"
 	"github.com/spf13/pflag"
 )
 
@@ -68,6 +70,9 @@ const (
 	leaseDuration
 	renewDeadline
 	retryPeriod
+	configFile
+	machineID
+	hostEtc
 
 	numSettings // not a setting: the size of the table
 )
@@ -80,6 +85,8 @@ type Role int
 const (
 	RoleNode Role = iota
 	RoleCluster
+	// RoleHost is catops, the host agent of plain servers.
+	RoleHost
 )
 
 // clusterKeys are the settings the cluster reporter reads, in the order of
@@ -89,16 +96,35 @@ var (
 		namespace, podName, clusterName, leaseName, leaseDuration, renewDeadline, retryPeriod, kubeconfig,
 		collectionInterval, snapshotInterval, queueMaxBytes, batchMaxBytes, flushDelay, shutdownTimeout, healthAddr, logLevel}
 	clusterOnly = []key{podName, clusterName, leaseName, leaseDuration, renewDeadline, retryPeriod}
+	hostKeys    = []key{configFile, backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP,
+		machineID, collectionInterval, snapshotInterval, hostProc, hostSys, hostRoot, hostDev, hostEtc, includeInterfaces, excludeInterfaces,
+		queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout, healthAddr, logLevel}
+	hostOnly = []key{configFile, machineID, hostEtc}
 )
+
+// roleDefaults are the defaults a role has of its own: a server's agent
+// opens no port unless asked.
+var roleDefaults = map[Role]map[key]string{RoleHost: {healthAddr: "off"}}
+
+// def is the default of k in role r.
+func def(r Role, k key) string {
+	if d, ok := roleDefaults[r][k]; ok {
+		return d
+	}
+	return settings[k].def
+}
 
 // keys are the settings of role, in the order of its FlagSet.
 func keys(r Role) []key {
-	if r == RoleCluster {
+	switch r {
+	case RoleCluster:
 		return clusterKeys
+	case RoleHost:
+		return hostKeys
 	}
 	var out []key
 	for k := range numSettings {
-		if !slices.Contains(clusterOnly, k) {
+		if !slices.Contains(clusterOnly, k) && !slices.Contains(hostOnly, k) {
 			out = append(out, k)
 		}
 	}
@@ -115,7 +141,7 @@ type setting struct {
 // settings is the one table of flags, environment variables, defaults and
 // help; TestEveryKeyHasARow checks that every key has its row.
 var settings = [numSettings]setting{
-	backendURL:         {"backend-url", "CATOPS_BACKEND_URL", "https://api.catops.io", "URL", "CatOps backend base URL; batches are POSTed to <url>/api/cli/kubernetes/metrics", false},
+	backendURL:         {"backend-url", "CATOPS_BACKEND_URL", "https://api.catops.io", "URL", "CatOps backend base URL; batches are POSTed to a path under it: /api/cli/kubernetes/metrics (a node), /api/cli/kubernetes/cluster (the cluster reporter), /api/cli/host/metrics (catops, a host)", false},
 	authToken:          {"auth-token", "CATOPS_AUTH_TOKEN", "", "TOKEN", "backend auth token (prefer the file: a flag is visible in the process list)", false},
 	authTokenFile:      {"auth-token-file", "CATOPS_AUTH_TOKEN_FILE", "", "PATH", "file holding the auth token, re-read when it changes (a mounted Secret); used when no token is given", false},
 	nodeName:           {"node-name", "NODE_NAME", "", "NAME", "name of the node this agent watches (downward API spec.nodeName); required", false},
@@ -157,6 +183,9 @@ var settings = [numSettings]setting{
 	leaseDuration:      {"lease-duration", "CATOPS_LEASE_DURATION", "15s", "DURATION", "how long the lease lasts unrenewed: the longest the cluster stream stops when the leader dies without letting go", false},
 	renewDeadline:      {"renew-deadline", "CATOPS_RENEW_DEADLINE", "10s", "DURATION", "how long the leader tries to renew before it steps down; it sends nothing once this long has passed since its last renewal began (shorter than the lease duration)", false},
 	retryPeriod:        {"retry-period", "CATOPS_RETRY_PERIOD", "2s", "DURATION", "how often replicas try to take or renew the lease (shorter than the renew deadline)", false},
+	configFile:         {"config", "CATOPS_CONFIG", "", "PATH", "a file of KEY=VALUE lines (# comments, optional quotes; the systemd unit's EnvironmentFile) setting any of these variables; the environment and flags win over it; re-read on SIGHUP for the auth token", false},
+	machineID:          {"machine-id", "CATOPS_MACHINE_ID", "", "ID", "this host's stable ID, sent with every batch; empty: HOST_ETC/machine-id (else HOST_ROOT/var/lib/dbus/machine-id)", false},
+	hostEtc:            {"host-etc", "HOST_ETC", "", "PATH", "host /etc mount, for os-release and machine-id (e.g. /host/etc); empty: /etc", false},
 	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
 }
 
@@ -189,6 +218,12 @@ type Options struct {
 	// proxies are the proxy variables Go's transport reads, as getenv
 	// gave them (only those set).
 	proxies []value
+	// configPath is the config file read (--config, CATOPS_CONFIG);
+	// empty: none.
+	configPath string
+	// credentials is $CREDENTIALS_DIRECTORY, where systemd puts a
+	// service's credentials (the host role's token).
+	credentials string
 }
 
 // NewOptions binds every setting of the node agent to a flag on a new
@@ -204,10 +239,10 @@ func NewRoleOptions(prog string, role Role) *Options {
 		o.bound[k] = true
 		s := settings[k]
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
-		if s.boolean {
-			o.fs.Bool(s.name, s.def == "true", help)
+		if d := def(role, k); s.boolean {
+			o.fs.Bool(s.name, d == "true", help)
 		} else {
-			o.fs.String(s.name, s.def, help)
+			o.fs.String(s.name, d, help)
 		}
 		o.flags[k] = o.fs.Lookup(s.name)
 	}
@@ -235,16 +270,24 @@ func (o *Options) Parse(args []string, getenv func(string) string) error {
 	if o.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: every setting is a --flag or an environment variable (see --help)", o.fs.Arg(0))
 	}
+	o.credentials = getenv("CREDENTIALS_DIRECTORY")
+	file, err := o.readConfigFile(getenv)
+	if err != nil {
+		return err
+	}
 	for k, s := range settings {
+		d := def(o.role, key(k))
 		switch {
 		case !o.bound[k]:
-			o.values[k] = value{raw: s.def, source: s.env}
+			o.values[k] = value{raw: d, source: s.env}
 		case o.flags[k].Changed:
 			o.values[k] = value{raw: strings.TrimSpace(o.flags[k].Value.String()), source: "--" + s.name, set: true}
 		case getenv(s.env) != "":
 			o.values[k] = value{raw: strings.TrimSpace(getenv(s.env)), source: s.env, set: true}
+		case file[s.env] != "":
+			o.values[k] = value{raw: strings.TrimSpace(file[s.env]), source: s.env + " in " + o.configPath, set: true}
 		default:
-			o.values[k] = value{raw: s.def, source: s.env}
+			o.values[k] = value{raw: d, source: s.env}
 		}
 	}
 	for _, r := range retired {
@@ -299,15 +342,17 @@ var usageGroups = []struct {
 	keys  []key
 	roles []Role // the roles that show the group
 }{
-	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}, []Role{RoleNode, RoleCluster}},
+	{"Configuration file", []key{configFile}, []Role{RoleHost}},
+	{"Backend", []key{backendURL, authToken, authTokenFile, backendCAFile, backendCertFile, backendKeyFile, allowInsecureHTTP, wireFormat}, []Role{RoleNode, RoleCluster, RoleHost}},
+	{"This host", []key{machineID}, []Role{RoleHost}},
 	{"This node", []key{nodeName, namespace, kubeconfig, watchList}, []Role{RoleNode}},
 	{"Leader election", []key{namespace, podName, leaseName, leaseDuration, renewDeadline, retryPeriod}, []Role{RoleCluster}},
 	{"This cluster", []key{clusterName, kubeconfig}, []Role{RoleCluster}},
-	{"Collection", []key{collectionInterval, snapshotInterval}, []Role{RoleNode, RoleCluster}},
+	{"Collection", []key{collectionInterval, snapshotInterval}, []Role{RoleNode, RoleCluster, RoleHost}},
 	{"Pod usage", []key{podMetricsSource, metricsConcurrency, kubeletURL, kubeletCAFile, kubeletInsecure, kubeletSummary, throttlingSource, hostIP}, []Role{RoleNode}},
-	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, includeInterfaces, excludeInterfaces}, []Role{RoleNode}},
-	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}, []Role{RoleNode, RoleCluster}},
-	{"Health and logs", []key{healthAddr, logLevel}, []Role{RoleNode, RoleCluster}},
+	{"Host figures", []key{hostSource, hostProc, hostSys, hostRoot, hostDev, hostEtc, includeInterfaces, excludeInterfaces}, []Role{RoleNode, RoleHost}},
+	{"Delivery", []key{queueMaxBytes, batchMaxBytes, flushDelay, spoolDir, spoolMaxBytes, shutdownTimeout}, []Role{RoleNode, RoleCluster, RoleHost}},
+	{"Health and logs", []key{healthAddr, logLevel}, []Role{RoleNode, RoleCluster, RoleHost}},
 }
 
 // usageWidth is the width --help wraps its text at.
@@ -319,11 +364,16 @@ const usageWidth = 80
 func (o *Options) Usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: %s [flags]\n\n", o.fs.Name())
-	if o.role == RoleCluster {
+	switch o.role {
+	case RoleHost:
+		b.WriteString("catops samples this host (CPU, memory, filesystems, disks, network) and\n")
+		b.WriteString("ships its figures and changes to the CatOps backend; it is the agent of\n")
+		b.WriteString("servers without Kubernetes (catops-k8s is the one of Kubernetes nodes).\n")
+	case RoleCluster:
 		b.WriteString("catops-k8s cluster is the cluster reporter: of its replicas, the one that\n")
 		b.WriteString("holds the lease watches the cluster's workloads, pods without a node,\n")
 		b.WriteString("namespaces, nodes and Warning events and ships them to the CatOps backend.\n")
-	} else {
+	default:
 		b.WriteString("catops-k8s watches the pods of one Kubernetes node and ships their state,\n")
 		b.WriteString("usage and host samples to the CatOps backend (\"catops-k8s cluster --help\"\n")
 		b.WriteString("for the cluster reporter).\n")
@@ -353,9 +403,9 @@ func (o *Options) Usage() string {
 				b.WriteString(indent + line + "\n")
 			}
 			tail := "env " + s.env
-			switch {
-			case s.def != "" && s.def != "false":
-				tail += ", default " + s.def
+			switch d := def(o.role, k); {
+			case d != "" && d != "false":
+				tail += ", default " + d
 			case s.boolean:
 				tail += ", default false"
 			}
@@ -386,6 +436,56 @@ func wrap(text string, width int) []string {
 	}
 	return lines
 }
+
+// readConfigFile reads the config file the role takes (--config, else
+// CATOPS_CONFIG), if one is given: KEY=VALUE lines as systemd's
+// EnvironmentFile and dotenv files have them, read by godotenv. A variable
+// it sets that no setting of the role reads is refused, naming the line's
+// key, so that a typo is not ignored.
+func (o *Options) readConfigFile(getenv func(string) string) (map[string]string, error) {
+	if !o.bound[configFile] {
+		return nil, nil
+	}
+	path, source := getenv(settings[configFile].env), settings[configFile].env
+	if f := o.flags[configFile]; f.Changed {
+		path, source = f.Value.String(), "--"+settings[configFile].name
+	}
+	path = strings.TrimSpace(path)
+	if path == "" {
+		return nil, nil
+	}
+	vars, err := godotenv.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read %q: %w", source, path, err)
+	}
+	known := map[string]bool{}
+	for _, k := range keys(o.role) {
+		known[settings[k].env] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		if name == settings[configFile].env {
+			return nil, fmt.Errorf("%s: %q sets %s: a config file cannot name another", source, path, name)
+		}
+		if !known[name] && !isProxyVariable(name) {
+			return nil, fmt.Errorf("%s: %q sets %s, which catops does not read (see --help for the variables it does)", source, path, name)
+		}
+	}
+	o.configPath = path
+	return vars, nil
+}
+
+// isProxyVariable: the proxy variables Go's transport reads, which a
+// config file may set for the systemd unit's environment.
+func isProxyVariable(name string) bool {
+	switch strings.ToUpper(name) {
+	case "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY":
+		return true
+	}
+	return false
+}
+
+// ConfigFile is the config file Parse read; empty: none.
+func (o *Options) ConfigFile() string { return o.configPath }
 
 // EnvNames lists every environment variable the node agent reads, sorted.
 func EnvNames() []string { return RoleEnvNames(RoleNode) }

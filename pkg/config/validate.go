@@ -19,7 +19,6 @@ import (
 	"unicode"
 
 	"go.uber.org/zap/zapcore"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/catops/cli/pkg/backendclient"
 	"github.com/catops/cli/pkg/token"
@@ -105,6 +104,9 @@ type Config struct {
 	HostSys    string
 	HostRoot   string
 	HostDev    string
+	// HostEtc is the host's /etc (the host agent's os-release and
+	// machine-id).
+	HostEtc string
 	// HostIncludeInterfaces and HostExcludeInterfaces are path.Match
 	// patterns that override which network interfaces host figures count.
 	HostIncludeInterfaces []string
@@ -119,6 +121,11 @@ type Config struct {
 	LeaseDuration time.Duration
 	RenewDeadline time.Duration
 	RetryPeriod   time.Duration
+
+	// The host agent's (RoleHost): its machine ID (empty: read from the
+	// host) and the config file it read (empty: none).
+	MachineID  string
+	ConfigFile string
 }
 
 // Error is a configuration mistake: one line that names the setting and
@@ -149,15 +156,26 @@ func (o *Options) Validate() (*Config, error) {
 		HostSys:       o.get(hostSys).raw,
 		HostRoot:      o.get(hostRoot).raw,
 		HostDev:       o.get(hostDev).raw,
+		HostEtc:       o.get(hostEtc).raw,
+		MachineID:     o.get(machineID).raw,
+		ConfigFile:    o.configPath,
 	}
-	if o.role == RoleCluster {
+	switch {
+	case o.role == RoleCluster:
 		if err := o.election(c); err != nil {
 			return nil, err
 		}
-	} else if c.NodeName == "" {
+	case o.role == RoleHost:
+		if err := o.host(c); err != nil {
+			return nil, err
+		}
+	case c.NodeName == "":
 		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(nodeName).source)
 	}
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
+		if o.role == RoleHost {
+			return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN_FILE to a file holding it (the systemd unit passes /etc/catops/token as the credential \"token\"), or CATOPS_AUTH_TOKEN")
+		}
 		return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN, or CATOPS_AUTH_TOKEN_FILE to a file holding it (the Helm chart mounts its Secret)")
 	}
 	if c.AuthToken == "" {
@@ -236,6 +254,29 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// host checks the host agent's own settings. Without a token setting, the
+// token is the systemd credential "token" ($CREDENTIALS_DIRECTORY/token,
+// LoadCredential=token:/etc/catops/token) when there is one.
+func (o *Options) host(c *Config) error {
+	if c.MachineID != "" && !machineIDPattern.MatchString(c.MachineID) {
+		return errorf("%s must be 32 lowercase hex digits, as /etc/machine-id holds, got %q", o.get(machineID).source, c.MachineID)
+	}
+	if c.AuthToken == "" && c.AuthTokenFile == "" && o.credentials != "" {
+		if p := filepath.Join(o.credentials, "token"); fileExists(p) {
+			c.AuthTokenFile = p
+		}
+	}
+	return nil
+}
+
+// machineIDPattern is machine-id(5)'s format: 32 lowercase hex digits.
+var machineIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // election checks the cluster reporter's leader election settings.
@@ -540,28 +581,6 @@ func (o *Options) bytes(k key, minimum int) (int, error) {
 		return 0, errorf("%s must be at least %d bytes, got %d", v.source, minimum, n)
 	}
 	return int(n), nil
-}
-
-// maxBytes is the largest byte count a setting takes.
-var maxBytes = *resource.NewQuantity(1<<31, resource.BinarySI)
-
-// longExponent is a decimal exponent of three digits or more, which no
-// byte count needs.
-var longExponent = regexp.MustCompile(`[eE][-+]?[0-9]{3,}$`)
-
-// parseBytes reads a quantity from 0 to maxBytes, rounded up to a whole
-// byte. ParseQuantity would take minutes to expand 1e-999999999, and
-// Value() wraps around beyond int64 (18446744073710600192 is 1Mi): the
-// exponent is checked first and the bound compared as a quantity.
-func parseBytes(raw string) (int64, bool) {
-	if longExponent.MatchString(raw) {
-		return 0, false
-	}
-	q, err := resource.ParseQuantity(raw)
-	if err != nil || q.Sign() < 0 || q.Cmp(maxBytes) > 0 {
-		return 0, false
-	}
-	return q.Value(), true
 }
 
 func (o *Options) oneOf(k key, allowed ...string) (string, error) {

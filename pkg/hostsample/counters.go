@@ -12,12 +12,12 @@ import (
 	"github.com/catops/cli/pkg/wire"
 )
 
-// rate is the per-second rate of a counter that moved from prev to cur in
+// Rate is the per-second rate of a counter that moved from prev to cur in
 // secs seconds. It is nil when there is no previous reading (ok false),
 // when no time passed, and when the counter went backwards: a reset (a
 // device re-created, a driver reloaded) or a wrap of a 32-bit counter, where
 // the true increase is unknown.
-func rate(prev, cur uint64, ok bool, secs float64) *float64 {
+func Rate(prev, cur uint64, ok bool, secs float64) *float64 {
 	if !ok || secs <= 0 || cur < prev {
 		return nil
 	}
@@ -54,10 +54,10 @@ func (s *Sampler) sampleDisks(ctx context.Context, now time.Time, hs *wire.HostS
 			WriteBytes:       c.WriteBytes,
 			ReadOps:          c.ReadCount,
 			WriteOps:         c.WriteCount,
-			ReadBytesPerSec:  rate(p.ReadBytes, c.ReadBytes, ok, secs),
-			WriteBytesPerSec: rate(p.WriteBytes, c.WriteBytes, ok, secs),
-			ReadOpsPerSec:    rate(p.ReadCount, c.ReadCount, ok, secs),
-			WriteOpsPerSec:   rate(p.WriteCount, c.WriteCount, ok, secs),
+			ReadBytesPerSec:  Rate(p.ReadBytes, c.ReadBytes, ok, secs),
+			WriteBytesPerSec: Rate(p.WriteBytes, c.WriteBytes, ok, secs),
+			ReadOpsPerSec:    Rate(p.ReadCount, c.ReadCount, ok, secs),
+			WriteOpsPerSec:   Rate(p.WriteCount, c.WriteCount, ok, secs),
 		})
 	}
 	slices.SortFunc(hs.Disks, func(a, b wire.Disk) int { return cmp.Compare(a.Name, b.Name) })
@@ -103,8 +103,8 @@ func (s *Sampler) sampleNetwork(ctx context.Context, now time.Time, hs *wire.Hos
 			TxErrors:      new(c.Errout),
 			RxDropped:     new(c.Dropin),
 			TxDropped:     new(c.Dropout),
-			RxBytesPerSec: rate(p.BytesRecv, c.BytesRecv, ok, secs),
-			TxBytesPerSec: rate(p.BytesSent, c.BytesSent, ok, secs),
+			RxBytesPerSec: Rate(p.BytesRecv, c.BytesRecv, ok, secs),
+			TxBytesPerSec: Rate(p.BytesSent, c.BytesSent, ok, secs),
 		})
 	}
 	slices.SortFunc(hs.Network, func(a, b wire.NetIface) int { return cmp.Compare(a.Name, b.Name) })

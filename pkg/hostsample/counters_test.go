@@ -31,7 +31,7 @@ func TestRate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, rate(tt.prev, tt.cur, tt.ok, tt.secs))
+			assert.Equal(t, tt.want, Rate(tt.prev, tt.cur, tt.ok, tt.secs))
 		})
 	}
 }

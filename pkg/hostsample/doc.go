@@ -4,13 +4,13 @@
 // agent's pod: the Sampler, HostSample.Source "proc" (CATOPS_HOST_SOURCE=proc,
 // the default).
 //
-// Where no host directory may be mounted, the KubeletSampler builds the
+// Where no host directory may be mounted, the kubelet sampler (pkg/hostsample/kubeletsample) builds the
 // sample instead (HostSample.Source "kubelet", CATOPS_HOST_SOURCE=kubelet)
 // from the node section of the kubelet summary that the kubelet usage source
 // read (usage.NodeStats) and the cached Node's capacity; it reads nothing
 // itself. It has fewer figures (no load, CPU modes, disks, mounted
 // filesystems, packet or drop counters) and some mean a little else: see
-// KubeletSampler.Sample and docs/host-metrics.md. The rest of this comment
+// kubeletsample.Sampler.Sample and docs/host-metrics.md. The rest of this comment
 // is the Sampler's.
 //
 // # Host paths

@@ -58,6 +58,9 @@ type Options struct {
 	// HostDev is the host's /dev (HOST_DEV); only used to resolve
 	// /dev/mapper names of filesystems to their dm-N devices.
 	HostDev string
+	// HostEtc is the host's /etc (HOST_ETC); only Describe reads it
+	// (os-release, machine-id).
+	HostEtc string
 	// IncludeInterfaces are path.Match patterns ("eth*") of network
 	// interfaces always counted, whatever the rule says: a virtual device
 	// that is the node's real uplink, a bond's port. Nil or empty: none.
@@ -81,6 +84,7 @@ func NewOptions() Options {
 		HostSys:      "/sys",
 		HostRoot:     "/",
 		HostDev:      "/dev",
+		HostEtc:      "/etc",
 		ExcludeDisks: slices.Clone(DefaultExcludeDisks),
 		Now:          time.Now,
 	}
@@ -103,6 +107,7 @@ func (o Options) withDefaults() Options {
 	o.HostSys = cleanOr(o.HostSys, d.HostSys)
 	o.HostRoot = cleanOr(o.HostRoot, d.HostRoot)
 	o.HostDev = cleanOr(o.HostDev, d.HostDev)
+	o.HostEtc = cleanOr(o.HostEtc, d.HostEtc)
 	if o.ExcludeDisks == nil {
 		o.ExcludeDisks = d.ExcludeDisks
 	}
@@ -119,7 +124,7 @@ func cleanOr(p, dflt string) string {
 	return filepath.Clean(p)
 }
 
-// withHostPaths returns ctx carrying the host paths for gopsutil. All four
+// withHostPaths returns ctx carrying the host paths for gopsutil. All five
 // keys are set because gopsutil falls back to os.Getenv for a missing or
 // empty one; other keys (HOST_RUN, HOST_PROC_MOUNTINFO, …) still come from
 // the environment, and none of the figures here depends on them.
@@ -129,7 +134,23 @@ func (o Options) withHostPaths(ctx context.Context) context.Context {
 		common.HostSysEnvKey:  o.HostSys,
 		common.HostRootEnvKey: o.HostRoot,
 		common.HostDevEnvKey:  o.HostDev,
+		common.HostEtcEnvKey:  o.HostEtc,
 	})
+}
+
+// CountedByName is the rule that counts a network interface by its name
+// alone, where no /sys tells what the device is (the kubelet sampler's
+// list): not when it matches an exclude pattern; when it matches an include
+// pattern; otherwise unless it matches DefaultExcludeInterfaces. Patterns
+// are path.Match patterns.
+func CountedByName(include, exclude []string, name string) bool {
+	switch {
+	case matchAny(exclude, name):
+		return false
+	case matchAny(include, name):
+		return true
+	}
+	return !matchAny(DefaultExcludeInterfaces, name)
 }
 
 // matchAny reports whether name matches one of the path.Match patterns.

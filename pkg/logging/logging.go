@@ -1,18 +1,13 @@
-// Package logging builds the agent's zap logger: JSON lines on stderr, and
-// client-go's klog routed into the same logger so every line is JSON.
+// Package logging builds the agents' zap logger: JSON lines on stderr
+// (pkg/logging/klogroute routes client-go's klog into it, so that every line
+// is JSON).
 package logging
 
 import (
-	"flag"
 	"io"
-	"slices"
-	"sync"
-	"sync/atomic"
 
-	"github.com/go-logr/zapr"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"k8s.io/klog/v2"
 )
 
 // New returns a JSON logger at level writing to w, with the stable keys
@@ -28,67 +23,3 @@ func New(w io.Writer, level zapcore.Level) *zap.Logger {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.AddSync(w)))
 }
-
-// RouteKlog sends klog (client-go's logger) through logger, named
-// "client-go". klog's verbosity follows the zap level: at debug, client-go's
-// V(1) lines show (as zap debug); otherwise only its info, warnings and
-// errors.
-//
-// klog's logger is a process global that client-go's goroutines read
-// without a lock, so it is set once, to a logger that forwards to the one
-// given last: a second agent in one process (tests) swaps the target
-// instead of writing klog's global under the feet of reflectors the first
-// agent left behind (its shutdown does not wait for those backing off).
-func RouteKlog(logger *zap.Logger, level zapcore.Level) {
-	v := "0"
-	if level <= zapcore.DebugLevel {
-		v = "1"
-	}
-	klogTarget.Store(logger)
-	klogOnce.Do(func() {
-		klogFlags = flag.NewFlagSet("klog", flag.ContinueOnError)
-		klog.InitFlags(klogFlags)
-		_ = klogFlags.Set("logtostderr", "false")
-		// zapr maps logr V(n) to zap level -n, so V(1) is zap's debug.
-		forward := zap.New(forwardCore{}, zap.AddCaller()).Named("client-go")
-		klog.SetLogger(zapr.NewLoggerWithOptions(forward, zapr.LogInfoLevel("v")))
-	})
-	_ = klogFlags.Set("v", v) // klog's verbosity is safe to change at any time
-}
-
-var (
-	klogOnce   sync.Once
-	klogFlags  *flag.FlagSet
-	klogTarget atomic.Pointer[zap.Logger]
-)
-
-// forwardCore writes to the core of the logger RouteKlog was given last,
-// with the fields added through With.
-type forwardCore struct{ fields []zapcore.Field }
-
-func (f forwardCore) core() zapcore.Core {
-	c := klogTarget.Load().Core()
-	if len(f.fields) > 0 {
-		c = c.With(f.fields)
-	}
-	return c
-}
-
-func (f forwardCore) Enabled(l zapcore.Level) bool { return f.core().Enabled(l) }
-
-func (f forwardCore) With(fields []zapcore.Field) zapcore.Core {
-	return forwardCore{fields: append(slices.Clip(f.fields), fields...)}
-}
-
-func (f forwardCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if f.Enabled(e.Level) {
-		return ce.AddCore(e, f)
-	}
-	return ce
-}
-
-func (f forwardCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	return f.core().Write(e, fields)
-}
-
-func (f forwardCore) Sync() error { return f.core().Sync() }

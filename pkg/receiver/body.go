@@ -17,6 +17,7 @@ const (
 	formatDelta    format = iota // a node stream's delta batch
 	formatSnapshot               // a legacy snapshot
 	formatCluster                // a cluster batch
+	formatHost                   // a host batch
 )
 
 // formatOf tells the format of a request to path by its Content-Type:
@@ -28,6 +29,13 @@ func formatOf(req *http.Request, path string) (format, *httpError) {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		mt = ""
+	}
+	if path == wire.HostPath {
+		if mt == wire.ContentTypeHost {
+			return formatHost, nil
+		}
+		return 0, errorf(http.StatusUnsupportedMediaType,
+			"Content-Type %q not supported: use %s (host batch)", clip(ct), wire.ContentTypeHost)
 	}
 	if path == wire.ClusterPath {
 		switch mt {
@@ -46,10 +54,14 @@ func formatOf(req *http.Request, path string) (format, *httpError) {
 		return formatDelta, nil
 	case wire.ContentTypeSnapshot:
 		return formatSnapshot, nil
-	case wire.ContentTypeCluster:
+	case wire.ContentTypeCluster, wire.ContentTypeHost:
+		other := wire.ClusterPath
+		if mt == wire.ContentTypeHost {
+			other = wire.HostPath
+		}
 		return 0, errorf(http.StatusUnsupportedMediaType,
-			"Content-Type %q is the cluster stream's: POST it to %s; %s takes %s (delta batch) or %s (legacy snapshot)",
-			clip(ct), wire.ClusterPath, wire.Path, wire.ContentTypeDelta, wire.ContentTypeSnapshot)
+			"Content-Type %q is another stream's: POST it to %s; %s takes %s (delta batch) or %s (legacy snapshot)",
+			clip(ct), other, wire.Path, wire.ContentTypeDelta, wire.ContentTypeSnapshot)
 	}
 	return 0, errorf(http.StatusUnsupportedMediaType,
 		"Content-Type %q not supported: use %s (delta batch) or %s (legacy snapshot)",

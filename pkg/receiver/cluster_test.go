@@ -397,7 +397,7 @@ func TestClusterContentTypeAndPath(t *testing.T) {
 		{"cluster batch to the cluster path", wire.ClusterPath, wire.ContentTypeCluster, cluster, http.StatusOK, ""},
 		{"with parameters", wire.ClusterPath, wire.ContentTypeCluster + "; charset=utf-8", cluster, http.StatusOK, ""},
 		{"cluster batch to the node path", wire.Path, wire.ContentTypeCluster, cluster, http.StatusUnsupportedMediaType,
-			`Content-Type "application/vnd.catops.k8s-cluster.v1+json" is the cluster stream's: POST it to /api/cli/kubernetes/cluster; ` +
+			`Content-Type "application/vnd.catops.k8s-cluster.v1+json" is another stream's: POST it to /api/cli/kubernetes/cluster; ` +
 				`/api/cli/kubernetes/metrics takes application/vnd.catops.k8s.v1+json (delta batch) or application/json (legacy snapshot)`},
 		{"node batch to the cluster path", wire.ClusterPath, wire.ContentTypeDelta, node, http.StatusUnsupportedMediaType,
 			`Content-Type "application/vnd.catops.k8s.v1+json" is the node stream's: POST it to /api/cli/kubernetes/metrics; ` +

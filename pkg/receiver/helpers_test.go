@@ -92,7 +92,7 @@ func (h *harness) do(req request) (*httptest.ResponseRecorder, wire.Response) {
 	rec := httptest.NewRecorder()
 	h.h.ServeHTTP(rec, hr)
 	var resp wire.Response
-	if ct := rec.Header().Get("Content-Type"); ct == "application/json" && (req.path == wire.Path || req.path == wire.ClusterPath) {
+	if ct := rec.Header().Get("Content-Type"); ct == "application/json" && (req.path == wire.Path || req.path == wire.ClusterPath || req.path == wire.HostPath) {
 		require.NoError(h.t, json.Unmarshal(rec.Body.Bytes(), &resp), "body %q", rec.Body.String())
 	}
 	return rec, resp

@@ -28,6 +28,7 @@ type State struct {
 	// Clusters are keyed by ClusterKey: cluster_id, else the cluster's
 	// name.
 	Clusters map[string]ClusterState `json:"clusters"`
+	Hosts    map[string]HostState    `json:"hosts"`
 	Stats    Stats                   `json:"stats"`
 }
 
@@ -38,6 +39,7 @@ func (r *Receiver) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(wire.Path, r.ingestHandler(wire.Path))
 	mux.HandleFunc(wire.ClusterPath, r.ingestHandler(wire.ClusterPath))
+	mux.HandleFunc(wire.HostPath, r.ingestHandler(wire.HostPath))
 	mux.HandleFunc(StatePath, r.serveState)
 	mux.HandleFunc(HealthPath, r.serveHealth)
 	return mux
@@ -91,6 +93,8 @@ func (r *Receiver) ingestHandler(path string) http.HandlerFunc {
 			r.ingestSnapshot(w, req, body, wireBytes)
 		case formatCluster:
 			r.ingestClusterBatch(w, req, body, wireBytes)
+		case formatHost:
+			r.ingestHostBatch(w, req, body, wireBytes)
 		}
 	}
 }
@@ -197,6 +201,10 @@ func (r *Receiver) serveState(w http.ResponseWriter, req *http.Request) {
 	}
 	for key, st := range r.clusters {
 		state.Clusters[key] = *st // Likewise.
+	}
+	state.Hosts = make(map[string]HostState, len(r.hosts))
+	for key, st := range r.hosts {
+		state.Hosts[key] = *st // Likewise.
 	}
 	b, err := json.Marshal(state)
 	r.mu.Unlock()

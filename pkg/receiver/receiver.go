@@ -141,6 +141,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	nodes    map[string]*NodeState
 	clusters map[string]*ClusterState
+	hosts    map[string]*HostState // by machine ID
 	stats    Stats
 	changed  chan struct{} // closed and replaced on every applied change
 
@@ -171,6 +172,7 @@ func New(opts Options) (*Receiver, error) {
 		onClusterApply: opts.OnClusterApply,
 		onClusterBatch: opts.OnClusterBatch,
 		clusters:       map[string]*ClusterState{},
+		hosts:          map[string]*HostState{},
 	}
 	if opts.EventTypes != nil {
 		r.known = make(map[wire.EventType]bool, len(opts.EventTypes))
@@ -229,6 +231,7 @@ func (r *Receiver) Reset() {
 	r.mu.Lock()
 	r.nodes = map[string]*NodeState{}
 	r.clusters = map[string]*ClusterState{}
+	r.hosts = map[string]*HostState{}
 	r.notifyLocked()
 	r.mu.Unlock()
 }

@@ -152,6 +152,8 @@ func (s *Sender) encode(b *batch) ([]byte, error) {
 	h := wire.Header{
 		Version:      s.opts.Stream.Version,
 		Node:         s.opts.Node,
+		Host:         s.opts.Host,
+		MachineID:    s.opts.MachineID,
 		Cluster:      s.opts.Cluster,
 		ClusterID:    s.opts.ClusterID,
 		Leader:       s.opts.Leader,
@@ -164,7 +166,8 @@ func (s *Sender) encode(b *batch) ([]byte, error) {
 	}
 	if b.session != "" { // an earlier run's batch: its own header
 		rs := s.replayed[b.session]
-		h.Node, h.Namespace, h.AgentVersion, h.Session = rs.Node, rs.Namespace, rs.AgentVersion, rs.ID
+		h.Node, h.Host, h.MachineID = rs.Node, rs.Host, rs.MachineID
+		h.Namespace, h.AgentVersion, h.Session = rs.Namespace, rs.AgentVersion, rs.ID
 		h.BatchID, h.Replay = batchID(rs.ID, b.seq), true
 	}
 	events := make([]json.RawMessage, len(b.items))

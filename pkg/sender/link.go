@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/wire"
@@ -31,7 +31,7 @@ type Link struct {
 	endpoint string
 	// backoff paces the backoff waits; it starts again from RetryBackoff
 	// after an attempt that delivered or dropped what it posted.
-	backoff wait.Backoff
+	backoff backoff.ExponentialBackOff
 
 	outageSince time.Time // first failure of the current streak
 	outageRow   *outcome  // the row last logged in the current streak
@@ -140,7 +140,7 @@ func (l *Link) Delivered(a Attempt) {
 func (l *Link) WaitAfter(a Attempt) (d time.Duration, until func() bool) {
 	switch a.o.pause {
 	case backoffWait:
-		return max(l.backoff.Step(), min(a.res.retryAfter, l.backoff.Cap)), nil
+		return max(l.backoff.NextBackOff(), min(a.res.retryAfter, l.backoff.MaxInterval)), nil
 	case longWait:
 		if a.o.tokenWait {
 			until = l.tokenChangedFrom(a.res.token)

@@ -3,7 +3,7 @@ package sender
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/catops/cli/pkg/wire"
 )
@@ -15,7 +15,7 @@ import (
 // ten times a second. It is used from the producer's goroutine.
 type ResyncSpacer struct {
 	last    time.Time // the last resync snapshot
-	backoff wait.Backoff
+	backoff backoff.ExponentialBackOff
 	at      time.Time // when a spaced resync is due; zero: none
 	reason  string
 }
@@ -26,12 +26,12 @@ type ResyncSpacer struct {
 // already.
 func (r *ResyncSpacer) Request(reason string, now time.Time) (sendNow bool, in time.Duration) {
 	if now.Sub(r.last) > 10*time.Minute {
-		r.backoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Minute}
+		r.backoff = backoff.ExponentialBackOff{InitialInterval: time.Second, Multiplier: 2, RandomizationFactor: 0.1, MaxInterval: 5 * time.Minute}
 	}
 	if !r.at.IsZero() {
 		return false, 0
 	}
-	gap := r.backoff.Step()
+	gap := r.backoff.NextBackOff()
 	if r.last.IsZero() || now.Sub(r.last) >= gap {
 		return true, 0
 	}

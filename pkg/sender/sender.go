@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
@@ -31,6 +31,8 @@ type Options struct {
 	Token func() (string, error)
 	// Node, Namespace, AgentVersion and Session fill every batch header.
 	Node, Namespace, AgentVersion, Session string
+	// Host and MachineID fill the host stream's headers.
+	Host, MachineID string
 	// Cluster, ClusterID and Leader fill the cluster stream's headers.
 	Cluster, ClusterID string
 	Leader             *wire.Leader
@@ -44,8 +46,10 @@ type Options struct {
 	MaxQueueBytes int           // bound of queued encoded events; default 8 MiB
 	MaxBatchBytes int           // uncompressed events per batch; default 512 KiB
 	FlushDelay    time.Duration // longest an event waits for company; default 1s
-	// RetryBackoff paces retries after network errors, 5xx and 429.
-	RetryBackoff wait.Backoff
+	// RetryBackoff paces retries after network errors, 5xx and 429: the
+	// first wait is InitialInterval, each next one Multiplier times
+	// longer up to MaxInterval, each randomised by ±RandomizationFactor.
+	RetryBackoff backoff.ExponentialBackOff
 	// RejectBackoff is the wait after 400/401/403 before the next attempt.
 	RejectBackoff time.Duration
 	// TokenPoll is how often Token is read again during the wait after the
@@ -82,8 +86,8 @@ func (o *Options) defaults() {
 	if o.FlushDelay <= 0 {
 		o.FlushDelay = time.Second
 	}
-	if o.RetryBackoff.Duration <= 0 {
-		o.RetryBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 2 * time.Minute}
+	if o.RetryBackoff.InitialInterval <= 0 {
+		o.RetryBackoff = backoff.ExponentialBackOff{InitialInterval: time.Second, Multiplier: 2, RandomizationFactor: 0.2, MaxInterval: 2 * time.Minute}
 	}
 	if o.RejectBackoff <= 0 {
 		o.RejectBackoff = time.Minute
@@ -171,7 +175,8 @@ func New(opts Options) *Sender {
 	}
 	if opts.Spool != nil {
 		s.replay(opts.Spool.Replay())
-		opts.Spool.Begin(spool.Session{ID: opts.Session, Node: opts.Node, Namespace: opts.Namespace, AgentVersion: opts.AgentVersion})
+		opts.Spool.Begin(spool.Session{ID: opts.Session, Node: opts.Node, Host: opts.Host, MachineID: opts.MachineID,
+			Namespace: opts.Namespace, AgentVersion: opts.AgentVersion})
 	}
 	return s
 }

@@ -68,6 +68,8 @@ type Options struct {
 type Session struct {
 	ID           string `json:"id"`
 	Node         string `json:"node"`
+	Host         string `json:"host,omitempty"`
+	MachineID    string `json:"machine_id,omitempty"`
 	Namespace    string `json:"namespace,omitempty"`
 	AgentVersion string `json:"agent_version,omitempty"`
 	LastSeq      uint64 `json:"last_seq"`

@@ -49,8 +49,9 @@ type Metrics struct {
 	SpoolWriteFailures  *prometheus.CounterVec // by reason: full (the cap), no_space (disk full), error
 }
 
-// durationBuckets span a loopback answer (5 ms) to a request timeout (30 s).
-var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+// DurationBuckets span a loopback answer (5 ms) to a request timeout (30 s):
+// the buckets of every request and read duration histogram.
+var DurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -78,12 +79,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		InformerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "informer_requests_total",
 			Help: "LIST and WATCH requests made by the pod and node caches, by resource and verb (list, watch)."}, []string{"resource", "verb"}),
 		BackendRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "backend_request_duration_seconds",
-			Help: "Time of each batch POST to the backend, by the class of its answer (2xx, 3xx, 4xx, 5xx, error: none came).", Buckets: durationBuckets},
+			Help: "Time of each batch POST to the backend, by the class of its answer (2xx, 3xx, 4xx, 5xx, error: none came).", Buckets: DurationBuckets},
 			[]string{"code"}),
 		UsageReadDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "usage_read_duration_seconds",
-			Help: "Time of each interval's pod usage read, by source (with the containers' CPU throttling read from their cgroups, CATOPS_THROTTLING_SOURCE=cgroup).", Buckets: durationBuckets}, []string{"source"}),
+			Help: "Time of each interval's pod usage read, by source (with the containers' CPU throttling read from their cgroups, CATOPS_THROTTLING_SOURCE=cgroup).", Buckets: DurationBuckets}, []string{"source"}),
 		HostSampleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "host_sample_duration_seconds",
-			Help: "Time of each interval's host sample (gopsutil over HOST_PROC, HOST_SYS, HOST_ROOT).", Buckets: durationBuckets}),
+			Help: "Time of each interval's host sample (gopsutil over HOST_PROC, HOST_SYS, HOST_ROOT).", Buckets: DurationBuckets}),
 		UsageAvailable: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "usage_available",
 			Help: "1 when pod usage readings are available, 0 when they are unknown."}),
 		LastTick: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_collection_timestamp_seconds",

@@ -31,8 +31,12 @@ const (
 // sends; a new session (a restarted agent) starts at 1 with a snapshot.
 type Header struct {
 	Version string `json:"version"`
-	// Node names a node stream's node; absent in the cluster stream.
+	// Node names a node stream's node; absent in the other streams.
 	Node string `json:"node,omitempty"`
+	// Host (its host name) and MachineID (its /etc/machine-id) name a
+	// host stream's host; absent in the other streams.
+	Host      string `json:"host,omitempty"`
+	MachineID string `json:"machine_id,omitempty"`
 	// Cluster (CATOPS_CLUSTER_NAME, optional) and ClusterID (the UID of
 	// the kube-system namespace) name a cluster stream's cluster; Leader
 	// is its sender's lease term. Absent in the node stream.

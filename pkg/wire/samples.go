@@ -9,7 +9,7 @@ const (
 	HostSourceProc = "proc"
 	// HostSourceKubelet: the node section of the kubelet's stats summary
 	// (/stats/summary), with the cached Node's capacity (pkg/hostsample's
-	// KubeletSampler); no host mount needed.
+	// kubeletsample.Sampler); no host mount needed.
 	HostSourceKubelet = "kubelet"
 )
 

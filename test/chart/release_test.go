@@ -271,12 +271,19 @@ func TestReleaseWorkflowOutputs(t *testing.T) {
 		want = append(want, wantImage+":"+tag)
 	}
 	out := parseOutputs(t, runRelease(t, nil, "outputs", "refs/tags/v"+version, sha, "catops/cli"))
+	wantHost := strings.TrimSuffix(wantImage, "/kubernetes-connector") + "/host-agent"
+	var wantHostTags []string
+	for _, tag := range tags {
+		wantHostTags = append(wantHostTags, wantHost+":"+tag)
+	}
 	assert.Equal(t, map[string]string{
 		"version":        version,
 		"release":        "true",
 		"image":          wantImage,
 		"chart-registry": wantChartRegistry,
 		"tags":           strings.Join(want, "\n"),
+		"host-image":     wantHost,
+		"host-tags":      strings.Join(wantHostTags, "\n"),
 	}, out)
 	assert.Contains(t, tags, "latest")
 
@@ -424,12 +431,19 @@ func TestReleaseWorkflow(t *testing.T) {
 	assert.Subset(t, needs(image.Needs), []string{"test", "helm"}, "the image is pushed after the tests")
 	assert.Contains(t, image.If, "refs/heads/main")
 	assert.Contains(t, image.If, "startsWith(github.ref, 'refs/tags/v')")
-	var outputsStep, buildStep bool
+	var outputsStep, buildStep, hostStep bool
 	for _, s := range image.Steps {
 		if s.ID == "release" {
 			outputsStep = true
 			assert.Contains(t, s.Run, `hack/release.sh outputs "$GITHUB_REF" "$GITHUB_SHA" "$GITHUB_REPOSITORY"`)
 			assert.Contains(t, s.Run, `>> "$GITHUB_OUTPUT"`)
+		}
+		if strings.HasPrefix(s.Uses, "docker/build-push-action@") && s.With["file"] == "Dockerfile" {
+			hostStep = true
+			assert.Equal(t, "linux/amd64,linux/arm64", s.With["platforms"])
+			assert.Equal(t, "${{ steps.release.outputs.host-tags }}", s.With["tags"])
+			assert.Equal(t, "VERSION=${{ steps.release.outputs.version }}", s.With["build-args"])
+			continue
 		}
 		if strings.HasPrefix(s.Uses, "docker/build-push-action@") {
 			buildStep = true
@@ -444,6 +458,7 @@ func TestReleaseWorkflow(t *testing.T) {
 	}
 	assert.True(t, outputsStep, "image job: a step id 'release' running hack/release.sh outputs")
 	assert.True(t, buildStep, "image job: docker/build-push-action")
+	assert.True(t, hostStep, "image job: docker/build-push-action of the host agent's Dockerfile")
 	assert.Equal(t, "${{ steps.release.outputs.version }}", image.Outputs["version"])
 	assert.Equal(t, "${{ steps.release.outputs.release }}", image.Outputs["release"])
 	assert.Equal(t, "${{ steps.release.outputs.chart-registry }}", image.Outputs["chart-registry"])

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/catops/cli/pkg/hostsample"
+	"github.com/catops/cli/pkg/hostsample/kubeletsample"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
@@ -59,7 +59,7 @@ func FuzzKubeletScrape(f *testing.F) {
 // exist, and a rate only with its counters, never negative; the node's own
 // figures are each at most usage.MaxValue, its interfaces named once and
 // with both byte counters; the host sample built from them
-// (hostsample.KubeletSampler, an 8-core 32 GiB Node) has a CPU percent in
+// (kubeletsample.Sampler, an 8-core 32 GiB Node) has a CPU percent in
 // 0-100, memory used within the total, rates not negative, and encodes.
 func FuzzKubeletSummary(f *testing.F) {
 	f.Add(summaryJSON(summaryPodJSON("ns", "a", "u", t0, 10, 20)), summaryJSON(summaryPodJSON("ns", "a", "u", t0.Add(10*time.Second), 30, 40)))
@@ -71,7 +71,7 @@ func FuzzKubeletSummary(f *testing.F) {
 	node.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi")}
 	f.Fuzz(func(t *testing.T, first, second string) {
 		n := netRates{last: map[usage.PodKey]netCounter{}}
-		host := hostsample.NewKubelet(hostsample.KubeletOptions{}, nil)
+		host := kubeletsample.New(kubeletsample.Options{}, nil)
 		for _, body := range []string{first, second} {
 			s, err := parseSummary(strings.NewReader(body), want)
 			if err != nil {

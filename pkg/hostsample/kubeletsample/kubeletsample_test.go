@@ -1,4 +1,4 @@
-package hostsample
+package kubeletsample
 
 import (
 	"encoding/json"
@@ -59,7 +59,7 @@ func nodeStats(at time.Duration) *usage.NodeStats {
 }
 
 func TestKubeletSampleUnits(t *testing.T) {
-	k := NewKubelet(KubeletOptions{}, zap.NewNop())
+	k := New(Options{}, zap.NewNop())
 	stats := nodeStats(0)
 	hs := *k.Sample(stats, testNode("4", "16Gi"), kt0.Add(time.Hour))
 
@@ -91,7 +91,7 @@ func TestKubeletSampleUnits(t *testing.T) {
 }
 
 func TestKubeletSampleRates(t *testing.T) {
-	k := NewKubelet(KubeletOptions{}, zap.NewNop())
+	k := New(Options{}, zap.NewNop())
 	node := testNode("4", "16Gi")
 	rates := func(hs wire.HostSample) map[string][2]*float64 {
 		m := map[string][2]*float64{}
@@ -130,7 +130,7 @@ func TestKubeletSampleRates(t *testing.T) {
 	// counters without a rate, and no rate on the next read either.
 	for name, bad := range map[string]time.Time{"no time": {}, "the epoch": time.Unix(0, 0), "ahead of the read": kt0.Add(time.Hour)} {
 		t.Run(name, func(t *testing.T) {
-			k := NewKubelet(KubeletOptions{}, zap.NewNop())
+			k := New(Options{}, zap.NewNop())
 			k.Sample(nodeStats(0), node, kt0)
 			s := nodeStats(10 * time.Second)
 			s.Network.Time = bad
@@ -145,7 +145,7 @@ func TestKubeletSampleRates(t *testing.T) {
 
 func TestKubeletSampleInterfaceOverrides(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	k := NewKubelet(KubeletOptions{IncludeInterfaces: []string{"cni0", "eth*"}, ExcludeInterfaces: []string{"eth0"}}, zap.New(core))
+	k := New(Options{IncludeInterfaces: []string{"cni0", "eth*"}, ExcludeInterfaces: []string{"eth0"}}, zap.New(core))
 	hs := *k.Sample(nodeStats(0), testNode("4", "16Gi"), kt0)
 	var names []string
 	for _, n := range hs.Network {
@@ -342,7 +342,7 @@ func TestKubeletSampleAbsentFigures(t *testing.T) {
 			if tc.stats != nil {
 				stats = tc.stats(stats)
 			}
-			hs := *NewKubelet(KubeletOptions{}, zap.NewNop()).Sample(stats, tc.node, kt0.Add(time.Hour))
+			hs := *New(Options{}, zap.NewNop()).Sample(stats, tc.node, kt0.Add(time.Hour))
 			assert.Equal(t, wire.HostSourceKubelet, hs.Source)
 			assert.Equal(t, tc.errors, hs.Errors)
 			tc.check(t, hs)

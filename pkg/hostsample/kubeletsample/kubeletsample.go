@@ -1,4 +1,9 @@
-package hostsample
+// Package kubeletsample builds a node's host samples from the kubelet
+// summary the kubelet usage source reads and the Node's capacity
+// (CATOPS_HOST_SOURCE=kubelet): the node's figures where no host directory
+// may be mounted. pkg/hostsample reads them from /proc instead; the two
+// name the interfaces they count by the same rule (hostsample.CountedByName).
+package kubeletsample
 
 import (
 	"cmp"
@@ -9,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/catops/cli/pkg/hostsample"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -18,9 +24,9 @@ import (
 // for one.
 const maxCores = 1 << 20
 
-// KubeletOptions configures a KubeletSampler: the interface overrides of
-// Options, with the same meaning.
-type KubeletOptions struct {
+// Options configures a Sampler: the interface overrides of
+// hostsample.Options, with the same meaning.
+type Options struct {
 	// IncludeInterfaces are path.Match patterns of network interfaces
 	// always counted (CATOPS_HOST_INCLUDE_INTERFACES).
 	IncludeInterfaces []string
@@ -30,7 +36,7 @@ type KubeletOptions struct {
 	ExcludeInterfaces []string
 }
 
-// KubeletSampler builds host samples from the node's own figures of the
+// Sampler builds host samples from the node's own figures of the
 // kubelet summary (usage.NodeStats, read by the kubelet usage source) and
 // the cached Node's status.capacity, for CATOPS_HOST_SOURCE=kubelet: the
 // node's figures with no host directory mounted. It reads nothing itself.
@@ -44,21 +50,21 @@ type KubeletOptions struct {
 //
 // Sample keeps the previous network counters for the rates: call it from one
 // goroutine.
-type KubeletSampler struct {
-	opts   KubeletOptions
+type Sampler struct {
+	opts   Options
 	logger *zap.Logger
 	// nics are the counters of the last summary read whose network time
 	// was valid, at that time.
-	nics   previous[usage.NodeInterface]
+	nics   previousNICs
 	logged bool // the interfaces counted were logged once
 }
 
-// NewKubelet returns a KubeletSampler.
-func NewKubelet(opts KubeletOptions, logger *zap.Logger) *KubeletSampler {
+// New returns a Sampler.
+func New(opts Options, logger *zap.Logger) *Sampler {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &KubeletSampler{opts: opts, logger: logger}
+	return &Sampler{opts: opts, logger: logger}
 }
 
 // Sample builds the host sample of one interval from stats (nil: the
@@ -84,7 +90,7 @@ func NewKubelet(opts KubeletOptions, logger *zap.Logger) *KubeletSampler {
 // usage.MaxClockSkew), the later one after the earlier; absent on the first
 // read, for an interface not in the previous read, and when a counter went
 // down.
-func (k *KubeletSampler) Sample(stats *usage.NodeStats, node *corev1.Node, now time.Time) *wire.HostSample {
+func (k *Sampler) Sample(stats *usage.NodeStats, node *corev1.Node, now time.Time) *wire.HostSample {
 	if stats == nil {
 		// No summary this interval: a sample of nothing but the cores would
 		// replace the last good one at the receiver (and read as zeros in
@@ -154,7 +160,7 @@ func nodeMemory(node *corev1.Node) (uint64, error) {
 	return uint64(q.Value()), nil //nolint:gosec // G115: 0 < q ≤ 2^62, checked above
 }
 
-func (k *KubeletSampler) uptime(hs *wire.HostSample, stats *usage.NodeStats) *uint64 {
+func (k *Sampler) uptime(hs *wire.HostSample, stats *usage.NodeStats) *uint64 {
 	switch boot := stats.BootTime; {
 	case !boot.After(time.Unix(0, 0)):
 		failf(hs, "uptime", "the kubelet summary gives no boot time (startTime)")
@@ -168,7 +174,7 @@ func (k *KubeletSampler) uptime(hs *wire.HostSample, stats *usage.NodeStats) *ui
 
 // cpu sets the usage percent from the kubelet's nanocores and the Node's
 // cores (0: unknown, already named in Errors).
-func (k *KubeletSampler) cpu(hs *wire.HostSample, c *usage.NodeCPU, cores int) {
+func (k *Sampler) cpu(hs *wire.HostSample, c *usage.NodeCPU, cores int) {
 	if c == nil || c.UsageNanoCores == nil {
 		failf(hs, "cpu", "the kubelet summary has no CPU figure of the node (usageNanoCores)")
 		return
@@ -188,7 +194,7 @@ func (k *KubeletSampler) cpu(hs *wire.HostSample, c *usage.NodeCPU, cores int) {
 // memory sets the memory figures from the summary and the Node's memory
 // in bytes; all of them are left out when available cannot be told or is
 // above the total.
-func (k *KubeletSampler) memory(hs *wire.HostSample, stats *usage.NodeStats, total uint64) {
+func (k *Sampler) memory(hs *wire.HostSample, stats *usage.NodeStats, total uint64) {
 	m := stats.Memory
 	if m == nil || (m.AvailableBytes == nil && m.WorkingSetBytes == nil) {
 		failf(hs, "memory", "the kubelet summary has no memory figures of the node (availableBytes, workingSetBytes)")
@@ -224,22 +230,7 @@ func orUnknown(v *uint64) string {
 	return fmt.Sprint(*v)
 }
 
-// countInterface is the name rule of the proc source (see
-// chooseInterfaces) for a list that has no /sys to ask: exclude patterns,
-// then include patterns, then DefaultExcludeInterfaces. cAdvisor already
-// leaves out lo, veth*, docker* and nerdctl*, but not bridges, tunnels or
-// other CNIs' devices.
-func (k *KubeletSampler) countInterface(name string) bool {
-	switch {
-	case matchAny(k.opts.ExcludeInterfaces, name):
-		return false
-	case matchAny(k.opts.IncludeInterfaces, name):
-		return true
-	}
-	return !matchAny(DefaultExcludeInterfaces, name)
-}
-
-func (k *KubeletSampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
+func (k *Sampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
 	nw := stats.Network
 	if nw == nil {
 		failf(hs, "network", "the kubelet summary has no network figures of the node")
@@ -253,7 +244,7 @@ func (k *KubeletSampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
 	cur := make(map[string]usage.NodeInterface, len(nw.Interfaces))
 	var counted []string
 	for _, i := range nw.Interfaces {
-		if i.RxBytes == nil || i.TxBytes == nil || !k.countInterface(i.Name) {
+		if i.RxBytes == nil || i.TxBytes == nil || !hostsample.CountedByName(k.opts.IncludeInterfaces, k.opts.ExcludeInterfaces, i.Name) {
 			continue
 		}
 		cur[i.Name] = i
@@ -262,7 +253,7 @@ func (k *KubeletSampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
 		if p, seen := prevs[i.Name]; ok && seen {
 			// Both or neither: a counter that went down leaves both
 			// unknown, as for a pod's traffic.
-			rx, tx := rate(*p.RxBytes, *i.RxBytes, true, secs), rate(*p.TxBytes, *i.TxBytes, true, secs)
+			rx, tx := hostsample.Rate(*p.RxBytes, *i.RxBytes, true, secs), hostsample.Rate(*p.TxBytes, *i.TxBytes, true, secs)
 			if rx != nil && tx != nil {
 				ni.RxBytesPerSec, ni.TxBytesPerSec = rx, tx
 			}
@@ -271,10 +262,10 @@ func (k *KubeletSampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
 	}
 	slices.SortFunc(hs.Network, func(a, b wire.NetIface) int { return cmp.Compare(a.Name, b.Name) })
 	if valid {
-		k.nics = previous[usage.NodeInterface]{at: nw.Time, byName: cur}
+		k.nics = previousNICs{at: nw.Time, byName: cur}
 	} else {
 		// Counters without a valid time: no rate now, nor next time.
-		k.nics = previous[usage.NodeInterface]{}
+		k.nics = previousNICs{}
 	}
 	if !k.logged {
 		k.logged = true
@@ -282,4 +273,11 @@ func (k *KubeletSampler) network(hs *wire.HostSample, stats *usage.NodeStats) {
 		k.logger.Info("Counting network interfaces by name: host figures come from the kubelet summary, with no /sys to ask",
 			zap.Strings("counted", counted))
 	}
+}
+
+// previousNICs are the interfaces' counters of the last summary read whose
+// network time was valid, at that time; a nil map: none.
+type previousNICs struct {
+	at     time.Time
+	byName map[string]usage.NodeInterface
 }

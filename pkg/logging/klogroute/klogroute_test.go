@@ -1,4 +1,4 @@
-package logging
+package klogroute
 
 import (
 	"bytes"
@@ -10,16 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/klog/v2"
+
+	"github.com/catops/cli/pkg/logging"
 )
 
 // klog's global logger is set once; routing again swaps where its lines go,
 // as JSON under component client-go.
-func TestRouteKlogSwapsTheTarget(t *testing.T) {
+func TestRouteSwapsTheTarget(t *testing.T) {
 	var first, second bytes.Buffer
-	RouteKlog(New(&first, zapcore.InfoLevel), zapcore.InfoLevel)
+	Route(logging.New(&first, zapcore.InfoLevel), zapcore.InfoLevel)
 	klog.Info("to the first")
 	klog.Flush()
-	RouteKlog(New(&second, zapcore.InfoLevel), zapcore.InfoLevel)
+	Route(logging.New(&second, zapcore.InfoLevel), zapcore.InfoLevel)
 	klog.Info("to the second")
 	klog.V(1).Info("not at info")
 	klog.Flush()

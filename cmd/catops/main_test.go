@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/catops/cli/pkg/config"
+	"github.com/catops/cli/pkg/wire"
+)
+
+const secret = "host-test-secret-token"
+
+// machineID is a valid machine ID for the tests.
+const machineID = "0123456789abcdef0123456789abcdef"
+
+func runWith(t *testing.T, args []string, env map[string]string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, nil, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestLinksNoKubernetesPackage: catops is the agent of servers without
+// Kubernetes; it links no k8s.io package, checked on the package list and
+// on the modules recorded in the built binary.
+func TestLinksNoKubernetesPackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	require.NoError(t, err, "go list -deps")
+	deps := strings.Fields(string(out))
+	for _, p := range deps {
+		assert.False(t, strings.HasPrefix(p, "k8s.io/") || strings.HasPrefix(p, "sigs.k8s.io/"), "catops links %s", p)
+	}
+	for _, want := range []string{"github.com/catops/cli/pkg/hostsample", "github.com/catops/cli/pkg/sender", "github.com/shirou/gopsutil/v4/cpu"} {
+		assert.Contains(t, deps, want, "go list found no %s: is the list right?", want)
+	}
+	bin := filepath.Join(t.TempDir(), "catops")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	mods, err := exec.Command("go", "version", "-m", bin).Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(mods), "k8s.io/", "modules in the binary:\n%s", mods)
+	assert.Contains(t, string(mods), "github.com/shirou/gopsutil/v4")
+}
+
+func TestHelpListsTheHostAgentsVariablesOnly(t *testing.T) {
+	code, out, _ := runWith(t, []string{"--help"}, nil)
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "Usage: catops [flags]\n"), out)
+	for _, v := range config.RoleEnvNames(config.RoleHost) {
+		assert.Contains(t, out, "env "+v)
+	}
+	for _, v := range []string{"NODE_NAME", "KUBECONFIG", "CATOPS_LEASE_NAME", "CATOPS_POD_METRICS_SOURCE"} {
+		assert.NotContains(t, out, v)
+	}
+	assert.Contains(t, out, "env CATOPS_HEALTH_ADDR, default off\n", "a server's agent opens no port unless asked")
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runWith(t, []string{"--version"}, nil)
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^catops dev \(go1\.[0-9.]+, [a-z0-9]+/[a-z0-9]+\)\n$`, out)
+}
+
+// A mistake is one plain line and exit 2, naming the setting and never the
+// token.
+func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc")
+	require.NoError(t, os.MkdirAll(etc, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(etc, "machine-id"), []byte("not-an-id\n"), 0o600))
+	typo := filepath.Join(dir, "catops.env")
+	require.NoError(t, os.WriteFile(typo, []byte("CATOPS_AUTH_TOKEN="+secret+"\nCATOPS_BAKEND_URL=https://x\n"), 0o600))
+	base := map[string]string{"CATOPS_AUTH_TOKEN": secret, "CATOPS_MACHINE_ID": machineID}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"no token":          {map[string]string{"CATOPS_AUTH_TOKEN": ""}, "catops: no auth token: set CATOPS_AUTH_TOKEN_FILE"},
+		"bad interval":      {map[string]string{"COLLECTION_INTERVAL": "soon"}, "catops: COLLECTION_INTERVAL must be"},
+		"bad machine id":    {map[string]string{"CATOPS_MACHINE_ID": "ABC"}, "catops: CATOPS_MACHINE_ID must be 32 lowercase hex digits"},
+		"unreadable id":     {map[string]string{"CATOPS_MACHINE_ID": "", "HOST_ETC": etc, "HOST_ROOT": dir}, "catops: cannot read this host's machine ID"},
+		"config file typo":  {map[string]string{"CATOPS_CONFIG": typo}, "catops: CATOPS_CONFIG: \"" + typo + "\" sets CATOPS_BAKEND_URL, which catops does not read"},
+		"missing config":    {map[string]string{"CATOPS_CONFIG": filepath.Join(dir, "none.env")}, "catops: CATOPS_CONFIG: cannot read"},
+		"config file value": {map[string]string{"CATOPS_CONFIG": writeFile(t, dir, "q.env", "CATOPS_QUEUE_MAX_BYTES=lots\n")}, "catops: CATOPS_QUEUE_MAX_BYTES in "},
+	} {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		code, out, errOut := runWith(t, nil, env)
+		assert.Equal(t, 2, code, name)
+		assert.Empty(t, out, name)
+		assert.Equal(t, 1, strings.Count(errOut, "\n"), "%s: one line: %q", name, errOut)
+		assert.True(t, strings.HasPrefix(errOut, tc.want), "%s: %q", name, errOut)
+		assert.NotContains(t, errOut, secret, name)
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+// bearerRecorder is a backend that takes every host batch and records the
+// bearer tokens it was sent, in order.
+type bearerRecorder struct {
+	mu      sync.Mutex
+	tokens  []string
+	arrived chan struct{}
+}
+
+func (b *bearerRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != wire.HostPath || r.Header.Get("Content-Type") != wire.ContentTypeHost {
+		http.Error(w, "not the host stream", http.StatusNotFound)
+		return
+	}
+	b.mu.Lock()
+	b.tokens = append(b.tokens, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	b.mu.Unlock()
+	select {
+	case b.arrived <- struct{}{}:
+	default:
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (b *bearerRecorder) last() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.tokens) == 0 {
+		return ""
+	}
+	return b.tokens[len(b.tokens)-1]
+}
+
+// SIGHUP reads the token file again even when its size and time did not
+// change (which the file source alone would not notice), and the token is
+// never logged.
+func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
+	rec := &bearerRecorder{arrived: make(chan struct{}, 1)}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	tokFile := writeFile(t, dir, "token", "token-one\n")
+	st, err := os.Stat(tokFile)
+	require.NoError(t, err)
+	env := map[string]string{
+		"CATOPS_BACKEND_URL": srv.URL, "CATOPS_AUTH_TOKEN_FILE": tokFile, "CATOPS_MACHINE_ID": machineID,
+		"COLLECTION_INTERVAL": "10s", "CATOPS_FLUSH_DELAY": "10ms",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hup := make(chan os.Signal, 1)
+	var logs bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, nil, func(k string) string { return env[k] }, hup, &bytes.Buffer{}, &syncWriter{w: &logs})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitFor(t, rec.arrived, "the first batch")
+	assert.Equal(t, "token-one", rec.last())
+	// Same size, same modification time: only a reload notices.
+	require.NoError(t, os.WriteFile(tokFile, []byte("token-two\n"), 0o600))
+	require.NoError(t, os.Chtimes(tokFile, st.ModTime(), st.ModTime()))
+	hup <- syscall.SIGHUP
+	deadline := time.Now().Add(30 * time.Second)
+	for rec.last() != "token-two" && time.Now().Before(deadline) {
+		waitFor(t, rec.arrived, "a batch after SIGHUP")
+	}
+	assert.Equal(t, "token-two", rec.last(), "the batches after SIGHUP carry the new token")
+	cancel()
+	assert.Equal(t, 0, <-done)
+	done = make(chan int, 1)
+	done <- 0
+	out := logs.String()
+	assert.Contains(t, out, `"msg":"SIGHUP: auth token read again"`)
+	assert.NotContains(t, out, "token-one")
+	assert.NotContains(t, out, "token-two")
+}
+
+func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("waiting for %s", what)
+	}
+}
+
+// syncWriter serialises writes: the logger and the test read one buffer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}

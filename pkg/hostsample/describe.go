@@ -1,0 +1,182 @@
+package hostsample
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/cpu"
+	"github.com/shirou/gopsutil/v4/host"
+	"github.com/shirou/gopsutil/v4/net"
+
+	"github.com/catops/cli/pkg/wire"
+)
+
+// machineIDPattern is machine-id(5)'s format: 32 lowercase hex digits.
+var machineIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// MachineID reads the host's machine ID: HOST_ETC/machine-id, else
+// HOST_ROOT/var/lib/dbus/machine-id (older systems), as machine-id(5)
+// writes it. It fails when neither holds one, naming the file and what it
+// held.
+func MachineID(opts Options) (string, error) {
+	opts = opts.withDefaults()
+	var errs []error
+	for _, p := range []string{filepath.Join(opts.HostEtc, "machine-id"), filepath.Join(opts.HostRoot, "var/lib/dbus/machine-id")} {
+		b, err := os.ReadFile(p) //nolint:gosec // the host's machine-id, under the configured host paths
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		id := strings.TrimSpace(string(b))
+		if !machineIDPattern.MatchString(id) {
+			errs = append(errs, fmt.Errorf("%s holds %q, not 32 lowercase hex digits", p, truncate(id, 40)))
+			continue
+		}
+		return id, nil
+	}
+	return "", errors.Join(errs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Describer reads what the host is, as opposed to what it does: its
+// record (wire.HostInfo) and the records of the network interfaces a
+// sample counts (wire.NetInterface). What cannot change while the agent
+// runs (boot time, kernel, CPU model, virtualization) is read once, on the
+// first Info; the rest each time. Use it from one goroutine.
+type Describer struct {
+	opts      Options
+	machineID string
+	static    *wire.HostInfo // read on the first Info
+	// hostname is os.Hostname: the host's name when the agent runs on the
+	// host (in a container, its own unless it shares the host's UTS
+	// namespace).
+	hostname func() (string, error)
+	// interfaces lists the network interfaces of the agent's network
+	// namespace (gopsutil: Go's net.Interfaces and their addresses).
+	interfaces func(context.Context) (net.InterfaceStatList, error)
+}
+
+// NewDescriber returns a Describer of the host with machineID (MachineID).
+func NewDescriber(opts Options, machineID string) *Describer {
+	return &Describer{opts: opts.withDefaults(), machineID: machineID, hostname: os.Hostname, interfaces: net.InterfacesWithContext}
+}
+
+// Info returns the host's record, taking the logical cores and the memory
+// total from hs, the sample of the same interval (absent when hs could not
+// read them):
+//
+//	hostname          os.Hostname
+//	boot_time         HOST_PROC/stat btime (once)
+//	os                HOST_ETC/os-release ID, ID_LIKE family, VERSION_ID
+//	kernel            uname(2) release and machine (once)
+//	cpu.model         HOST_PROC/cpuinfo, the first processor's model name (once)
+//	virtualization    gopsutil's reading of HOST_PROC and HOST_SYS (once)
+//
+// A reading that fails is named in Errors and its figure left out.
+func (d *Describer) Info(ctx context.Context, hs *wire.HostSample) wire.HostInfo {
+	ctx = d.opts.withHostPaths(ctx)
+	if d.static == nil {
+		d.static = d.readStatic(ctx)
+	}
+	info := *d.static
+	info.MachineID = d.machineID
+	info.Errors = slices.Clone(d.static.Errors)
+	if name, err := d.hostname(); err != nil {
+		info.Errors = append(info.Errors, "hostname: "+err.Error())
+	} else {
+		info.Hostname = name
+	}
+	if platform, family, version, err := host.PlatformInformationWithContext(ctx); err != nil || platform == "" {
+		info.Errors = append(info.Errors, fmt.Sprintf("os: no ID in %s/os-release (%v)", d.opts.HostEtc, err))
+	} else {
+		info.OS = wire.OSInfo{Name: platform, Family: family, Version: version}
+	}
+	if hs != nil {
+		if hs.CPU.LogicalCores != nil && *hs.CPU.LogicalCores > 0 {
+			info.CPU.LogicalCores = new(*hs.CPU.LogicalCores)
+		}
+		if hs.Memory != nil && hs.Memory.TotalBytes > 0 {
+			info.MemoryTotalBytes = new(hs.Memory.TotalBytes)
+		}
+	}
+	return info
+}
+
+// readStatic reads what cannot change while the agent runs.
+func (d *Describer) readStatic(ctx context.Context) *wire.HostInfo {
+	var info wire.HostInfo
+	if bt, err := host.BootTimeWithContext(ctx); err != nil || bt == 0 {
+		info.Errors = append(info.Errors, fmt.Sprintf("boot time: %v", orNone(err)))
+	} else {
+		info.BootTime = new(time.Unix(int64(bt), 0).UTC()) //nolint:gosec // seconds since the epoch fit an int64
+	}
+	if v, err := host.KernelVersionWithContext(ctx); err != nil {
+		info.Errors = append(info.Errors, "kernel: "+err.Error())
+	} else {
+		info.Kernel.Version = v
+	}
+	if a, err := host.KernelArch(); err == nil {
+		info.Kernel.Arch = a
+	}
+	if cpus, err := cpu.InfoWithContext(ctx); err != nil || len(cpus) == 0 {
+		info.Errors = append(info.Errors, fmt.Sprintf("cpu model: %v", orNone(err)))
+	} else {
+		info.CPU.Model = strings.TrimSpace(cpus[0].ModelName)
+	}
+	if system, role, err := host.VirtualizationWithContext(ctx); err == nil && system != "" {
+		info.Virtualization = &wire.Virtualization{System: system, Role: role}
+	}
+	return &info
+}
+
+func orNone(err error) string {
+	if err == nil {
+		return "none found"
+	}
+	return err.Error()
+}
+
+// Interfaces returns the records of the network interfaces hs counts
+// (hs.Network), sorted by name: MTU, hardware address, whether it is up,
+// and its addresses in CIDR form, sorted. An interface hs counts that is no
+// longer listed is left out.
+func (d *Describer) Interfaces(ctx context.Context, hs *wire.HostSample) ([]wire.NetInterface, error) {
+	list, err := d.interfaces(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("network interfaces: %w", err)
+	}
+	counted := make(map[string]bool, len(hs.Network))
+	for _, n := range hs.Network {
+		counted[n.Name] = true
+	}
+	var out []wire.NetInterface
+	for _, i := range list {
+		if !counted[i.Name] {
+			continue
+		}
+		ni := wire.NetInterface{Name: i.Name, MAC: i.HardwareAddr, MTU: i.MTU, Up: slices.Contains(i.Flags, "up")}
+		for _, a := range i.Addrs {
+			if p, err := netip.ParsePrefix(a.Addr); err == nil {
+				ni.Addresses = append(ni.Addresses, p.String())
+			}
+		}
+		slices.Sort(ni.Addresses)
+		out = append(out, ni)
+	}
+	slices.SortFunc(out, func(a, b wire.NetInterface) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
