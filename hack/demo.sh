@@ -29,9 +29,9 @@ TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-s
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-# ours PID: whether PID is a catops-k8s or catops-receiver started by a
+# ours PID: whether PID is a catops-k8s, catops or catops-receiver started by a
 # demo of this checkout (a PID in a stale file may be someone else's now).
-ours() { [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" == "$ROOT/bin/catops-"* ]]; }
+ours() { [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" == "$ROOT/bin/catops"[-\ ]* ]]; }
 
 # stop_all stops the receiver and the connectors (by the PIDs in $PIDS) and
 # the control plane (`rig down`, by the PIDs in its state file). It never
@@ -97,18 +97,19 @@ port_free() { ! (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 say "building the control-plane binaries the demo runs (first run: ~25 min on 2 cores; cached after)"
 hack/build-tools.sh "${TOOLS[@]}"
-say "building catops-k8s (and catops-k8s-cluster beside it), catops-receiver and the rig"
+say "building catops-k8s (and catops-k8s-cluster beside it), catops (the host agent), catops-receiver and the rig"
 mkdir -p bin "$LOGS"
 rm -f "$LOGS/view.txt" # the view of an older demo: the view is on the terminal now
 CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes
 # beside it, as in the image: `bin/catops-k8s cluster` execs it
 CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s-cluster ./cmd/kubernetes-cluster
+CGO_ENABLED=0 go build -trimpath -o bin/catops ./cmd/catops
 go build -o bin/catops-receiver ./cmd/catops-receiver
 go build -o bin/rig ./test/rig/cmd/rig
 
 # What an earlier demo of this checkout may have left running.
 stop_all >"$LOGS/stop.log" 2>&1
-for ((i = 0; i <= NODES + 1; i++)); do # the agents' (one per node, control plane included) and the reporter's
+for ((i = 0; i <= NODES + 2; i++)); do # the agents' (one per node, control plane included), the reporter's and the host agent's
   for addr in "$RECEIVER" "127.0.0.1:$((HEALTH_PORT + i))"; do
     port_free "$addr" || die "$addr is in use: is another demo running? (make demo-down stops this" \
       "checkout's; DEMO_RECEIVER_PORT and DEMO_HEALTH_PORT move the demo's ports)"
@@ -180,6 +181,7 @@ NOTES=(
   "Every 10 s the demo scales shop/web (5 <-> 2 replicas), relabels or deletes the shop/api pods,"
   "and OOM-kills shop/worker-oom again. All the connectors run on this machine: the HOST rows agree."
   "The cluster panel is the cluster reporter's (catops-k8s cluster): shop/big-batch fits no node."
+  "The SERVER row is catops, the host agent of plain servers, run on this machine as one."
   "State as JSON:  $CURL"
   "Logs: .rig/demo-logs/    Stop: Ctrl-C (after a crash: make demo-down)"
 )
@@ -222,6 +224,12 @@ POD_NAME=demo-reporter NAMESPACE=catops-system CATOPS_LEASE_NAME=catops-cluster 
   CATOPS_BACKEND_URL=http://$RECEIVER CATOPS_CLUSTER_NAME=demo COLLECTION_INTERVAL=10 \
   CATOPS_HEALTH_ADDR=127.0.0.1:$port KUBECONFIG="$REPORTER_KUBECONFIG" \
   "$ROOT/bin/catops-k8s" cluster >"$LOGS/reporter.log" 2>&1 &
+echo $! >>"$PIDS"
+port=$((port + 1))
+# catops, the host agent of plain servers: this machine as a server
+# without Kubernetes beside the cluster (the view's SERVER row).
+CATOPS_AUTH_TOKEN=$TOKEN CATOPS_BACKEND_URL=http://$RECEIVER COLLECTION_INTERVAL=10 \
+  CATOPS_HEALTH_ADDR=127.0.0.1:$port "$ROOT/bin/catops" >"$LOGS/host-agent.log" 2>&1 &
 echo $! >>"$PIDS"
 # A pod no node can take: the scheduler says why (the panel's pending pods)
 # and reports FailedScheduling warnings (its recent warnings).

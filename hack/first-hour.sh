@@ -6,7 +6,8 @@
 #           control-plane binaries come from this checkout's .cache/bin (a
 #           symlink: nothing of Kubernetes is rebuilt) and Go's caches are
 #           the machine's.
-#   readme  README's Quick start: `make build` and `./catops-k8s --help` run
+#   readme  README's Quick start: `make build` and `./catops-k8s --help`, and
+#           `make build-host` and `./catops --help` (Plain servers), run
 #           here. Every other command of its table is run by another CI
 #           stage (.ci/run): make test, test-integration, test-compat,
 #           test-e2e, lint,
@@ -330,8 +331,11 @@ if want readme; then
     tail_log "$LOGS/build.log"; fail readme $((SECONDS - s)) "make build failed"; exit 1
   elif ! (cd "$CLONE" && ./catops-k8s --help) >"$LOGS/help.log" 2>&1 || ! grep -q CATOPS_BACKEND_URL "$LOGS/help.log"; then
     tail_log "$LOGS/help.log"; fail readme $((SECONDS - s)) "./catops-k8s --help failed or does not list CATOPS_BACKEND_URL"
+  elif ! (cd "$CLONE" && timeout 600 make build-host && ./catops --help) >"$LOGS/host-help.log" 2>&1 || ! grep -q CATOPS_CONFIG "$LOGS/host-help.log"; then
+    tail_log "$LOGS/host-help.log"; fail readme $((SECONDS - s)) "make build-host or ./catops --help failed, or it does not list CATOPS_CONFIG"
   else
     echo "  make build; ./catops-k8s --help: $(wc -l <"$LOGS/help.log") lines of help"
+    echo "  make build-host; ./catops --help: $(grep -c . "$LOGS/host-help.log") lines"
     pass readme $((SECONDS - s))
   fi
 fi
@@ -349,12 +353,13 @@ if want demo; then
     # pods", "kwok-node-1 (3 pods)"); both kwok nodes run pods (at least
     # the DaemonSet's).
     view_ok() { grep -Eq 'kwok-node-1 +\(?[1-9][0-9]* pods?\b' "$LOGS/demo.log" 2>/dev/null &&
-      grep -Eq 'kwok-node-2 +\(?[1-9][0-9]* pods?\b' "$LOGS/demo.log" 2>/dev/null; }
+      grep -Eq 'kwok-node-2 +\(?[1-9][0-9]* pods?\b' "$LOGS/demo.log" 2>/dev/null &&
+      grep -Eq 'SERVER +OS +KERNEL' "$LOGS/demo.log" 2>/dev/null; }
     end=$((SECONDS + DEMO_WAIT))
     until view_ok || ((SECONDS >= end)) || ! alive "$demo"; do sleep 2; done
     if ! view_ok; then
       tail_log "$LOGS/demo.log" 40
-      why="the view did not show pods on kwok-node-1 and kwok-node-2 within $DEMO_WAIT s"
+      why="the view did not show pods on kwok-node-1 and kwok-node-2, and the host agent's SERVER panel, within $DEMO_WAIT s"
       alive "$demo" || why="make demo ended before the view showed pods on both nodes"
       fail demo $((SECONDS - s)) "$why (logs: $CLONE/.rig/demo-logs)"
       stop_session "$demo" TERM 30 || true

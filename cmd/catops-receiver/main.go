@@ -95,6 +95,6 @@ func newReceiver(token string, logger *zap.Logger) (*receiver.Receiver, <-chan s
 		default:
 		}
 	}
-	rcv, err := receiver.New(receiver.Options{Token: token, Logger: logger, OnApply: wake, OnClusterApply: wake})
+	rcv, err := receiver.New(receiver.Options{Token: token, Logger: logger, OnApply: wake, OnClusterApply: wake, OnHostApply: wake})
 	return rcv, changed, err
 }

@@ -40,6 +40,7 @@ type viewState struct {
 	stats    receiver.Stats
 	nodes    []receiver.NodeState
 	clusters []receiver.ClusterState
+	hosts    []receiver.HostState
 }
 
 // snapshot reads the receiver's state for one frame.
@@ -53,6 +54,11 @@ func snapshot(rcv *receiver.Receiver) viewState {
 	for _, key := range rcv.Clusters() {
 		if c, ok := rcv.Cluster(key); ok {
 			st.clusters = append(st.clusters, c)
+		}
+	}
+	for _, id := range rcv.Hosts() {
+		if h, ok := rcv.Host(id); ok {
+			st.hosts = append(st.hosts, h)
 		}
 	}
 	return st
@@ -130,9 +136,10 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "catops-receiver  %s  batches applied %d, duplicates %d, resyncs asked %d, rejected %d\n",
 		now.Format("15:04:05"), st.stats.BatchesApplied, st.stats.Duplicates, st.stats.Conflicts, st.stats.Rejected)
-	if len(st.nodes) == 0 {
+	switch {
+	case len(st.nodes) == 0 && len(st.hosts) == 0:
 		b.WriteString("\nNo node has reported yet: each agent sends a snapshot of its node when it starts.\n")
-	} else {
+	case len(st.nodes) > 0:
 		renderNodes(&b, st.nodes, now)
 		renderHosts(&b, st.nodes)
 		hasNet, hasDisk := detailShown(st.nodes)
@@ -149,6 +156,9 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 	}
 	if len(st.clusters) > 0 {
 		renderClusters(&b, st.clusters, now)
+	}
+	if len(st.hosts) > 0 {
+		renderServers(&b, st.hosts, now)
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n")

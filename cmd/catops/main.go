@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, hostOpts hostsample.Options,
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := telemetry.New(reg)
+	metrics := telemetry.NewHost(reg)
 	telemetry.RegisterBuildInfo(reg, version)
 	sender.InitMetrics(metrics, []wire.EventType{wire.EventHost, wire.EventHostInfo, wire.EventFilesystem, wire.EventInterface})
 
@@ -118,6 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, hostOpts hostsample.Options,
 	}
 	var sp *spool.Spool
 	if cfg.SpoolDir != "" {
+		metrics.RegisterSpool(reg)
 		if sp, err = spool.Open(cfg.SpoolDir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: log.Named("spool"), Metrics: metrics}); err != nil {
 			return fmt.Errorf("CATOPS_SPOOL_DIR: %w", err)
 		}

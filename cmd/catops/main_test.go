@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,7 +156,8 @@ func (b *bearerRecorder) last() string {
 
 // SIGHUP reads the token file again even when its size and time did not
 // change (which the file source alone would not notice), and the token is
-// never logged.
+// never logged. /metrics has the host agent's series, none of the
+// Kubernetes ones.
 func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 	rec := &bearerRecorder{arrived: make(chan struct{}, 1)}
 	srv := httptest.NewServer(rec)
@@ -165,7 +168,7 @@ func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 	require.NoError(t, err)
 	env := map[string]string{
 		"CATOPS_BACKEND_URL": srv.URL, "CATOPS_AUTH_TOKEN_FILE": tokFile, "CATOPS_MACHINE_ID": machineID,
-		"COLLECTION_INTERVAL": "10s", "CATOPS_FLUSH_DELAY": "10ms",
+		"COLLECTION_INTERVAL": "10s", "CATOPS_FLUSH_DELAY": "10ms", "CATOPS_HEALTH_ADDR": freeAddr(t),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal, 1)
@@ -178,6 +181,13 @@ func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 
 	waitFor(t, rec.arrived, "the first batch")
 	assert.Equal(t, "token-one", rec.last())
+	metrics := get(t, "http://"+env["CATOPS_HEALTH_ADDR"]+"/metrics")
+	for _, series := range []string{"catops_batches_sent_total", "catops_host_sample_duration_seconds_count", "catops_last_collection_timestamp_seconds"} {
+		assert.Contains(t, metrics, "\n"+series+" ", "/metrics")
+	}
+	for _, series := range []string{"catops_cached_pods", "catops_usage_available", "rest_client_requests_total", "catops_watch_restarts_total"} {
+		assert.NotContains(t, metrics, series, "/metrics of a host agent")
+	}
 	// Same size, same modification time: only a reload notices.
 	require.NoError(t, os.WriteFile(tokFile, []byte("token-two\n"), 0o600))
 	require.NoError(t, os.Chtimes(tokFile, st.ModTime(), st.ModTime()))
@@ -195,6 +205,26 @@ func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 	assert.Contains(t, out, `"msg":"SIGHUP: auth token read again"`)
 	assert.NotContains(t, out, "token-one")
 	assert.NotContains(t, out, "token-two")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:gosec,noctx // the test's own loopback server
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, b)
+	return string(b)
 }
 
 func waitFor(t *testing.T, ch <-chan struct{}, what string) {

@@ -52,15 +52,25 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// OSRefresh is how often Describer.Info reads the operating system again:
+// where /etc has no lsb-release, gopsutil runs /usr/bin/lsb_release (a
+// Python script on Debian, tens of milliseconds of CPU) to read it.
+const OSRefresh = 10 * time.Minute
+
 // Describer reads what the host is, as opposed to what it does: its
 // record (wire.HostInfo) and the records of the network interfaces a
 // sample counts (wire.NetInterface). What cannot change while the agent
 // runs (boot time, kernel, CPU model, virtualization) is read once, on the
-// first Info; the rest each time. Use it from one goroutine.
+// first Info; the operating system every OSRefresh; the rest each time.
+// Use it from one goroutine.
 type Describer struct {
 	opts      Options
 	machineID string
 	static    *wire.HostInfo // read on the first Info
+	// os is the operating system read at osAt (osErr: why it is unknown).
+	os    wire.OSInfo
+	osErr string
+	osAt  time.Time
 	// hostname is os.Hostname: the host's name when the agent runs on the
 	// host (in a container, its own unless it shares the host's UTS
 	// namespace).
@@ -82,6 +92,7 @@ func NewDescriber(opts Options, machineID string) *Describer {
 //	hostname          os.Hostname
 //	boot_time         HOST_PROC/stat btime (once)
 //	os                HOST_ETC/os-release ID, ID_LIKE family, VERSION_ID
+//	                  (gopsutil; every OSRefresh)
 //	kernel            uname(2) release and machine (once)
 //	cpu.model         HOST_PROC/cpuinfo, the first processor's model name (once)
 //	virtualization    gopsutil's reading of HOST_PROC and HOST_SYS (once)
@@ -100,10 +111,17 @@ func (d *Describer) Info(ctx context.Context, hs *wire.HostSample) wire.HostInfo
 	} else {
 		info.Hostname = name
 	}
-	if platform, family, version, err := host.PlatformInformationWithContext(ctx); err != nil || platform == "" {
-		info.Errors = append(info.Errors, fmt.Sprintf("os: no ID in %s/os-release (%v)", d.opts.HostEtc, err))
-	} else {
-		info.OS = wire.OSInfo{Name: platform, Family: family, Version: version}
+	if now := d.opts.Now(); d.osAt.IsZero() || now.Sub(d.osAt) >= OSRefresh || now.Before(d.osAt) {
+		d.osAt, d.os, d.osErr = now, wire.OSInfo{}, ""
+		if platform, family, version, err := host.PlatformInformationWithContext(ctx); err != nil || platform == "" {
+			d.osErr = fmt.Sprintf("os: no ID in %s/os-release (%v)", d.opts.HostEtc, orNone(err))
+		} else {
+			d.os = wire.OSInfo{Name: platform, Family: family, Version: version}
+		}
+	}
+	info.OS = d.os
+	if d.osErr != "" {
+		info.Errors = append(info.Errors, d.osErr)
 	}
 	if hs != nil {
 		if hs.CPU.LogicalCores != nil && *hs.CPU.LogicalCores > 0 {

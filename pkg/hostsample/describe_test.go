@@ -64,10 +64,14 @@ func TestDescribeReadsHostPaths(t *testing.T) {
 	assert.Equal(t, new(uint64(16384000*1024)), info.MemoryTotalBytes)
 	assert.NotEmpty(t, info.Kernel.Version, "uname(2)")
 
-	// An OS upgrade shows at the next Info; the boot time is read once.
+	// An OS upgrade shows once OSRefresh passed; the boot time is read
+	// once.
 	h.write(map[string]string{"etc/os-release": "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"26.04\"\n"})
 	h.second()
 	h.write(map[string]string{"proc/stat": "cpu  1 1 1 1 1 1 1 1 0 0\nbtime 1800000000\n"})
+	info = d.Info(ctx, &hs)
+	assert.Equal(t, "24.04", info.OS.Version, "10 s later: not read again")
+	h.now = h.now.Add(OSRefresh)
 	info = d.Info(ctx, &hs)
 	assert.Equal(t, "26.04", info.OS.Version)
 	assert.Equal(t, time.Unix(1700000000, 0).UTC(), *info.BootTime)

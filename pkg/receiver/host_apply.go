@@ -70,9 +70,16 @@ func (b *hostBatch) applyLocked(r *Receiver, wireBytes int64) {
 	st.Counters.BatchesApplied++
 	st.Counters.EventsApplied += uint64(len(b.Events))
 	st.Counters.BytesReceived += uint64(wireBytes) //nolint:gosec // a body's length, not negative
+	if r.onHostBatch != nil {
+		r.onHostBatch((*wire.HostBatch)(b))
+	}
 }
 
-func (b *hostBatch) applied(*Receiver) {}
+func (b *hostBatch) applied(r *Receiver) {
+	if r.onHostApply != nil {
+		r.onHostApply(b.MachineID)
+	}
+}
 
 // The keys a host snapshot confirms (SnapshotProgress.Confirmed).
 const confirmHostInfo = "host_info"

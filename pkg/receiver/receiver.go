@@ -87,6 +87,10 @@ type Options struct {
 	// (Options.Now) the receiver applied the batch at. Recorder.RecordCluster
 	// is one.
 	OnClusterBatch func(b *wire.ClusterBatch, at time.Time)
+	// OnHostBatch is OnBatch for host batches.
+	OnHostBatch func(b *wire.HostBatch)
+	// OnHostApply is OnApply for host batches, with the host's machine ID.
+	OnHostApply func(machineID string)
 	// EventTypes, when not nil, are the only event types this receiver
 	// knows, in both streams; a batch with any other type is answered 400,
 	// as a backend one protocol version behind the agent would. Nil means
@@ -136,6 +140,8 @@ type Receiver struct {
 	onClusterApply func(cluster string)
 	onBatch        func(b *wire.Batch)
 	onClusterBatch func(b *wire.ClusterBatch, at time.Time)
+	onHostBatch    func(b *wire.HostBatch)
+	onHostApply    func(machineID string)
 	known          map[wire.EventType]bool // nil: every wire type
 
 	mu       sync.Mutex
@@ -171,6 +177,8 @@ func New(opts Options) (*Receiver, error) {
 
 		onClusterApply: opts.OnClusterApply,
 		onClusterBatch: opts.OnClusterBatch,
+		onHostBatch:    opts.OnHostBatch,
+		onHostApply:    opts.OnHostApply,
 		clusters:       map[string]*ClusterState{},
 		hosts:          map[string]*HostState{},
 	}

@@ -940,3 +940,17 @@ func TestTokenChangedFrom(t *testing.T) {
 	readErr = nil
 	assert.True(t, h.s.link.tokenChangedFrom("")(), "readable again after it could not be read")
 }
+
+// The retry waits are docs/protocol.md §2.3's table: 1 s doubling to the
+// 2 min cap, each within ±20 %.
+func TestRetryBackoffIsTheDocumentedTable(t *testing.T) {
+	var o Options
+	o.defaults()
+	b := o.RetryBackoff
+	for i, secs := range []int{1, 2, 4, 8, 16, 32, 64, 120, 120, 120} {
+		base := time.Duration(secs) * time.Second
+		got := b.NextBackOff()
+		assert.GreaterOrEqual(t, got, base*8/10, "retry %d", i+1)
+		assert.LessOrEqual(t, got, base*12/10, "retry %d", i+1)
+	}
+}

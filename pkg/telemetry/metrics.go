@@ -55,6 +55,24 @@ var DurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 // New creates the metrics and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
+	m := newMetrics()
+	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
+		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts, m.InformerRequests,
+		m.UsageAvailable, m.LastTick, m.CachedPods, m.BackendRequestDuration, m.UsageReadDuration, m.HostSampleDuration)
+	return m
+}
+
+// NewHost creates the metrics and registers on reg those of catops, the
+// host agent: delivery, snapshots, ticks and host samples, none of the
+// Kubernetes ones (pods, watches, usage reads).
+func NewHost(reg prometheus.Registerer) *Metrics {
+	m := newMetrics()
+	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
+		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.LastTick, m.BackendRequestDuration, m.HostSampleDuration)
+	return m
+}
+
+func newMetrics() *Metrics {
 	m := &Metrics{
 		QueueEvents: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "queue_events",
 			Help: "Events waiting in the send queue (in flight included)."}),
@@ -102,9 +120,6 @@ func New(reg prometheus.Registerer) *Metrics {
 		SpoolWriteFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "spool_write_failures_total",
 			Help: "Spool writes that failed, by reason (full: CATOPS_SPOOL_MAX_BYTES reached, no_space: disk full, error); each degrades the spool to memory."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.QueueEvents, m.QueueBytes, m.BatchesSent, m.BatchesFailed, m.BatchesRetried,
-		m.BytesSent, m.EventsDropped, m.LastSendTime, m.Snapshots, m.WatchRestarts, m.InformerRequests,
-		m.UsageAvailable, m.LastTick, m.CachedPods, m.BackendRequestDuration, m.UsageReadDuration, m.HostSampleDuration)
 	for _, code := range []string{"2xx", "3xx", "4xx", "5xx", "error"} {
 		m.BackendRequestDuration.WithLabelValues(code)
 	}

@@ -1,13 +1,15 @@
 // Command linkcost measures what linking a package costs a process that
-// never uses it: it builds two programs that import what the node agent
-// imports (pkg/podcache), one of them also the package in -with (default
-// client-go's leader election, what the cluster reporter needs), starts
-// each, and prints its size and idle resident memory after a GC, split into
-// anonymous and file-backed pages (/proc/self/status). Go runs every linked
-// package's init: a package that registers every built-in API group pays
-// for it in every process that links it.
+// never uses it: it builds two programs that import the package in -base
+// (default pkg/podcache, what the node agent imports), one of them also the
+// package in -with (default client-go's leader election, what the cluster
+// reporter needs), starts each, and prints its size and idle resident
+// memory after a GC, split into anonymous and file-backed pages
+// (/proc/self/status). Go runs every linked package's init: a package that
+// registers every built-in API group pays for it in every process that
+// links it.
 //
 //	go run ./test/bench/cmd/linkcost
+//	go run ./test/bench/cmd/linkcost -base github.com/catops/cli/pkg/backendclient -with github.com/prometheus/client_golang/prometheus
 package main
 
 import (
@@ -28,7 +30,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/catops/cli/pkg/podcache"
+	%s
 	%s
 )
 
@@ -48,6 +50,7 @@ func main() {
 
 func main() {
 	with := flag.String("with", "k8s.io/client-go/tools/leaderelection", "the package whose cost is measured")
+	base := flag.String("base", "github.com/catops/cli/pkg/podcache", "the package both programs import")
 	runs := flag.Int("runs", 3, "runs of each program")
 	flag.Parse()
 	dir, err := os.MkdirTemp(".", ".linkcost-") // inside the module, for its go.mod
@@ -57,7 +60,7 @@ func main() {
 	defer os.RemoveAll(dir)
 	for _, v := range []struct{ name, imp string }{{"without", ""}, {"with " + *with, `_ "` + *with + `"`}} {
 		src := filepath.Join(dir, "main.go")
-		if err := os.WriteFile(src, []byte(fmt.Sprintf(program, v.imp)), 0o600); err != nil {
+		if err := os.WriteFile(src, []byte(fmt.Sprintf(program, `_ "`+*base+`"`, v.imp)), 0o600); err != nil {
 			fail(err)
 		}
 		bin := filepath.Join(dir, "prog")
