@@ -33,7 +33,7 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 		"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=",
 		"ProtectHome=read-only", "StateDirectory=catops", "Environment=CATOPS_SPOOL_DIR=/var/lib/catops/spool",
 		"LoadCredential=token:/etc/catops/token", "Environment=CATOPS_CONFIG=/etc/catops/catops.env",
-		"ExecReload=/bin/kill -HUP $MAINPID", "ExecStart=/usr/local/bin/catops",
+		"ExecStart=/usr/local/bin/catops", "RestartPreventExitStatus=2",
 	} {
 		assert.Regexp(t, "(?m)^"+regexp.QuoteMeta(line)+"$", unit)
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	clientfeatures "k8s.io/client-go/features"
 	"k8s.io/client-go/kubernetes"
@@ -114,10 +113,8 @@ func serve(ctx context.Context, cfg *config.Config, restCfg *rest.Config, log *z
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := telemetry.NewRegistry(version)
 	metrics := telemetry.New(reg)
-	telemetry.RegisterBuildInfo(reg, version)
 	clientgo.Register(reg)
 	leading := prometheus.NewGauge(prometheus.GaugeOpts{Name: "catops_cluster_leader",
 		Help: "1 while this replica holds the cluster reporter's lease (and sends), 0 otherwise."})

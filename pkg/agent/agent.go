@@ -313,28 +313,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	if l != nil {
 		l.changes()
 	}
-	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	pending, _ := ship.Pending()
-	left := ship.Flush(flushCtx)
-	if a.spool != nil {
-		kept := !a.spool.Degraded()
-		if err := a.spool.Close(); err != nil {
-			log.Warn("Cannot close the spool", zap.Error(err))
-		}
-		if kept && left > 0 {
-			// With the chart's emptyDir they are sent only if this container
-			// restarts in the same pod; a pod that is replaced loses them.
-			log.Info("Events not delivered at shutdown stay in the spool; a restart with the same spool directory sends them",
-				zap.Int("events", left), zap.String("dir", cfg.SpoolDir))
-			return nil
-		}
-	}
-	if left > 0 {
-		log.Warn("Events not delivered at shutdown: the backend did not take them at once, or not within CATOPS_SHUTDOWN_TIMEOUT", zap.Int("events", left), zap.Duration("timeout", cfg.ShutdownTimeout))
-	} else {
-		log.Info("Flushed pending events", zap.Int("events", pending))
-	}
+	// With the chart's emptyDir, what stays in the spool is sent only if
+	// this container restarts in the same pod; a pod that is replaced
+	// loses it.
+	sender.FinalFlush(ship, a.spool, cfg.ShutdownTimeout, cfg.SpoolDir, log)
 	return nil
 }
 

@@ -106,6 +106,23 @@ var (
 // opens no port unless asked.
 var roleDefaults = map[Role]map[key]string{RoleHost: {healthAddr: "off"}}
 
+// roleHelp is the help a setting has in a role where the table's, written
+// for the node agent, would mislead.
+var roleHelp = map[Role]map[key]string{RoleHost: {
+	collectionInterval: "seconds between host samples (minimum 10); also takes a duration such as 30s",
+	healthAddr:         "address of /healthz, /readyz and /metrics (host:port, e.g. 127.0.0.1:9810); off: no server, the default",
+	spoolDir:           "directory of the optional disk spool: events not yet acknowledged by the backend are kept there and delivered after a restart (the systemd unit's: /var/lib/catops/spool); empty: memory only",
+	authTokenFile:      "file holding the auth token, re-read when it changes and on SIGHUP; empty, with no CATOPS_AUTH_TOKEN: $CREDENTIALS_DIRECTORY/token (the systemd unit's credential \"token\")",
+}}
+
+// helpOf is the help of k in role r.
+func helpOf(r Role, k key) string {
+	if h, ok := roleHelp[r][k]; ok {
+		return h
+	}
+	return settings[k].help
+}
+
 // def is the default of k in role r.
 func def(r Role, k key) string {
 	if d, ok := roleDefaults[r][k]; ok {
@@ -183,7 +200,7 @@ var settings = [numSettings]setting{
 	leaseDuration:      {"lease-duration", "CATOPS_LEASE_DURATION", "15s", "DURATION", "how long the lease lasts unrenewed: the longest the cluster stream stops when the leader dies without letting go", false},
 	renewDeadline:      {"renew-deadline", "CATOPS_RENEW_DEADLINE", "10s", "DURATION", "how long the leader tries to renew before it steps down; it sends nothing once this long has passed since its last renewal began (shorter than the lease duration)", false},
 	retryPeriod:        {"retry-period", "CATOPS_RETRY_PERIOD", "2s", "DURATION", "how often replicas try to take or renew the lease (shorter than the renew deadline)", false},
-	configFile:         {"config", "CATOPS_CONFIG", "", "PATH", "a file of KEY=VALUE lines (# comments, optional quotes; the systemd unit's EnvironmentFile) setting any of these variables; the environment and flags win over it; re-read on SIGHUP for the auth token", false},
+	configFile:         {"config", "CATOPS_CONFIG", "", "PATH", "a file of KEY=VALUE lines setting any of these variables, read as a dotenv file (a # at the start or after a space starts a comment; $VAR is expanded in values unless they are 'single-quoted'); the environment and flags win over it; read again on SIGHUP for the auth token", false},
 	machineID:          {"machine-id", "CATOPS_MACHINE_ID", "", "ID", "this host's stable ID, sent with every batch; empty: HOST_ETC/machine-id (else HOST_ROOT/var/lib/dbus/machine-id)", false},
 	hostEtc:            {"host-etc", "HOST_ETC", "", "PATH", "host /etc mount, for os-release and machine-id (e.g. /host/etc); empty: /etc", false},
 	hostSource:         {"host-source", "CATOPS_HOST_SOURCE", "proc", "proc|kubelet", "where the node's host figures come from: proc (its /proc, /sys and / through HOST_PROC, HOST_SYS, HOST_ROOT and HOST_DEV, mounted from the node) or kubelet (the node section of the kubelet's /stats/summary that the usage source reads, and the Node's capacity: no host mount, fewer figures; needs CATOPS_POD_METRICS_SOURCE=kubelet and CATOPS_KUBELET_SUMMARY=true; see docs/host-metrics.md)", false},
@@ -238,7 +255,7 @@ func NewRoleOptions(prog string, role Role) *Options {
 	for _, k := range keys(role) {
 		o.bound[k] = true
 		s := settings[k]
-		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
+		help := fmt.Sprintf("%s (env %s)", helpOf(role, k), s.env)
 		if d := def(role, k); s.boolean {
 			o.fs.Bool(s.name, d == "true", help)
 		} else {
@@ -399,7 +416,7 @@ func (o *Options) Usage() string {
 				flag += " " + s.arg
 			}
 			b.WriteString(flag + "\n")
-			for _, line := range wrap(s.help, usageWidth-len(indent)) {
+			for _, line := range wrap(helpOf(o.role, k), usageWidth-len(indent)) {
 				b.WriteString(indent + line + "\n")
 			}
 			tail := "env " + s.env
@@ -454,28 +471,51 @@ func (o *Options) readConfigFile(getenv func(string) string) (map[string]string,
 	if path == "" {
 		return nil, nil
 	}
-	vars, err := godotenv.Read(path)
+	raw, err := os.ReadFile(path) //nolint:gosec // the config file the user named
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot read %q: %w", source, path, err)
+	}
+	vars, err := godotenv.UnmarshalBytes(raw)
+	if err != nil {
+		// godotenv's message quotes the file's text, which may hold the
+		// token: only the line is named.
+		return nil, fmt.Errorf("%s: %q: %s is not KEY=VALUE (a quoted value must be closed)", source, path, badLine(raw))
 	}
 	known := map[string]bool{}
 	for _, k := range keys(o.role) {
 		known[settings[k].env] = true
 	}
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
-		if name == settings[configFile].env {
+		switch {
+		case name == settings[configFile].env:
 			return nil, fmt.Errorf("%s: %q sets %s: a config file cannot name another", source, path, name)
-		}
-		if !known[name] && !isProxyVariable(name) {
-			return nil, fmt.Errorf("%s: %q sets %s, which catops does not read (see --help for the variables it does)", source, path, name)
+		case isProxyVariable(name):
+			return nil, fmt.Errorf("%s: %q sets %s: proxy variables are read from the environment only (systemd: Environment=%s=…)", source, path, name, name)
+		case !known[name]:
+			return nil, fmt.Errorf("%s: %q sets %s, which %s does not read (see --help for the variables it does)", source, path, name, o.fs.Name())
 		}
 	}
 	o.configPath = path
 	return vars, nil
 }
 
-// isProxyVariable: the proxy variables Go's transport reads, which a
-// config file may set for the systemd unit's environment.
+// badLine names the first line of a config file godotenv cannot read on
+// its own ("line 3"), or "a value" when every line reads alone (a quote
+// left open runs over the lines after it).
+func badLine(raw []byte) string {
+	for i, line := range strings.Split(string(raw), "\n") {
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if _, err := godotenv.Unmarshal(line); err != nil {
+			return fmt.Sprintf("line %d", i+1)
+		}
+	}
+	return "a value"
+}
+
+// isProxyVariable: the proxy variables Go's transport reads from the
+// process environment, which a config file cannot set.
 func isProxyVariable(name string) bool {
 	switch strings.ToUpper(name) {
 	case "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY":

@@ -91,8 +91,9 @@ func NewDescriber(opts Options, machineID string) *Describer {
 //
 //	hostname          os.Hostname
 //	boot_time         HOST_PROC/stat btime (once)
-//	os                HOST_ETC/os-release ID, ID_LIKE family, VERSION_ID
-//	                  (gopsutil; every OSRefresh)
+//	os                gopsutil's platform, family and version: HOST_ETC's
+//	                  lsb-release (else lsb_release), release files and
+//	                  os-release (every OSRefresh)
 //	kernel            uname(2) release and machine (once)
 //	cpu.model         HOST_PROC/cpuinfo, the first processor's model name (once)
 //	virtualization    gopsutil's reading of HOST_PROC and HOST_SYS (once)

@@ -19,7 +19,8 @@ import (
 
 // Reading is one interval's readings. Filesystems and Interfaces are nil
 // when they could not be read this time: the records last seen are kept
-// (unknown is not gone).
+// (unknown is not gone). So is the record of a filesystem the sample could
+// not measure (its Errors name "filesystem <mountpoint>").
 type Reading struct {
 	Info        wire.HostInfo
 	Filesystems []wire.MountedFilesystem
@@ -76,9 +77,15 @@ func (s *Stream) Observe(r Reading) {
 	info := r.Info
 	s.info = &info
 	if r.Filesystems != nil {
+		prev := s.filesystems
 		s.filesystems = make(map[string]wire.MountedFilesystem, len(r.Filesystems))
 		for _, f := range r.Filesystems {
 			s.filesystems[f.Mountpoint] = f
+		}
+		for mp, f := range prev {
+			if _, ok := s.filesystems[mp]; !ok && Failed(&r.Sample, "filesystem "+mp) {
+				s.filesystems[mp] = f // mounted, but statfs failed this time
+			}
 		}
 	}
 	if r.Interfaces != nil {
@@ -102,30 +109,37 @@ func (s *Stream) Changes(now time.Time) []wire.EncodedEvent {
 			out = append(out, encode(wire.HostEvent{Type: wire.EventHostInfo, Time: now, Info: s.info}))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.filesystems)) {
-		f := s.filesystems[k]
-		if h := hash(f); s.sentFilesystems[k] != h {
-			s.sentFilesystems[k] = h
-			out = append(out, encode(wire.HostEvent{Type: wire.EventFilesystem, Time: now, Filesystem: &f}))
+	out = append(out, changed(s.filesystems, s.sentFilesystems,
+		func(f wire.MountedFilesystem) wire.HostEvent {
+			return wire.HostEvent{Type: wire.EventFilesystem, Time: now, Filesystem: &f}
+		},
+		func(mp string) wire.HostEvent {
+			return wire.HostEvent{Type: wire.EventFilesystemDelete, Time: now, FilesystemRef: &wire.FilesystemRef{Mountpoint: mp}}
+		})...)
+	return append(out, changed(s.interfaces, s.sentInterfaces,
+		func(i wire.NetInterface) wire.HostEvent {
+			return wire.HostEvent{Type: wire.EventInterface, Time: now, Interface: &i}
+		},
+		func(name string) wire.HostEvent {
+			return wire.HostEvent{Type: wire.EventInterfaceDelete, Time: now, InterfaceRef: &wire.InterfaceRef{Name: name}}
+		})...)
+}
+
+// changed returns, in key order, the events of the records of cur whose
+// hash is not the one in sent (new or changed: upsert), then of the keys of
+// sent no longer in cur (gone: del); sent is updated.
+func changed[V any](cur map[string]V, sent map[string]uint64, upsert func(V) wire.HostEvent, del func(string) wire.HostEvent) []wire.EncodedEvent {
+	var out []wire.EncodedEvent
+	for _, k := range slices.Sorted(maps.Keys(cur)) {
+		if h := hash(cur[k]); sent[k] != h {
+			sent[k] = h
+			out = append(out, encode(upsert(cur[k])))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.sentFilesystems)) {
-		if _, ok := s.filesystems[k]; !ok {
-			delete(s.sentFilesystems, k)
-			out = append(out, encode(wire.HostEvent{Type: wire.EventFilesystemDelete, Time: now, FilesystemRef: &wire.FilesystemRef{Mountpoint: k}}))
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(s.interfaces)) {
-		i := s.interfaces[k]
-		if h := hash(i); s.sentInterfaces[k] != h {
-			s.sentInterfaces[k] = h
-			out = append(out, encode(wire.HostEvent{Type: wire.EventInterface, Time: now, Interface: &i}))
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(s.sentInterfaces)) {
-		if _, ok := s.interfaces[k]; !ok {
-			delete(s.sentInterfaces, k)
-			out = append(out, encode(wire.HostEvent{Type: wire.EventInterfaceDelete, Time: now, InterfaceRef: &wire.InterfaceRef{Name: k}}))
+	for _, k := range slices.Sorted(maps.Keys(sent)) {
+		if _, ok := cur[k]; !ok {
+			delete(sent, k)
+			out = append(out, encode(del(k)))
 		}
 	}
 	return out

@@ -93,6 +93,17 @@ func TestFailedReadingsKeepTheRecords(t *testing.T) {
 	assert.Empty(t, decode(t, s.Changes(t0)))
 	assert.Equal(t, []string{"snapshot_begin resync", "host_info 6.8.0", "filesystem /", "interface eth0", "snapshot_end resync"},
 		decode(t, s.Snapshot(wire.ReasonResync, t0)))
+
+	// One mount the sample could not measure (statfs failed): still
+	// mounted, so no delete; one gone from the table: deleted.
+	s.Observe(reading("6.8.0", []string{"/", "/data", "/old"}, map[string]string{"eth0": "10.0.0.5/24"}))
+	assert.Equal(t, []string{"filesystem /data", "filesystem /old"}, decode(t, s.Changes(t0)))
+	r = reading("6.8.0", []string{"/"}, map[string]string{"eth0": "10.0.0.5/24"})
+	r.Sample.Errors = []string{"filesystem /data: statfs /data: input/output error"}
+	s.Observe(r)
+	assert.Equal(t, []string{"filesystem_delete /old"}, decode(t, s.Changes(t0)))
+	s.Observe(reading("6.8.0", []string{"/"}, map[string]string{"eth0": "10.0.0.5/24"}))
+	assert.Equal(t, []string{"filesystem_delete /data"}, decode(t, s.Changes(t0)), "gone from the mount table")
 }
 
 func TestSampleEvent(t *testing.T) {

@@ -34,7 +34,10 @@ func TestSpoolSendsAnEarlierRunsEventsFirstUnderItsSession(t *testing.T) {
 	dir := t.TempDir()
 	down := newBackend(t, func(int, wire.Batch) (int, http.Header) { return http.StatusServiceUnavailable, nil })
 	sp1 := openSpool(t, dir, 0)
-	h1 := newSender(t, down.srv.URL, func(o *Options) { o.Spool = sp1; o.Session = "run1"; o.AgentVersion = "1.0.0" })
+	h1 := newSender(t, down.srv.URL, func(o *Options) {
+		o.Spool, o.Session, o.AgentVersion = sp1, "run1", "1.0.0"
+		o.Host, o.MachineID = "db-old", "0123456789abcdef0123456789abcdef" // a host stream's identity
+	})
 	h1.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "a"), markEv(t, wire.EventSnapshotEnd, 1))
 	h1.s.Enqueue(podEv(t, "b"), hostEv(t, 7))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -46,7 +49,10 @@ func TestSpoolSendsAnEarlierRunsEventsFirstUnderItsSession(t *testing.T) {
 
 	up := newBackend(t, nil)
 	sp2 := openSpool(t, dir, 0)
-	h2 := newSender(t, up.srv.URL, func(o *Options) { o.Spool = sp2; o.Session = "run2"; o.AgentVersion = "1.1.0" })
+	h2 := newSender(t, up.srv.URL, func(o *Options) {
+		o.Spool, o.Session, o.AgentVersion = sp2, "run2", "1.1.0"
+		o.Host, o.MachineID = "db-new", "0123456789abcdef0123456789abcdef"
+	})
 	pending, _ := h2.s.Pending()
 	assert.Equal(t, 5, pending, "the earlier run's events are pending at once")
 	h2.s.Enqueue(markEv(t, wire.EventSnapshotBegin, 1), podEv(t, "b"), markEv(t, wire.EventSnapshotEnd, 1))
@@ -60,12 +66,15 @@ func TestSpoolSendsAnEarlierRunsEventsFirstUnderItsSession(t *testing.T) {
 	assert.Equal(t, uint64(1), first.Seq, "the batch in flight keeps its seq")
 	assert.Equal(t, "run1-1", first.BatchID)
 	assert.Equal(t, "1.0.0", first.AgentVersion, "an earlier run's batch carries that run's header")
+	assert.Equal(t, "db-old", first.Host, "an earlier run's batch carries that run's host name")
+	assert.Equal(t, "0123456789abcdef0123456789abcdef", first.MachineID)
 	assert.True(t, first.Replay)
 	assert.Equal(t, "run1", calls[0].header.Get(wire.HeaderSession))
 	last := calls[len(calls)-1].batch
 	assert.Equal(t, "run2", last.Session)
 	assert.Equal(t, uint64(1), last.Seq, "the running session starts at 1")
 	assert.False(t, last.Replay)
+	assert.Equal(t, "db-new", last.Host)
 	for _, c := range calls {
 		for _, e := range c.batch.Events {
 			if e.Type == wire.EventHost || e.Pod != nil && e.Pod.Name == "a" {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 const ns = "catops"
@@ -142,6 +143,16 @@ func CodeClass(status int) string {
 		return "error"
 	}
 	return string(rune('0'+status/100)) + "xx"
+}
+
+// NewRegistry returns a registry with the Go runtime's and the process's
+// collectors (go_*, process_*) and catops_build_info: what a command's
+// /metrics starts with.
+func NewRegistry(version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	RegisterBuildInfo(reg, version)
+	return reg
 }
 
 // RegisterBuildInfo exposes catops_build_info{version,go_version} 1.

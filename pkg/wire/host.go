@@ -64,7 +64,8 @@ type HostBatch struct {
 // an upgrade, a reboot or new hardware. A figure the agent could not read
 // is absent and its reading named in Errors.
 type HostInfo struct {
-	// Hostname is the host's name (HOST_PROC/sys/kernel/hostname).
+	// Hostname is the host's name (os.Hostname: the agent's UTS namespace,
+	// the host's unless a container has its own).
 	Hostname string `json:"hostname"`
 	// MachineID is /etc/machine-id (HOST_ETC/machine-id): 32 lowercase
 	// hex digits, stable for the installation's life.
@@ -72,7 +73,7 @@ type HostInfo struct {
 	// BootTime is when the host booted (HOST_PROC/stat btime), to the
 	// second: a new one means it rebooted.
 	BootTime *time.Time `json:"boot_time,omitempty"`
-	// OS is from HOST_ETC/os-release (or lsb-release).
+	// OS is gopsutil's reading of HOST_ETC (hostsample.OSRefresh).
 	OS OSInfo `json:"os"`
 	// Kernel is uname(2)'s release and machine, or HOST_PROC/sys/kernel's.
 	Kernel KernelInfo `json:"kernel"`
@@ -88,8 +89,9 @@ type HostInfo struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
-// OSInfo names the operating system: ID (ubuntu), family (debian), and
-// VERSION_ID (24.04) of os-release.
+// OSInfo names the operating system as gopsutil reads it (lsb-release, the
+// distribution's release files, os-release): platform (ubuntu), family
+// (debian) and version (24.04).
 type OSInfo struct {
 	Name    string `json:"name,omitempty"`
 	Family  string `json:"family,omitempty"`
