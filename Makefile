@@ -46,6 +46,7 @@ test: ## unit tests with -race (without it if there is no C compiler), then a sh
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzKubeletCadvisor$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/usage/kubelet/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzParseBytes$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
+	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHostConfigFileNeverQuotesTheToken$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/config/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzHandleBatch$$' -fuzztime 5s -fuzzminimizetime 2s ./pkg/receiver/
 	$(NO_CGO)go test -run '^$$' -fuzz '^FuzzParseCPUStat$$' -fuzztime 3s -fuzzminimizetime 2s ./pkg/usage/cgroup/
 

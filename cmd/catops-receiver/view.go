@@ -138,7 +138,7 @@ func render(w io.Writer, st viewState, now time.Time, notes []string) {
 		now.Format("15:04:05"), st.stats.BatchesApplied, st.stats.Duplicates, st.stats.Conflicts, st.stats.Rejected)
 	switch {
 	case len(st.nodes) == 0 && len(st.hosts) == 0:
-		b.WriteString("\nNo node has reported yet: each agent sends a snapshot of its node when it starts.\n")
+		b.WriteString("\nNo node has reported yet: each agent sends a snapshot of its node (or host) when it starts.\n")
 	case len(st.nodes) > 0:
 		renderNodes(&b, st.nodes, now)
 		renderHosts(&b, st.nodes)

@@ -18,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/wire"
@@ -95,7 +98,7 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		"bad interval":      {map[string]string{"COLLECTION_INTERVAL": "soon"}, "catops: COLLECTION_INTERVAL must be"},
 		"bad machine id":    {map[string]string{"CATOPS_MACHINE_ID": "ABC"}, "catops: CATOPS_MACHINE_ID must be 32 lowercase hex digits"},
 		"unreadable id":     {map[string]string{"CATOPS_MACHINE_ID": "", "HOST_ETC": etc, "HOST_ROOT": dir}, "catops: cannot read this host's machine ID"},
-		"config file typo":  {map[string]string{"CATOPS_CONFIG": typo}, "catops: CATOPS_CONFIG: \"" + typo + "\" sets CATOPS_BAKEND_URL, which catops does not read"},
+		"config file typo":  {map[string]string{"CATOPS_CONFIG": typo}, "catops: CATOPS_CONFIG: \"" + typo + "\" sets CATOPS_BAKEND_URL (line 2), which catops does not read"},
 		"missing config":    {map[string]string{"CATOPS_CONFIG": filepath.Join(dir, "none.env")}, "catops: CATOPS_CONFIG: cannot read"},
 		"config file value": {map[string]string{"CATOPS_CONFIG": writeFile(t, dir, "q.env", "CATOPS_QUEUE_MAX_BYTES=lots\n")}, "catops: CATOPS_QUEUE_MAX_BYTES in "},
 	} {
@@ -252,4 +255,33 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// Under systemd the token is a credential copied at start: SIGHUP says a
+// restart is needed instead of claiming a new token.
+func TestSIGHUPWithASystemdCredentialAsksForARestart(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "token", "token-one\n")
+	env := map[string]string{"CREDENTIALS_DIRECTORY": dir, "CATOPS_MACHINE_ID": machineID}
+	getenv := func(k string) string { return env[k] }
+	cfg, _, done := config.Load(prog, config.RoleHost, version, nil, getenv, io.Discard, io.Discard)
+	require.False(t, done)
+	r, err := newReloadable(cfg)
+	require.NoError(t, err)
+	core, logs := observer.New(zapcore.InfoLevel)
+	r.reload(nil, getenv, zap.New(core))
+	require.Equal(t, 1, logs.Len())
+	assert.Equal(t, zapcore.WarnLevel, logs.All()[0].Level)
+	assert.Contains(t, logs.All()[0].Message, "restart the service")
+	tok, err := r.token()
+	require.NoError(t, err)
+	assert.Equal(t, "token-one", tok)
+
+	// A file of its own: read again.
+	own := writeFile(t, t.TempDir(), "token", "token-two\n")
+	env["CATOPS_AUTH_TOKEN_FILE"] = own
+	r.reload(nil, getenv, zap.New(core))
+	assert.Equal(t, "SIGHUP: auth token read again", logs.All()[1].Message)
+	tok, _ = r.token()
+	assert.Equal(t, "token-two", tok)
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -455,10 +456,14 @@ func wrap(text string, width int) []string {
 }
 
 // readConfigFile reads the config file the role takes (--config, else
-// CATOPS_CONFIG), if one is given: KEY=VALUE lines as systemd's
-// EnvironmentFile and dotenv files have them, read by godotenv. A variable
-// it sets that no setting of the role reads is refused, naming the line's
-// key, so that a typo is not ignored.
+// CATOPS_CONFIG), if one is given: KEY=VALUE lines, read by godotenv as a
+// dotenv file. A variable it sets that no setting of the role reads is
+// refused, so that a typo is not ignored. The file may hold the token: an
+// error names a line by its number and quotes no text of it but a
+// variable's name, and only a name of the agent's kind (CATOPS_*, HOST_*,
+// the proxy variables); a value that runs over several lines (a quote left
+// open, which would swallow the next lines, the token's among them) is
+// refused.
 func (o *Options) readConfigFile(getenv func(string) string) (map[string]string, error) {
 	if !o.bound[configFile] {
 		return nil, nil
@@ -479,24 +484,49 @@ func (o *Options) readConfigFile(getenv func(string) string) (map[string]string,
 	if err != nil {
 		// godotenv's message quotes the file's text, which may hold the
 		// token: only the line is named.
-		return nil, fmt.Errorf("%s: %q: %s is not KEY=VALUE (a quoted value must be closed)", source, path, badLine(raw))
+		return nil, fmt.Errorf("%s: %q: %s is not KEY=VALUE, or opens a quote it does not close", source, path, badLine(raw))
 	}
 	known := map[string]bool{}
 	for _, k := range keys(o.role) {
 		known[settings[k].env] = true
 	}
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		line := lineOf(raw, name)
 		switch {
+		case !envName.MatchString(name):
+			return nil, fmt.Errorf("%s: %q: %s is not KEY=VALUE (KEY: letters, digits and _)", source, path, line)
+		case strings.ContainsAny(vars[name], "\r\n"):
+			return nil, fmt.Errorf("%s: %q: the value of %s (%s) runs over several lines: close its quote", source, path, name, line)
 		case name == settings[configFile].env:
-			return nil, fmt.Errorf("%s: %q sets %s: a config file cannot name another", source, path, name)
+			return nil, fmt.Errorf("%s: %q sets %s (%s): a config file cannot name another", source, path, name, line)
 		case isProxyVariable(name):
-			return nil, fmt.Errorf("%s: %q sets %s: proxy variables are read from the environment only (systemd: Environment=%s=…)", source, path, name, name)
-		case !known[name]:
-			return nil, fmt.Errorf("%s: %q sets %s, which %s does not read (see --help for the variables it does)", source, path, name, o.fs.Name())
+			return nil, fmt.Errorf("%s: %q sets %s (%s): proxy variables are read from the environment only (systemd: Environment=%s=…)", source, path, name, line, name)
+		case known[name]:
+		case strings.HasPrefix(name, "CATOPS_") || strings.HasPrefix(name, "HOST_") || slices.Contains(EnvNames(), name):
+			return nil, fmt.Errorf("%s: %q sets %s (%s), which %s does not read (see --help for the variables it does)", source, path, name, line, o.fs.Name())
+		default:
+			return nil, fmt.Errorf("%s: %q: %s sets a variable %s does not read (see --help for the variables it does)", source, path, line, o.fs.Name())
 		}
 	}
 	o.configPath = path
 	return vars, nil
+}
+
+// envName is a variable's name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// lineOf names the first line of a config file that sets name ("line 3"),
+// as godotenv reads a line: the name after an optional "export ", then =
+// or :.
+func lineOf(raw []byte, name string) string {
+	for i, line := range strings.Split(string(raw), "\n") {
+		t := strings.TrimSpace(line)
+		t = strings.TrimSpace(strings.TrimPrefix(t, "export "))
+		if rest, ok := strings.CutPrefix(t, name); ok && (strings.HasPrefix(strings.TrimSpace(rest), "=") || strings.HasPrefix(strings.TrimSpace(rest), ":")) {
+			return fmt.Sprintf("line %d", i+1)
+		}
+	}
+	return "a line"
 }
 
 // badLine names the first line of a config file godotenv cannot read on

@@ -173,6 +173,9 @@ func (o *Options) Validate() (*Config, error) {
 		return nil, errorf("%s is not set: set it to the name of the node to watch (in a pod: the downward API field spec.nodeName)", o.get(nodeName).source)
 	}
 	if c.AuthToken == "" && c.AuthTokenFile == "" {
+		if o.role == RoleHost && o.credentials != "" {
+			return nil, errorf("no auth token: the service's credentials (%s) have no file token: does /etc/catops/token exist (the unit's LoadCredential=token:/etc/catops/token)? Or set CATOPS_AUTH_TOKEN_FILE or CATOPS_AUTH_TOKEN", o.credentials)
+		}
 		if o.role == RoleHost {
 			return nil, errorf("no auth token: set CATOPS_AUTH_TOKEN_FILE to a file holding it (the systemd unit passes /etc/catops/token as the credential \"token\"), or CATOPS_AUTH_TOKEN")
 		}
@@ -180,7 +183,11 @@ func (o *Options) Validate() (*Config, error) {
 	}
 	if c.AuthToken == "" {
 		if _, err := token.NewFile(c.AuthTokenFile); err != nil {
-			return nil, errorf("%s: %v", o.get(authTokenFile).source, err)
+			source := o.get(authTokenFile).source
+			if !o.get(authTokenFile).set {
+				source = "the systemd credential \"token\" (LoadCredential=token:/etc/catops/token)"
+			}
+			return nil, errorf("%s: %v", source, err)
 		}
 	}
 	if err := o.backend(c); err != nil {

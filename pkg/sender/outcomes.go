@@ -155,7 +155,7 @@ var outcomes = []outcome{
 		giveBackSeq: true, resync: resyncIfChanges,
 		level: zapcore.ErrorLevel, message: "Could not build the request for the batch; dropped it"},
 	{name: "401, 403", when: statusIn(http.StatusUnauthorized, http.StatusForbidden), reason: "auth", disposal: keep, pause: longWait, tokenWait: true,
-		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN or the token Secret. Keeping events queued and retrying later"},
+		level: zapcore.ErrorLevel, message: "Backend refused the auth token; check CATOPS_AUTH_TOKEN, CATOPS_AUTH_TOKEN_FILE or the token Secret. Keeping events queued and retrying later"},
 	{name: "407", when: statusIn(http.StatusProxyAuthRequired), reason: "proxy_auth", disposal: keep, pause: longWait,
 		level: zapcore.ErrorLevel, message: "A proxy between the agent and the backend asks for credentials (407); check HTTPS_PROXY. Keeping events queued and retrying later"},
 	{name: "404, 405", when: statusIn(http.StatusNotFound, http.StatusMethodNotAllowed), reason: "misrouted", disposal: keep, pause: longWait,

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -185,10 +184,10 @@ func cpuStatPath(ctx context.Context, t *testing.T, cs kubernetes.Interface, tg 
 }
 
 // cfsRecorder reads a set of cpu.stat files every 20 ms until stopped.
+// Its goroutine alone writes reads and err until done is closed.
 type cfsRecorder struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	mu     sync.Mutex
 	reads  [][]cfsRead
 	err    error
 }
