@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -231,10 +232,10 @@ func (r *reloadable) token() (string, error) {
 // reload reads the configuration again for its token. The token itself is
 // never logged.
 func (r *reloadable) reload(args []string, getenv func(string) string, log *zap.Logger) {
-	var msg errorWriter
+	var msg strings.Builder
 	cfg, _, done := config.Load(prog, config.RoleHost, version, args, getenv, io.Discard, &msg)
 	if done {
-		log.Warn("SIGHUP: the configuration is no longer valid; keeping the auth token in use", zap.String("error", msg.String()))
+		log.Warn("SIGHUP: the configuration is no longer valid; keeping the auth token in use", zap.String("error", strings.TrimSpace(msg.String())))
 		return
 	}
 	if err := r.set(cfg); err != nil {
@@ -251,16 +252,4 @@ func (r *reloadable) reload(args []string, getenv func(string) string, log *zap.
 		return
 	}
 	log.Info("SIGHUP: auth token read again", zap.String("from", cfg.AuthTokenFile))
-}
-
-// errorWriter keeps what config.Load writes for a mistake (one line).
-type errorWriter struct{ b []byte }
-
-func (w *errorWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-
-func (w *errorWriter) String() string {
-	if len(w.b) == 0 {
-		return ""
-	}
-	return string(w.b[:len(w.b)-1])
 }

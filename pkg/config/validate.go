@@ -22,6 +22,7 @@ import (
 
 	"github.com/catops/cli/pkg/backendclient"
 	"github.com/catops/cli/pkg/token"
+	"github.com/catops/cli/pkg/wire"
 )
 
 // Wire formats, WatchList modes and pod metrics sources.
@@ -267,7 +268,7 @@ func (o *Options) Validate() (*Config, error) {
 // token is the systemd credential "token" ($CREDENTIALS_DIRECTORY/token,
 // LoadCredential=token:/etc/catops/token) when there is one.
 func (o *Options) host(c *Config) error {
-	if c.MachineID != "" && !machineIDPattern.MatchString(c.MachineID) {
+	if c.MachineID != "" && !wire.ValidMachineID(c.MachineID) {
 		return errorf("%s must be 32 lowercase hex digits, as /etc/machine-id holds, got %q", o.get(machineID).source, c.MachineID)
 	}
 	if c.AuthToken == "" && c.AuthTokenFile == "" && o.credentials != "" {
@@ -277,9 +278,6 @@ func (o *Options) host(c *Config) error {
 	}
 	return nil
 }
-
-// machineIDPattern is machine-id(5)'s format: 32 lowercase hex digits.
-var machineIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func fileExists(p string) bool {
 	st, err := os.Stat(p)

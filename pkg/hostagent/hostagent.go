@@ -46,8 +46,8 @@ type Options struct {
 	// Interval is the time between samples; SnapshotInterval between
 	// periodic snapshots.
 	Interval, SnapshotInterval time.Duration
-	Logger                     *zap.Logger
-	Metrics                    *telemetry.Metrics
+	Logger                     *zap.Logger        // nil: none
+	Metrics                    *telemetry.Metrics // nil: counted nowhere
 	// Status is told of every interval's reading (liveness).
 	Status *health.Status
 	Now    func() time.Time
@@ -64,6 +64,9 @@ func Run(ctx context.Context, o Options) {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.Discard()
 	}
 	readings := make(chan hoststream.Reading, 1)
 	go read(ctx, o, readings)
@@ -108,9 +111,7 @@ func read(ctx context.Context, o Options, out chan hoststream.Reading) {
 				r.Interfaces = []wire.NetInterface{}
 			}
 		}
-		if o.Metrics != nil {
-			o.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
-		}
+		o.Metrics.HostSampleDuration.Observe(time.Since(start).Seconds())
 		select {
 		case <-out: // the loop has not taken the last one: this one replaces it
 		default:
@@ -137,9 +138,7 @@ func (l *loop) reading(r hoststream.Reading) {
 	if l.o.Status != nil {
 		l.o.Status.Tick()
 	}
-	if l.o.Metrics != nil {
-		l.o.Metrics.LastTick.Set(float64(l.o.Now().Unix()))
-	}
+	l.o.Metrics.LastTick.Set(float64(l.o.Now().Unix()))
 	l.stream.Observe(r)
 	if !l.started {
 		l.started = true
@@ -172,8 +171,6 @@ func (l *loop) resync(reason string) {
 
 func (l *loop) snapshot(reason string) {
 	l.resyncs.Sent(reason, l.o.Now())
-	if l.o.Metrics != nil {
-		l.o.Metrics.Snapshots.WithLabelValues(reason).Inc()
-	}
+	l.o.Metrics.Snapshots.WithLabelValues(reason).Inc()
 	l.o.Sender.Enqueue(l.stream.Snapshot(reason, l.o.Now().UTC())...)
 }

@@ -4,23 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/host"
-	"github.com/shirou/gopsutil/v4/net"
 
 	"github.com/catops/cli/pkg/wire"
 )
-
-// machineIDPattern is machine-id(5)'s format: 32 lowercase hex digits.
-var machineIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // MachineID reads the host's machine ID: HOST_ETC/machine-id, else
 // HOST_ROOT/var/lib/dbus/machine-id (older systems), as machine-id(5)
@@ -36,7 +32,7 @@ func MachineID(opts Options) (string, error) {
 			continue
 		}
 		id := strings.TrimSpace(string(b))
-		if !machineIDPattern.MatchString(id) {
+		if !wire.ValidMachineID(id) {
 			errs = append(errs, fmt.Errorf("%s holds %q, not 32 lowercase hex digits", p, truncate(id, 40)))
 			continue
 		}
@@ -76,13 +72,17 @@ type Describer struct {
 	// namespace).
 	hostname func() (string, error)
 	// interfaces lists the network interfaces of the agent's network
-	// namespace (gopsutil: Go's net.Interfaces and their addresses).
-	interfaces func(context.Context) (net.InterfaceStatList, error)
+	// namespace (net.Interfaces); addrs reads one's addresses, asked only
+	// for those a sample counts (one netlink dump each: a host with
+	// hundreds of container veths reads none of theirs).
+	interfaces func() ([]net.Interface, error)
+	addrs      func(net.Interface) ([]net.Addr, error)
 }
 
 // NewDescriber returns a Describer of the host with machineID (MachineID).
 func NewDescriber(opts Options, machineID string) *Describer {
-	return &Describer{opts: opts.withDefaults(), machineID: machineID, hostname: os.Hostname, interfaces: net.InterfacesWithContext}
+	return &Describer{opts: opts.withDefaults(), machineID: machineID, hostname: os.Hostname,
+		interfaces: net.Interfaces, addrs: func(i net.Interface) ([]net.Addr, error) { return i.Addrs() }}
 }
 
 // Info returns the host's record, taking the logical cores and the memory
@@ -170,11 +170,12 @@ func orNone(err error) string {
 }
 
 // Interfaces returns the records of the network interfaces hs counts
-// (hs.Network), sorted by name: MTU, hardware address, whether it is up,
-// and its addresses in CIDR form, sorted. An interface hs counts that is no
-// longer listed is left out.
-func (d *Describer) Interfaces(ctx context.Context, hs *wire.HostSample) ([]wire.NetInterface, error) {
-	list, err := d.interfaces(ctx)
+// (hs.Network), sorted by name: MTU, hardware address, whether it is up
+// (IFF_UP), and its addresses in CIDR form, sorted. An interface hs counts
+// that is no longer listed is left out; one whose addresses cannot be read
+// has none.
+func (d *Describer) Interfaces(_ context.Context, hs *wire.HostSample) ([]wire.NetInterface, error) {
+	list, err := d.interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("network interfaces: %w", err)
 	}
@@ -187,9 +188,10 @@ func (d *Describer) Interfaces(ctx context.Context, hs *wire.HostSample) ([]wire
 		if !counted[i.Name] {
 			continue
 		}
-		ni := wire.NetInterface{Name: i.Name, MAC: i.HardwareAddr, MTU: i.MTU, Up: slices.Contains(i.Flags, "up")}
-		for _, a := range i.Addrs {
-			if p, err := netip.ParsePrefix(a.Addr); err == nil {
+		ni := wire.NetInterface{Name: i.Name, MAC: i.HardwareAddr.String(), MTU: i.MTU, Up: i.Flags&net.FlagUp != 0}
+		addrs, _ := d.addrs(i)
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
 				ni.Addresses = append(ni.Addresses, p.String())
 			}
 		}

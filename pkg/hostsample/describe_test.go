@@ -5,11 +5,11 @@ package hostsample
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/net"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -94,13 +94,26 @@ func TestDescribeReadsHostPaths(t *testing.T) {
 func TestDescribeInterfacesOfTheSample(t *testing.T) {
 	h := newHost(t)
 	d := NewDescriber(h.opts, fakeMachineID)
-	d.interfaces = func(context.Context) (net.InterfaceStatList, error) {
-		return net.InterfaceStatList{
-			{Name: "lo", MTU: 65536, Flags: []string{"up", "loopback"}, Addrs: net.InterfaceAddrList{{Addr: "127.0.0.1/8"}}},
-			{Name: "eth0", MTU: 1500, HardwareAddr: "02:42:ac:11:00:02", Flags: []string{"up", "broadcast"},
-				Addrs: net.InterfaceAddrList{{Addr: "fe80::42:acff:fe11:2/64"}, {Addr: "10.0.0.5/24"}, {Addr: "garbage"}}},
-			{Name: "ens5", MTU: 9001, Flags: []string{"broadcast"}},
-			{Name: "veth1a2b", MTU: 1500, Flags: []string{"up"}},
+	mac, err := net.ParseMAC("02:42:ac:11:00:02")
+	require.NoError(t, err)
+	d.interfaces = func() ([]net.Interface, error) {
+		return []net.Interface{
+			{Index: 1, Name: "lo", MTU: 65536, Flags: net.FlagUp | net.FlagLoopback},
+			{Index: 2, Name: "eth0", MTU: 1500, HardwareAddr: mac, Flags: net.FlagUp | net.FlagBroadcast},
+			{Index: 3, Name: "ens5", MTU: 9001, Flags: net.FlagBroadcast},
+			{Index: 4, Name: "veth1a2b", MTU: 1500, Flags: net.FlagUp},
+		}, nil
+	}
+	var asked []string
+	d.addrs = func(i net.Interface) ([]net.Addr, error) {
+		asked = append(asked, i.Name)
+		if i.Name != "eth0" {
+			return nil, errors.New("no addresses here")
+		}
+		return []net.Addr{
+			&net.IPNet{IP: net.ParseIP("fe80::42:acff:fe11:2"), Mask: net.CIDRMask(64, 128)},
+			&net.IPNet{IP: net.ParseIP("10.0.0.5").To4(), Mask: net.CIDRMask(24, 32)},
+			&net.IPAddr{IP: net.ParseIP("10.9.9.9")}, // no prefix: left out
 		}, nil
 	}
 	hs := wire.HostSample{Network: []wire.NetIface{{Name: "ens5"}, {Name: "eth0"}, {Name: "gone0"}}}
@@ -110,8 +123,9 @@ func TestDescribeInterfacesOfTheSample(t *testing.T) {
 		{Name: "ens5", MTU: 9001, Up: false},
 		{Name: "eth0", MAC: "02:42:ac:11:00:02", MTU: 1500, Up: true, Addresses: []string{"10.0.0.5/24", "fe80::42:acff:fe11:2/64"}},
 	}, got)
+	assert.ElementsMatch(t, []string{"ens5", "eth0"}, asked, "addresses read only of the interfaces the sample counts")
 
-	d.interfaces = func(context.Context) (net.InterfaceStatList, error) { return nil, errors.New("netlink: boom") }
+	d.interfaces = func() ([]net.Interface, error) { return nil, errors.New("netlink: boom") }
 	_, err = d.Interfaces(context.Background(), &hs)
 	assert.ErrorContains(t, err, "network interfaces: netlink: boom")
 }

@@ -135,6 +135,8 @@ func validateHostBatch(b *wire.HostBatch, known map[wire.EventType]bool) error {
 		return fmt.Errorf("version: want %q, got %q", wire.HostVersion, clip(b.Version))
 	case b.MachineID == "":
 		return errors.New("machine_id: must not be empty")
+	case !wire.ValidMachineID(b.MachineID):
+		return fmt.Errorf("machine_id: want 32 lowercase hex digits (machine-id(5)), got %q", clip(b.MachineID))
 	case b.Host == "":
 		return errors.New("host: must not be empty")
 	}

@@ -113,12 +113,13 @@ func TestHostStreamRefusesWhatItCannotApply(t *testing.T) {
 		b    wire.HostBatch
 		want string
 	}{
-		"no machine id": {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.MachineID = ""; return b }(), "machine_id: must not be empty"},
-		"no host":       {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.Host = ""; return b }(), "host: must not be empty"},
-		"node version":  {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.Version = wire.Version; return b }(), `version: want "catops.host/v1"`},
-		"two payloads":  {hbatch("s", 1, wire.HostEvent{Type: wire.EventFilesystem, Time: testNow, Filesystem: &wire.MountedFilesystem{Mountpoint: "/"}, Host: &wire.HostSample{}}), "events[0]: filesystem event needs exactly"},
-		"no mountpoint": {hbatch("s", 1, wire.HostEvent{Type: wire.EventFilesystem, Time: testNow, Filesystem: &wire.MountedFilesystem{}}), "events[0].filesystem.mountpoint: must not be empty"},
-		"node event":    {hbatch("s", 1, wire.HostEvent{Type: wire.EventPodUpsert, Time: testNow}), `events[0].type: unknown event type "pod_upsert"`},
+		"no machine id":  {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.MachineID = ""; return b }(), "machine_id: must not be empty"},
+		"bad machine id": {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.MachineID = "DB-1"; return b }(), `machine_id: want 32 lowercase hex digits (machine-id(5)), got "DB-1"`},
+		"no host":        {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.Host = ""; return b }(), "host: must not be empty"},
+		"node version":   {func() wire.HostBatch { b := hbatch("s", 1, hbegin(1), hend(1)); b.Version = wire.Version; return b }(), `version: want "catops.host/v1"`},
+		"two payloads":   {hbatch("s", 1, wire.HostEvent{Type: wire.EventFilesystem, Time: testNow, Filesystem: &wire.MountedFilesystem{Mountpoint: "/"}, Host: &wire.HostSample{}}), "events[0]: filesystem event needs exactly"},
+		"no mountpoint":  {hbatch("s", 1, wire.HostEvent{Type: wire.EventFilesystem, Time: testNow, Filesystem: &wire.MountedFilesystem{}}), "events[0].filesystem.mountpoint: must not be empty"},
+		"node event":     {hbatch("s", 1, wire.HostEvent{Type: wire.EventPodUpsert, Time: testNow}), `events[0].type: unknown event type "pod_upsert"`},
 	} {
 		code, resp := h.sendHost(tc.b)
 		assert.Equal(t, http.StatusBadRequest, code, name)

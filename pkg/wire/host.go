@@ -17,6 +17,20 @@ const (
 	ContentTypeHost = "application/vnd.catops.host.v1+json"
 )
 
+// ValidMachineID reports whether id has machine-id(5)'s format, which a
+// host batch's machine_id has: 32 lowercase hex digits.
+func ValidMachineID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // HostStream is the host agent's stream.
 var HostStream = Stream{Version: HostVersion, Path: HostPath, ContentType: ContentTypeHost, Product: "catops"}
 
