@@ -103,7 +103,7 @@ rm -f "$LOGS/view.txt" # the view of an older demo: the view is on the terminal 
 CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s ./cmd/kubernetes
 # beside it, as in the image: `bin/catops-k8s cluster` execs it
 CGO_ENABLED=0 go build -trimpath -o bin/catops-k8s-cluster ./cmd/kubernetes-cluster
-CGO_ENABLED=0 go build -trimpath -o bin/catops ./cmd/catops
+make -s --no-print-directory build-host HOST_OUT=bin/catops
 go build -o bin/catops-receiver ./cmd/catops-receiver
 go build -o bin/rig ./test/rig/cmd/rig
 

@@ -32,6 +32,7 @@ import (
 	"github.com/catops/cli/pkg/sender"
 	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/victoria"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -92,6 +93,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, hup <-c
 		return config.Fail(stderr, prog, err)
 	}
 	log := logging.New(stderr, cfg.LogLevel)
+	// The metrics package logs a /proc file it cannot read with the
+	// standard logger: as JSON lines like the rest.
+	defer zap.RedirectStdLog(log.Named("metrics"))()
 	defer func() { _ = log.Sync() }()
 	log.Info("Starting catops", zap.String("version", version), zap.String("host", hostname), zap.String("machineID", machineID),
 		zap.String("config", cfg.ConfigFile), zap.Duration("interval", cfg.CollectionInterval))
@@ -112,13 +116,17 @@ func serve(ctx context.Context, cfg *config.Config, hostOpts hostsample.Options,
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)
 	}
-	reg := telemetry.NewRegistry(version)
-	metrics := telemetry.NewHost(reg)
+	groups := telemetry.Common
+	if cfg.SpoolDir != "" {
+		groups |= telemetry.Spool
+	}
+	reg := victoria.NewRegistry(version)
+	metrics := victoria.New(reg, groups)
 	sender.InitMetrics(metrics, []wire.EventType{wire.EventHost, wire.EventHostInfo, wire.EventFilesystem, wire.EventInterface})
 
 	status := health.NewStatus(3*cfg.CollectionInterval+30*time.Second, nil)
 	if cfg.HealthAddr != "" {
-		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, reg), log)
+		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, reg.Handler()), log)
 		if err != nil {
 			return err
 		}
@@ -126,7 +134,6 @@ func serve(ctx context.Context, cfg *config.Config, hostOpts hostsample.Options,
 	}
 	var sp *spool.Spool
 	if cfg.SpoolDir != "" {
-		metrics.RegisterSpool(reg)
 		if sp, err = spool.Open(cfg.SpoolDir, spool.Options{MaxBytes: cfg.SpoolMaxBytes, Logger: log.Named("spool"), Metrics: metrics}); err != nil {
 			return fmt.Errorf("CATOPS_SPOOL_DIR: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,24 +41,33 @@ func runWith(t *testing.T, args []string, env map[string]string) (int, string, s
 
 // TestLinksNoKubernetesPackage: catops is the agent of servers without
 // Kubernetes; it links no k8s.io package, checked on the package list and
-// on the modules recorded in the built binary.
+// on the modules recorded in the binary `make build-host` builds, nor what
+// it leaves out to stay small (Prometheus's client, HTTP/2).
 func TestLinksNoKubernetesPackage(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	require.NoError(t, err, "go list -deps")
 	deps := strings.Fields(string(out))
 	for _, p := range deps {
 		assert.False(t, strings.HasPrefix(p, "k8s.io/") || strings.HasPrefix(p, "sigs.k8s.io/"), "catops links %s", p)
+		// Prometheus's client and protobuf cost an idle process 2.9 MiB
+		// (docs/benchmarks.md, "The host agent"): catops's /metrics is
+		// pkg/telemetry/victoria's.
+		assert.False(t, strings.HasPrefix(p, "github.com/prometheus/") || strings.HasPrefix(p, "google.golang.org/protobuf/"),
+			"catops links %s", p)
 	}
-	for _, want := range []string{"github.com/catops/cli/pkg/hostsample", "github.com/catops/cli/pkg/sender", "github.com/shirou/gopsutil/v4/cpu"} {
+	for _, want := range []string{"github.com/catops/cli/pkg/hostsample", "github.com/catops/cli/pkg/sender", "github.com/shirou/gopsutil/v4/cpu",
+		"github.com/VictoriaMetrics/metrics"} {
 		assert.Contains(t, deps, want, "go list found no %s: is the list right?", want)
 	}
 	bin := filepath.Join(t.TempDir(), "catops")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("make", "-s", "--no-print-directory", "-C", "../..", "build-host", "HOST_OUT="+bin) // as shipped
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
 	mods, err := exec.Command("go", "version", "-m", bin).Output()
 	require.NoError(t, err)
+	assert.Contains(t, string(mods), "\tbuild\t-tags=nethttpomithttp2\n", "built without net/http's bundled HTTP/2")
 	assert.NotContains(t, string(mods), "k8s.io/", "modules in the binary:\n%s", mods)
+	assert.NotContains(t, string(mods), "github.com/prometheus/", "modules in the binary:\n%s", mods)
 	assert.Contains(t, string(mods), "github.com/shirou/gopsutil/v4")
 }
 
@@ -185,12 +195,16 @@ func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 	waitFor(t, rec.arrived, "the first batch")
 	assert.Equal(t, "token-one", rec.last())
 	metrics := get(t, "http://"+env["CATOPS_HEALTH_ADDR"]+"/metrics")
-	for _, series := range []string{"catops_batches_sent_total", "catops_host_sample_duration_seconds_count", "catops_last_collection_timestamp_seconds"} {
+	for _, series := range []string{"catops_batches_sent_total", "catops_host_sample_duration_seconds_count", "catops_last_collection_timestamp_seconds",
+		"go_goroutines", "process_resident_memory_bytes"} {
 		assert.Contains(t, metrics, "\n"+series+" ", "/metrics")
 	}
-	for _, series := range []string{"catops_cached_pods", "catops_usage_available", "rest_client_requests_total", "catops_watch_restarts_total"} {
+	for _, series := range []string{"catops_cached_pods", "catops_usage_available", "rest_client_requests_total", "catops_watch_restarts_total",
+		"catops_spool_"} { // no CATOPS_SPOOL_DIR, no spool families
 		assert.NotContains(t, metrics, series, "/metrics of a host agent")
 	}
+	assert.Contains(t, metrics, "\n# HELP catops_batches_sent_total Batches the backend acknowledged.\n# TYPE catops_batches_sent_total counter\n")
+	assert.Regexp(t, `\ncatops_build_info\{version="dev",go_version="go[0-9.]+"\} 1\n`, metrics)
 	// Same size, same modification time: only a reload notices.
 	require.NoError(t, os.WriteFile(tokFile, []byte("token-two\n"), 0o600))
 	require.NoError(t, os.Chtimes(tokFile, st.ModTime(), st.ModTime()))
@@ -200,12 +214,15 @@ func TestSIGHUPReadsTheTokenAgain(t *testing.T) {
 		waitFor(t, rec.arrived, "a batch after SIGHUP")
 	}
 	assert.Equal(t, "token-two", rec.last(), "the batches after SIGHUP carry the new token")
+	stdlog.Print("a line of the standard logger")
 	cancel()
 	assert.Equal(t, 0, <-done)
 	done = make(chan int, 1)
 	done <- 0
 	out := logs.String()
 	assert.Contains(t, out, `"msg":"SIGHUP: auth token read again"`)
+	assert.Regexp(t, `\{"level":"info",[^\n]*"component":"metrics",[^\n]*"msg":"a line of the standard logger"\}\n`, out,
+		"the standard logger writes JSON lines too")
 	assert.NotContains(t, out, "token-one")
 	assert.NotContains(t, out, "token-two")
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/catops/cli/pkg/sender"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/telemetry/clientgo"
+	"github.com/catops/cli/pkg/telemetry/prom"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -113,8 +114,8 @@ func serve(ctx context.Context, cfg *config.Config, restCfg *rest.Config, log *z
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)
 	}
-	reg := telemetry.NewRegistry(version)
-	metrics := telemetry.New(reg)
+	reg := prom.NewRegistry(version)
+	metrics := prom.New(reg, telemetry.Common|telemetry.Kubernetes)
 	clientgo.Register(reg)
 	leading := prometheus.NewGauge(prometheus.GaugeOpts{Name: "catops_cluster_leader",
 		Help: "1 while this replica holds the cluster reporter's lease (and sends), 0 otherwise."})
@@ -123,7 +124,7 @@ func serve(ctx context.Context, cfg *config.Config, restCfg *rest.Config, log *z
 
 	status := health.NewStatus(3*cfg.CollectionInterval+30*time.Second, nil)
 	if cfg.HealthAddr != "" {
-		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, reg), log)
+		stop, err := health.Serve(cfg.HealthAddr, health.Handler(status, prom.Handler(reg)), log)
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,7 @@ import (
 	"github.com/catops/cli/pkg/spool"
 	"github.com/catops/cli/pkg/telemetry"
 	"github.com/catops/cli/pkg/telemetry/clientgo"
+	"github.com/catops/cli/pkg/telemetry/prom"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/wire"
@@ -155,20 +156,21 @@ func New(cfg *config.Config, d Deps) (*Agent, error) {
 		d.Registry = prometheus.NewRegistry()
 	}
 	if d.Metrics == nil {
-		d.Metrics = telemetry.New(d.Registry)
-		if s := d.Usage; s != nil {
-			target, requests := telemetry.MetricsAPI, func(st usage.Stats) uint64 { return st.Requests }
-			if cfg.PodMetricsSource == config.SourceKubelet {
-				target, requests = telemetry.Kubelet, func(st usage.Stats) uint64 { return st.KubeletRequests }
-			}
-			telemetry.RegisterUsage(d.Registry, target, func() (uint64, uint64) { st := s.Stats(); return requests(st), st.Errors })
-			telemetry.RegisterUsageRejected(d.Registry, target, func() map[string]uint64 { return s.Stats().Rejected })
-		}
-		telemetry.RegisterBuildInfo(d.Registry, d.Version)
-		clientgo.Register(d.Registry)
+		groups := telemetry.Common | telemetry.Kubernetes
 		if cfg.SpoolDir != "" {
-			d.Metrics.RegisterSpool(d.Registry)
+			groups |= telemetry.Spool
 		}
+		d.Metrics = prom.New(d.Registry, groups)
+		if s := d.Usage; s != nil {
+			target, requests := prom.MetricsAPI, func(st usage.Stats) uint64 { return st.Requests }
+			if cfg.PodMetricsSource == config.SourceKubelet {
+				target, requests = prom.Kubelet, func(st usage.Stats) uint64 { return st.KubeletRequests }
+			}
+			prom.RegisterUsage(d.Registry, target, func() (uint64, uint64) { st := s.Stats(); return requests(st), st.Errors })
+			prom.RegisterUsageRejected(d.Registry, target, func() map[string]uint64 { return s.Stats().Rejected })
+		}
+		prom.RegisterBuildInfo(d.Registry, d.Version)
+		clientgo.Register(d.Registry)
 	}
 	initMetrics(cfg, d.Metrics, d.Usage != nil)
 	a := &Agent{cfg: cfg, d: d, log: d.Logger.With(zap.String("node", cfg.NodeName)), session: newSession()}
@@ -249,7 +251,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		ship = a.post
 	}
 	if cfg.HealthAddr != "" {
-		stop, err := health.Serve(cfg.HealthAddr, health.Handler(a.status, d.Registry), log)
+		stop, err := health.Serve(cfg.HealthAddr, health.Handler(a.status, prom.Handler(d.Registry)), log)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -29,6 +28,8 @@ import (
 	"github.com/catops/cli/pkg/podcache/podcachetest"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/metricsapi"
 	"github.com/catops/cli/pkg/wire"
@@ -101,7 +102,7 @@ func newEnvWith(t *testing.T, bo backendOpts, tweak func(*config.Config, *Deps),
 	e.cfg = testConfig(e.srv.URL)
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	e.metrics = telemetry.New(prometheus.NewRegistry())
+	e.metrics = prom.New(prometheus.NewRegistry(), telemetry.All)
 	ready := make(chan struct{})
 	d := Deps{Kube: podcachetest.Clientset{Interface: e.client}, Host: &fakeHost{}, Logger: zap.New(core), Metrics: e.metrics,
 		Client: e.srv.Client(), Version: "test", Ready: func() { close(ready) }}
@@ -231,20 +232,20 @@ func TestBackendOutageDeliversEveryChangeExactlyOnce(t *testing.T) {
 	e := newEnv(t, func(c *config.Config, _ *Deps) { c.CollectionInterval = time.Hour }, newPod("default", "api"))
 	e.waitFor("the start snapshot", func(st receiver.NodeState) bool { return len(st.Pods) == 1 && st.Host != nil })
 
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) == 0 }, 10*time.Second, 5*time.Millisecond, "queue drained")
+	require.Eventually(t, func() bool { return promtest.Value(e.metrics.QueueEvents) == 0 }, 10*time.Second, 5*time.Millisecond, "queue drained")
 	e.rcv.SetDown(true)
 	const base = 0.0
 	const steps = 8
 	for i := 1; i <= steps; i++ {
-		before := testutil.ToFloat64(e.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "overflow"))
+		before := promtest.Value(e.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "overflow"))
 		e.update("default", "api", func(p *corev1.Pod) { p.Labels["step"] = strconv.Itoa(i) })
 		// Wait until the joiner queued this step, so no two steps coalesce.
 		require.Eventually(t, func() bool {
-			return testutil.ToFloat64(e.metrics.QueueEvents) >= base+float64(i)
+			return promtest.Value(e.metrics.QueueEvents) >= base+float64(i)
 		}, 10*time.Second, 5*time.Millisecond, "step %d queued", i)
-		require.Equal(t, before, testutil.ToFloat64(e.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "overflow")))
+		require.Equal(t, before, promtest.Value(e.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "overflow")))
 	}
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.BatchesFailed.WithLabelValues("status_5xx")) > 0 },
+	require.Eventually(t, func() bool { return promtest.Value(e.metrics.BatchesFailed.WithLabelValues("status_5xx")) > 0 },
 		10*time.Second, 5*time.Millisecond, "the agent hit the outage")
 	e.rcv.SetDown(false)
 	e.waitFor("the last step", func(st receiver.NodeState) bool { return st.Pods["default/api"].Labels["step"] == strconv.Itoa(steps) })
@@ -271,7 +272,7 @@ func TestBackendRestartTriggersResync(t *testing.T) {
 	e.waitFor("a resync after the 409", e.matchesTruth)
 	st, _ := e.rcv.Node(node)
 	assert.Len(t, st.Pods, 1)
-	assert.Positive(t, testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested)), "the 409 asked for it")
+	assert.Positive(t, promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested)), "the 409 asked for it")
 }
 
 func TestRandomChurnWithOutagesConverges(t *testing.T) {
@@ -359,7 +360,7 @@ func TestShutdownFlushesPendingChanges(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// Queued: snapshot_begin, snapshot_end, one host sample and the 5 pods.
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) == 8 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return promtest.Value(e.metrics.QueueEvents) == 8 }, 10*time.Second, 5*time.Millisecond)
 	_, ok := e.rcv.Node(node)
 	require.False(t, ok, "nothing delivered before shutdown")
 	e.stop()
@@ -438,7 +439,7 @@ func TestShutdownFlushDoesNotWaitForAStuckSampler(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// snapshot_begin, snapshot_end, the first host sample and the 3 pods.
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.QueueEvents) == 6 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return promtest.Value(e.metrics.QueueEvents) == 6 }, 10*time.Second, 5*time.Millisecond)
 	e.stop()
 	st, ok := e.rcv.Node(node)
 	require.True(t, ok)
@@ -455,7 +456,7 @@ func TestBackToBackResyncsAreSpaced(t *testing.T) {
 		e.update("default", "a", func(p *corev1.Pod) { p.Labels["n"] = strconv.Itoa(rand.IntN(1 << 30)) })
 		time.Sleep(100 * time.Millisecond)
 	}
-	during := testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested))
+	during := promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested))
 	t.Logf("requested snapshots during 8 backend resets in 0.8 s: %v", during)
 	assert.GreaterOrEqual(t, during, 1.0)
 	assert.LessOrEqual(t, during, 2.0, "resyncs asked back to back are spaced by a backoff, not sent each time")

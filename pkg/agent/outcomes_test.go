@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/receiver"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -29,11 +29,11 @@ import (
 // configuration; pkg/sender tests it.
 
 func (e *env) failed(reason string) float64 {
-	return testutil.ToFloat64(e.metrics.BatchesFailed.WithLabelValues(reason))
+	return promtest.Value(e.metrics.BatchesFailed.WithLabelValues(reason))
 }
 
 func (e *env) dropped(typ wire.EventType, reason string) float64 {
-	return testutil.ToFloat64(e.metrics.EventsDropped.WithLabelValues(string(typ), reason))
+	return promtest.Value(e.metrics.EventsDropped.WithLabelValues(string(typ), reason))
 }
 
 func (e *env) eventually(cond func() bool, msg string) {
@@ -58,7 +58,7 @@ func pods(n int) []runtime.Object {
 func TestOutcome2xx(t *testing.T) {
 	e := newEnv(t, nil, pods(3)...)
 	e.waitFor("the start snapshot", e.matchesTruth)
-	e.eventually(func() bool { return testutil.ToFloat64(e.metrics.BatchesSent) > 0 }, "acknowledged batches counted")
+	e.eventually(func() bool { return promtest.Value(e.metrics.BatchesSent) > 0 }, "acknowledged batches counted")
 	for _, r := range []string{"network", "status_5xx", "auth", "misrouted", "redirect", "conflict", "too_large", "rejected"} {
 		assert.Zero(t, e.failed(r), r)
 	}
@@ -147,7 +147,7 @@ func TestOutcomeTokenUnreadable(t *testing.T) {
 	e.create(newPod("default", "kept"))
 	e.eventually(func() bool { return e.failed("auth") > 0 }, "the token read failed")
 	assert.Equal(t, 1, e.logs.FilterMessageSnippet("check CATOPS_AUTH_TOKEN_FILE").Len())
-	events := testutil.ToFloat64(e.metrics.QueueEvents)
+	events := promtest.Value(e.metrics.QueueEvents)
 	assert.Positive(t, events, "the events stay queued")
 	assert.Zero(t, e.dropped(wire.EventPodUpsert, "rejected"))
 }
@@ -156,7 +156,7 @@ func TestOutcomeAuthRefused(t *testing.T) {
 	e := newEnv(t, func(c *config.Config, _ *Deps) { c.AuthToken = "wrong-token" }, pods(1)...)
 	e.eventually(func() bool { return e.failed("auth") > 0 }, "the backend refused the token")
 	assert.Equal(t, 1, e.logs.FilterMessageSnippet("check CATOPS_AUTH_TOKEN").Len(), "one line, then a minute's wait")
-	events := testutil.ToFloat64(e.metrics.QueueEvents)
+	events := promtest.Value(e.metrics.QueueEvents)
 	assert.Positive(t, events, "the events stay queued")
 	for _, entry := range e.logs.All() {
 		assert.NotContains(t, fmt.Sprint(entry.Message, entry.Context), "wrong-token", "the token never reaches a log line")
@@ -167,7 +167,7 @@ func TestOutcomeMisrouted(t *testing.T) {
 	e := newEnv(t, func(c *config.Config, _ *Deps) { c.BackendURL += "/wrong-prefix" }, pods(1)...)
 	e.eventually(func() bool { return e.failed("misrouted") > 0 }, "the backend answered 404")
 	assert.Equal(t, 1, e.logs.FilterMessageSnippet("check CATOPS_BACKEND_URL").Len())
-	events := testutil.ToFloat64(e.metrics.QueueEvents)
+	events := promtest.Value(e.metrics.QueueEvents)
 	assert.Positive(t, events, "the events stay queued")
 }
 
@@ -179,7 +179,7 @@ func TestOutcomeRedirect(t *testing.T) {
 	entries := e.logs.FilterMessageSnippet("set CATOPS_BACKEND_URL to the final URL").All()
 	require.Len(t, entries, 1)
 	assert.Equal(t, "https://backend.example/api/cli/kubernetes/metrics", entries[0].ContextMap()["location"])
-	events := testutil.ToFloat64(e.metrics.QueueEvents)
+	events := promtest.Value(e.metrics.QueueEvents)
 	assert.Positive(t, events, "the events stay queued, nothing is sent elsewhere")
 }
 
@@ -205,7 +205,7 @@ func TestOutcomeConflictOnQuietNodeResyncs(t *testing.T) {
 		return len(st.Pods) == 20 && e.matchesTruth(st)
 	})
 	assert.Positive(t, e.failed("conflict"))
-	assert.Positive(t, testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested)))
+	assert.Positive(t, promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonRequested)))
 }
 
 func TestOutcomeTooLargeSplits(t *testing.T) {
@@ -227,7 +227,7 @@ func TestOutcomeTooLargeSingleEvent(t *testing.T) {
 		return len(st.Pods) == 3 && st.Pods["default/huge"].Name == ""
 	})
 	e.eventually(func() bool { return e.dropped(wire.EventPodUpsert, "too_large") > 0 }, "the huge record was dropped alone")
-	e.eventually(func() bool { return testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)) > 0 },
+	e.eventually(func() bool { return promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)) > 0 },
 		"a dropped pod change asks for a resync")
 	e.create(newPod("default", "after"))
 	e.waitFor("later changes, without a pause", func(st receiver.NodeState) bool { _, ok := st.Pods["default/after"]; return ok })
@@ -247,7 +247,7 @@ func TestOutcomeRejectedSampleEvents(t *testing.T) {
 	e.create(newPod("default", "after"))
 	e.waitFor("a later change, with no pause", e.matchesTruth)
 	assert.Zero(t, e.dropped(wire.EventPodUpsert, "rejected"), "no pod change is lost with the samples")
-	assert.Zero(t, testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)), "a lost sample needs no resync")
+	assert.Zero(t, promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)), "a lost sample needs no resync")
 	assert.Positive(t, e.failed("rejected"))
 }
 
@@ -259,7 +259,7 @@ func TestOutcomeRejectedLifecycleEvent(t *testing.T) {
 	e := newEnvWith(t, backendOpts{receiver: func(o *receiver.Options) { o.EventTypes = known }}, nil, objs...)
 	e.waitFor("the pods, without the node", func(st receiver.NodeState) bool { return e.matchesTruth(st) && st.Node == nil })
 	e.eventually(func() bool { return e.dropped(wire.EventNode, "rejected") > 0 }, "the node event was dropped alone")
-	e.eventually(func() bool { return testutil.ToFloat64(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)) > 0 },
+	e.eventually(func() bool { return promtest.Value(e.metrics.Snapshots.WithLabelValues(wire.ReasonResync)) > 0 },
 		"a dropped lifecycle event asks for a resync")
 }
 
@@ -274,7 +274,7 @@ func TestOutcomeBackendRejectsEverything(t *testing.T) {
 	for _, typ := range []wire.EventType{wire.EventSnapshotBegin, wire.EventSnapshotEnd, wire.EventPodUpsert, wire.EventHost} {
 		assert.Zero(t, e.dropped(typ, "rejected"), "nothing is dropped: %s", typ)
 	}
-	events := testutil.ToFloat64(e.metrics.QueueEvents)
+	events := promtest.Value(e.metrics.QueueEvents)
 	assert.Equal(t, float64(20+3), events, "the start snapshot and the host sample stay queued")
 }
 
@@ -294,7 +294,7 @@ func TestOutcomeProxyAuthAndUnexpectedStatus(t *testing.T) {
 			}}, func(c *config.Config, _ *Deps) { c.CollectionInterval = time.Hour }, pods(3)...)
 			e.eventually(func() bool { return e.failed(tc.reason) > 0 }, "the answer was classified")
 			assert.Equal(t, 1, e.logs.FilterMessageSnippet(tc.advice).Len())
-			assert.Equal(t, float64(3+3), testutil.ToFloat64(e.metrics.QueueEvents), "the start snapshot and the host sample stay queued")
+			assert.Equal(t, float64(3+3), promtest.Value(e.metrics.QueueEvents), "the start snapshot and the host sample stay queued")
 		})
 	}
 }

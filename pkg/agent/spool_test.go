@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +13,7 @@ import (
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/spool"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -27,7 +27,7 @@ func TestShutdownLeavesUndeliveredEventsInTheSpool(t *testing.T) {
 	_, err := e.client.CoreV1().Pods("shop").Create(context.Background(), newPod("shop", "born-in-outage"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	// A tick that counts the pod has queued its change (changes go first).
-	require.Eventually(t, func() bool { return testutil.ToFloat64(e.metrics.CachedPods) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return promtest.Value(e.metrics.CachedPods) >= 1 }, 10*time.Second, 10*time.Millisecond)
 	e.stop()
 
 	kept := e.logs.FilterMessage("Events not delivered at shutdown stay in the spool; a restart with the same spool directory sends them").All()

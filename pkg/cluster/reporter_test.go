@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,6 +28,8 @@ import (
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/sender"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -117,7 +120,7 @@ func lead(t *testing.T, objs ...runtime.Object) *run {
 	rcv, err := receiver.New(receiver.Options{Token: "t"})
 	require.NoError(t, err)
 	r := &run{t: t, be: &backend{t: t, rcv: rcv}, done: make(chan struct{}), fence: time.Now().Add(time.Hour),
-		metrics: telemetry.Discard()}
+		metrics: prom.New(prometheus.NewRegistry(), telemetry.All)}
 	r.cs = fake.NewClientset(objs...)
 	srv := httptest.NewServer(r.be)
 	t.Cleanup(srv.Close)
@@ -277,7 +280,7 @@ func TestNothingIsSentPastTheFence(t *testing.T) {
 	_, err := r.cs.CoreV1().Namespaces().Create(context.Background(), namespace("late", "late-uid"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	fenced := r.metrics.BatchesFailed.WithLabelValues("fenced")
-	require.Eventually(t, func() bool { return testutil.ToFloat64(fenced) >= 1 }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return promtest.Value(fenced) >= 1 }, 10*time.Second, 5*time.Millisecond,
 		"the sender meets the fence")
 	assert.Empty(t, ofType(r.be.events(), wire.EventNamespace)[1:], "nothing posted past the fence")
 	r.setFence(time.Now().Add(time.Hour))

@@ -28,8 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
 
@@ -132,12 +130,12 @@ func (s *Status) readyChecks() []check {
 	}
 }
 
-// Handler serves the probes and /metrics.
-func Handler(st *Status, gatherer prometheus.Gatherer) http.Handler {
+// Handler serves the probes, and metrics on /metrics.
+func Handler(st *Status, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	probe(mux, "healthz", st.liveChecks())
 	probe(mux, "readyz", st.readyChecks())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
-
-	"github.com/catops/cli/pkg/telemetry"
 )
 
 type fakeClock struct {
@@ -38,13 +35,15 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	return rec.Code, string(body)
 }
 
+// metricsHandler stands for an exposition's handler: /metrics serves it.
+var metricsHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	_, _ = w.Write([]byte("catops_batches_sent_total 3\n"))
+})
+
 func TestProbes(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	st := NewStatus(time.Minute, clk.now)
-	reg := prometheus.NewRegistry()
-	m := telemetry.New(reg)
-	m.BatchesSent.Add(3)
-	h := Handler(st, reg)
+	h := Handler(st, metricsHandler)
 
 	code, body := get(t, h, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the caches sync")
@@ -69,11 +68,10 @@ func TestProbes(t *testing.T) {
 }
 
 func TestServeReportsPortClash(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	stop, err := Serve("127.0.0.1:0", Handler(NewStatus(time.Minute, nil), reg), zapNop())
+	stop, err := Serve("127.0.0.1:0", Handler(NewStatus(time.Minute, nil), metricsHandler), zapNop())
 	require.NoError(t, err)
 	defer stop()
-	_, err = Serve("127.0.0.1:-1", Handler(NewStatus(time.Minute, nil), reg), zapNop())
+	_, err = Serve("127.0.0.1:-1", Handler(NewStatus(time.Minute, nil), metricsHandler), zapNop())
 	require.ErrorContains(t, err, "CATOPS_HEALTH_ADDR")
 }
 
@@ -98,7 +96,7 @@ func TestLivenessUsesTheMonotonicClock(t *testing.T) {
 func TestProbesNameTheFailingCheck(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	st := NewStatus(time.Minute, clk.now)
-	h := Handler(st, prometheus.NewRegistry())
+	h := Handler(st, metricsHandler)
 
 	code, body := get(t, h, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +21,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -106,7 +107,7 @@ type harness struct {
 func newPoster(t *testing.T, url string, tweak func(*Options)) *harness {
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{reg: prometheus.NewRegistry(), logs: logs}
-	h.metrics = telemetry.New(h.reg)
+	h.metrics = prom.New(h.reg, telemetry.All)
 	opts := Options{
 		BackendURL:   url,
 		Token:        func() (string, error) { return testToken, nil },
@@ -165,11 +166,11 @@ func (h *harness) offer(t *testing.T, node string) {
 }
 
 func (h *harness) dropped(reason string) float64 {
-	return testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues(EventType, reason))
+	return promtest.Value(h.metrics.EventsDropped.WithLabelValues(EventType, reason))
 }
 
 func (h *harness) failed(reason string) float64 {
-	return testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues(reason))
+	return promtest.Value(h.metrics.BatchesFailed.WithLabelValues(reason))
 }
 
 func eventually(t *testing.T, cond func() bool, msg string) {
@@ -187,7 +188,7 @@ func TestSnapshotPostedAsPlainJSON(t *testing.T) {
 	require.NoError(t, h.p.Offer(snap))
 	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the first snapshot")
 	h.offer(t, "node-b")
-	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 2 }, "the second, in a POST of its own")
+	eventually(t, func() bool { return promtest.Value(h.metrics.BatchesSent) == 2 }, "the second, in a POST of its own")
 
 	c := be.snapshot()[0]
 	want, err := json.Marshal(snap)
@@ -199,9 +200,9 @@ func TestSnapshotPostedAsPlainJSON(t *testing.T) {
 	for _, absent := range []string{"Content-Encoding", wire.HeaderSession, wire.HeaderSeq, wire.HeaderBatchID, "Idempotency-Key"} {
 		assert.Empty(t, c.header.Get(absent), absent)
 	}
-	assert.Positive(t, testutil.ToFloat64(h.metrics.LastSendTime))
+	assert.Positive(t, promtest.Value(h.metrics.LastSendTime))
 	assert.Equal(t, 1, h.logs.FilterMessage("First batch accepted by the backend").Len())
-	assert.Zero(t, testutil.ToFloat64(h.metrics.QueueEvents), "nothing pending")
+	assert.Zero(t, promtest.Value(h.metrics.QueueEvents), "nothing pending")
 }
 
 // The backend answers 409 to a legacy snapshot (it has no sequence to
@@ -254,11 +255,11 @@ func TestNewestReplacesOneNotYetDelivered(t *testing.T) {
 	assert.Equal(t, "s3", be.snapshot()[1].snap.NodeName)
 	assert.Equal(t, 2.0, h.dropped("superseded"), "s1 too")
 	assert.Equal(t, 2.0, h.failed("status_5xx"))
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesRetried))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.BatchesRetried))
 
 	down.Store(false)
 	release <- struct{}{}
-	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "delivered once the backend is back")
+	eventually(t, func() bool { return promtest.Value(h.metrics.BatchesSent) == 1 }, "delivered once the backend is back")
 	assert.Equal(t, []string{"s3"}, be.delivered())
 	assert.Equal(t, 1, h.logs.FilterMessage("Backend accepting batches again").Len(), "recovery logged once")
 	assert.Equal(t, 1, h.logs.FilterMessage("Backend unavailable; keeping events queued and retrying").Len(), "the outage is logged once")

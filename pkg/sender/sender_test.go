@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -28,6 +26,8 @@ import (
 
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/token"
 	"github.com/catops/cli/pkg/wire"
 )
@@ -148,11 +148,13 @@ type harness struct {
 	mu      sync.Mutex
 	logs    *observer.ObservedLogs
 	metrics *telemetry.Metrics
+	reg     *prometheus.Registry // metrics's
 }
 
 func newSender(t *testing.T, url string, tweak func(*Options)) *harness {
 	core, logs := observer.New(zap.DebugLevel)
-	h := &harness{logs: logs, metrics: telemetry.Discard()}
+	reg := prometheus.NewRegistry()
+	h := &harness{logs: logs, metrics: prom.New(reg, telemetry.All), reg: reg}
 	opts := Options{
 		BackendURL: url, Token: func() (string, error) { return testToken, nil },
 		Node: "node-a", Session: "sess", AgentVersion: "test",
@@ -211,8 +213,8 @@ func TestBatchCarriesIdentityAuthAndGzip(t *testing.T) {
 	assert.Equal(t, "sess-1", c.batch.BatchID)
 	assert.Equal(t, "sess-1", c.header.Get("Idempotency-Key"), "Go's transport may replay it on a closed kept-alive connection")
 	assert.Equal(t, []string{"a", "b", "host@1"}, be.delivered())
-	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "one batch acknowledged")
-	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.QueueEvents), "queue drained")
+	eventually(t, func() bool { return promtest.Value(h.metrics.BatchesSent) == 1 }, "one batch acknowledged")
+	assert.Equal(t, 0.0, promtest.Value(h.metrics.QueueEvents), "queue drained")
 }
 
 func TestSequenceIncreasesAcrossBatches(t *testing.T) {
@@ -247,7 +249,7 @@ func TestRetriesSameBatchOn5xxAndNetworkErrors(t *testing.T) {
 	waits := h.recordedWaits()
 	require.Len(t, waits, 3)
 	assert.Less(t, waits[0], waits[2], "backoff grows")
-	assert.Equal(t, 3.0, testutil.ToFloat64(h.metrics.BatchesRetried))
+	assert.Equal(t, 3.0, promtest.Value(h.metrics.BatchesRetried))
 	assert.Equal(t, 1, h.logs.FilterMessage("Backend unavailable; keeping events queued and retrying").Len(), "the outage is logged once, not per retry")
 	eventually(t, func() bool { return h.logs.FilterMessage("Backend accepting batches again").Len() == 1 }, "recovery logged once")
 }
@@ -264,7 +266,7 @@ func TestHonoursRetryAfter(t *testing.T) {
 	h.run(t)
 	eventually(t, func() bool { return len(be.delivered()) == 1 }, "delivered")
 	assert.Equal(t, []time.Duration{7 * time.Second}, h.recordedWaits())
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("status_429")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.BatchesFailed.WithLabelValues("status_429")))
 }
 
 func TestAuthFailureBacksOffLongWithoutStorm(t *testing.T) {
@@ -339,7 +341,7 @@ func TestRejectedBatchIsDroppedAndAsksForResync(t *testing.T) {
 	h.s.Enqueue(podEv(t, "next"))
 	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the next batch goes through")
 	assert.Equal(t, []string{"next"}, be.delivered())
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
 }
 
 func TestConflictDropsQueuedDeltasUntilSnapshot(t *testing.T) {
@@ -470,7 +472,7 @@ func TestFlushDoesNotWaitForAFailingBackend(t *testing.T) {
 			assert.Equal(t, 2, h.s.Flush(ctx))
 			assert.Len(t, be.snapshot(), 1, "one attempt")
 			assert.Zero(t, pauses.Load(), "no wait before a retry")
-			assert.Equal(t, 2.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
+			assert.Equal(t, 2.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
 		})
 	}
 }
@@ -484,7 +486,7 @@ func TestFlushGivesUpAtDeadline(t *testing.T) {
 	ctx, done := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer done()
 	assert.Equal(t, 1, h.s.Flush(ctx), "a backend that does not answer within the deadline")
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "shutdown")))
 }
 
 func TestRetryAfterParsing(t *testing.T) {
@@ -509,7 +511,7 @@ func TestWrongURLKeepsEventsAndSaysWhatToFix(t *testing.T) {
 	eventually(t, func() bool { return len(be.delivered()) == 1 }, "the batch was kept, not dropped")
 	assert.Equal(t, []time.Duration{30 * time.Second}, h.recordedWaits())
 	assert.Equal(t, 1, h.logs.FilterMessageSnippet("check CATOPS_BACKEND_URL").Len())
-	assert.Equal(t, 0.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
+	assert.Equal(t, 0.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")))
 }
 
 // A batch the backend refused outright gives its sequence number back, so
@@ -601,7 +603,7 @@ func TestRejectedEventIsFoundBySplittingAndDroppedAlone(t *testing.T) {
 			if !tc.wantResync {
 				typ = "host"
 			}
-			assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues(typ, "rejected")), "exactly the bad event is dropped")
+			assert.Equal(t, 1.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues(typ, "rejected")), "exactly the bad event is dropped")
 			assert.Empty(t, h.recordedWaits(), "a rejection does not pause delivery")
 			var seqs []uint64
 			for _, c := range be.snapshot() {
@@ -640,7 +642,7 @@ func TestBackendRejectingEverythingKeepsEventsAndWaits(t *testing.T) {
 	for _, w := range h.recordedWaits() {
 		assert.Equal(t, 42*time.Second, w)
 	}
-	assert.Zero(t, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")), "nothing is dropped")
+	assert.Zero(t, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "rejected")), "nothing is dropped")
 	events, _ := h.s.Pending()
 	assert.Equal(t, 42, events, "everything stays queued")
 	assert.GreaterOrEqual(t, h.logs.FilterMessageSnippet("Backend rejects even a bare snapshot mark").Len(), 1)
@@ -664,7 +666,7 @@ func TestRedirectKeepsTheBatchAndNamesTheTarget(t *testing.T) {
 	entries := h.logs.FilterMessageSnippet("set CATOPS_BACKEND_URL").All()
 	require.Len(t, entries, 1)
 	assert.Equal(t, "https://elsewhere.example/api", entries[0].ContextMap()["location"])
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("redirect")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.BatchesFailed.WithLabelValues("redirect")))
 }
 
 // Shutdown during a request is an interruption, not a network failure: it
@@ -694,7 +696,7 @@ func TestShutdownDuringRequestIsNotAFailure(t *testing.T) {
 	<-done
 	require.Zero(t, h.s.Flush(context.Background()), "the interrupted batch is delivered by the flush")
 	assert.Equal(t, int32(2), calls.Load())
-	assert.Zero(t, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("network")), "not a network failure")
+	assert.Zero(t, promtest.Value(h.metrics.BatchesFailed.WithLabelValues("network")), "not a network failure")
 	assert.Zero(t, h.logs.FilterMessageSnippet("unreachable").Len())
 }
 
@@ -747,8 +749,8 @@ func TestBatchThatCannotBeBuiltIsDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a dropped pod change asks for a resync")
 	}
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "encode")))
-	assert.Equal(t, 1.0, testutil.ToFloat64(h.metrics.BatchesFailed.WithLabelValues("encode")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues("pod_upsert", "encode")))
+	assert.Equal(t, 1.0, promtest.Value(h.metrics.BatchesFailed.WithLabelValues("encode")))
 }
 
 // The body is the batch as compact JSON, with no trailing newline
@@ -866,31 +868,34 @@ func TestMetricsStartAtZero(t *testing.T) {
 	h := newSender(t, "http://127.0.0.1:1", nil)
 	InitMetrics(h.metrics, []wire.EventType{wire.EventPodUpsert, wire.EventHost})
 	for _, reason := range []string{"network", "status_5xx", "status_429", "auth", "rejected", "too_large", "conflict", "misrouted", "redirect", "proxy_auth", "encode", "unexpected_status"} {
-		assert.True(t, hasSeries(t, h.metrics.BatchesFailed, prometheus.Labels{"reason": reason}), "batches_failed_total{reason=%q}", reason)
+		assert.True(t, hasSeries(t, h.reg, "catops_batches_failed_total", prometheus.Labels{"reason": reason}), "batches_failed_total{reason=%q}", reason)
 	}
 	for _, typ := range []string{"pod_upsert", "host"} {
 		for _, reason := range []string{"overflow", "shutdown", "superseded", "rejected", "too_large", "encode"} {
-			assert.True(t, hasSeries(t, h.metrics.EventsDropped, prometheus.Labels{"type": typ, "reason": reason}), "events_dropped_total{type=%q,reason=%q}", typ, reason)
+			assert.True(t, hasSeries(t, h.reg, "catops_events_dropped_total", prometheus.Labels{"type": typ, "reason": reason}), "events_dropped_total{type=%q,reason=%q}", typ, reason)
 		}
 	}
-	assert.False(t, hasSeries(t, h.metrics.EventsDropped, prometheus.Labels{"type": "usage", "reason": "overflow"}), "only the types given")
+	assert.False(t, hasSeries(t, h.reg, "catops_events_dropped_total", prometheus.Labels{"type": "usage", "reason": "overflow"}), "only the types given")
 }
 
-// hasSeries tells whether vec has a series with exactly these labels.
-func hasSeries(t *testing.T, vec *prometheus.CounterVec, labels prometheus.Labels) bool {
+// hasSeries tells whether reg has a series of family with exactly these
+// labels.
+func hasSeries(t *testing.T, reg prometheus.Gatherer, family string, labels prometheus.Labels) bool {
 	t.Helper()
-	ch := make(chan prometheus.Metric, 1000)
-	vec.Collect(ch)
-	close(ch)
-	for m := range ch {
-		var d dto.Metric
-		require.NoError(t, m.Write(&d))
-		got := prometheus.Labels{}
-		for _, l := range d.GetLabel() {
-			got[l.GetName()] = l.GetValue()
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != family {
+			continue
 		}
-		if maps.Equal(got, labels) {
-			return true
+		for _, m := range f.GetMetric() {
+			got := prometheus.Labels{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if maps.Equal(got, labels) {
+				return true
+			}
 		}
 	}
 	return false
@@ -921,7 +926,7 @@ func TestChangedTokenEndsTheAuthWait(t *testing.T) {
 	h.run(t)
 	eventually(t, func() bool { return requests.Load() == 1 }, "refused once")
 	require.NoError(t, os.WriteFile(path, []byte("rotated-token\n"), 0o600))
-	eventually(t, func() bool { return testutil.ToFloat64(h.metrics.BatchesSent) == 1 }, "delivered with the new token, before the hour")
+	eventually(t, func() bool { return promtest.Value(h.metrics.BatchesSent) == 1 }, "delivered with the new token, before the hour")
 	assert.EqualValues(t, 2, requests.Load())
 	assert.Equal(t, 1, h.logs.FilterMessage("Auth token changed; retrying now").Len())
 }

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/spool"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -43,7 +43,7 @@ func TestSpoolSendsAnEarlierRunsEventsFirstUnderItsSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	assert.Equal(t, 5, h1.s.Flush(ctx), "nothing delivered")
-	assert.Zero(t, testutil.ToFloat64(h1.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "shutdown")),
+	assert.Zero(t, promtest.Value(h1.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "shutdown")),
 		"kept in the spool, not dropped")
 	require.NoError(t, sp1.Close())
 
@@ -188,7 +188,7 @@ func TestDegradedSpoolFallsBackToMemory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	assert.Equal(t, 3, h.s.Flush(ctx))
-	assert.Equal(t, 3.0, testutil.ToFloat64(h.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "shutdown")),
+	assert.Equal(t, 3.0, promtest.Value(h.metrics.EventsDropped.WithLabelValues(string(wire.EventPodUpsert), "shutdown")),
 		"a degraded spool holds nothing: the events are lost, and counted")
 }
 

@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/pkg/wire"
 )
 
@@ -28,7 +29,7 @@ func ev(t wire.EventType, n int) wire.EncodedEvent {
 
 func open(t *testing.T, dir string, maxBytes int) (*Spool, *telemetry.Metrics) {
 	t.Helper()
-	m := telemetry.New(prometheus.NewRegistry())
+	m := prom.New(prometheus.NewRegistry(), telemetry.All)
 	s, err := Open(dir, Options{MaxBytes: maxBytes, Metrics: m})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
@@ -57,7 +58,7 @@ func TestWhatIsLeftIsReadBackInOrder(t *testing.T) {
 	assert.Equal(t, map[string]Session{"s1": {ID: "s1", Node: "n1", Namespace: "catops", AgentVersion: "1.2.3", LastSeq: 2}}, c.Sessions)
 	assert.Equal(t, &InFlight{Session: "s1", Seq: 2, FirstID: next, LastID: next}, c.InFlight)
 	assert.Zero(t, c.Skipped)
-	assert.Equal(t, 2.0, testutil.ToFloat64(m.SpoolReplayedEvents))
+	assert.Equal(t, 2.0, promtest.Value(m.SpoolReplayedEvents))
 	assert.Empty(t, s2.Replay().Records, "Replay gives the contents once")
 
 	// A new run appends after the old records, under its own session.
@@ -124,7 +125,7 @@ func TestUnreadableRecordsAreSkippedAndCounted(t *testing.T) {
 	require.Len(t, c.Records, 2)
 	assert.Equal(t, []uint64{id, id + 2}, []uint64{c.Records[0].ID, c.Records[1].ID})
 	assert.Equal(t, 2, c.Skipped)
-	assert.Equal(t, 2.0, testutil.ToFloat64(m.SpoolSkippedRecords))
+	assert.Equal(t, 2.0, promtest.Value(m.SpoolSkippedRecords))
 }
 
 // A file damaged anywhere (cut short, bytes flipped) never stops the agent:
@@ -158,7 +159,7 @@ func TestDamagedFileIsMovedAside(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(d, FileName), damage(good), 0o600))
-			m := telemetry.New(prometheus.NewRegistry())
+			m := prom.New(prometheus.NewRegistry(), telemetry.All)
 			s, err := Open(d, Options{Metrics: m})
 			require.NoError(t, err)
 			defer s.Close()
@@ -170,7 +171,7 @@ func TestDamagedFileIsMovedAside(t *testing.T) {
 			}
 			if name == "empty" {
 				assert.Empty(t, c.Records, "an empty file is a new spool")
-			} else if testutil.ToFloat64(m.SpoolSkippedRecords) == 0 {
+			} else if promtest.Value(m.SpoolSkippedRecords) == 0 {
 				assert.Len(t, c.Records, 200, "nothing counted, so everything must be there")
 			}
 			s.Begin(Session{ID: "s2", Node: "n1"})
@@ -195,8 +196,8 @@ func TestFullSpoolDegradesToMemoryAndRecovers(t *testing.T) {
 		}
 	}
 	require.True(t, s.Degraded())
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolDegraded))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolWriteFailures.WithLabelValues("full")))
+	assert.Equal(t, 1.0, promtest.Value(m.SpoolDegraded))
+	assert.Equal(t, 1.0, promtest.Value(m.SpoolWriteFailures.WithLabelValues("full")))
 	_, err := os.Stat(filepath.Join(dir, FileName))
 	assert.ErrorIs(t, err, os.ErrNotExist, "a file that no longer matches the queue is removed")
 	// Ids keep coming while degraded; calls are harmless.
@@ -210,7 +211,7 @@ func TestFullSpoolDegradesToMemoryAndRecovers(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	s.Reset()
 	require.False(t, s.Degraded())
-	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolDegraded))
+	assert.Equal(t, 0.0, promtest.Value(m.SpoolDegraded))
 	id := s.Append("", []wire.EncodedEvent{ev(wire.EventPodUpsert, 2)})
 	require.NoError(t, s.Close())
 
@@ -270,7 +271,7 @@ func TestKilledWriterLeavesAReadableSpool(t *testing.T) {
 		s, m := open(t, dir, 0)
 		c := s.Replay()
 		assert.Zero(t, c.Skipped, "round %d", round)
-		assert.Zero(t, testutil.ToFloat64(m.SpoolSkippedRecords), "round %d", round)
+		assert.Zero(t, promtest.Value(m.SpoolSkippedRecords), "round %d", round)
 		require.NotEmpty(t, c.Records, "round %d", round)
 		ids := map[uint64]bool{}
 		for i, r := range c.Records {
@@ -316,13 +317,13 @@ func TestFullDiskAtStartDegrades(t *testing.T) {
 	assert.True(t, unusable(&os.PathError{Op: "open", Path: "spool.db", Err: syscall.EROFS}))
 
 	// A cap below bbolt's first allocation is a full disk at start.
-	m := telemetry.New(prometheus.NewRegistry())
+	m := prom.New(prometheus.NewRegistry(), telemetry.All)
 	s, err := Open(t.TempDir(), Options{MaxBytes: 4096, Metrics: m})
 	require.NoError(t, err, "a full disk is not a reason not to start")
 	defer s.Close()
 	assert.True(t, s.Degraded())
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolDegraded))
-	assert.Equal(t, 1.0, testutil.ToFloat64(m.SpoolWriteFailures.WithLabelValues("full")))
+	assert.Equal(t, 1.0, promtest.Value(m.SpoolDegraded))
+	assert.Equal(t, 1.0, promtest.Value(m.SpoolWriteFailures.WithLabelValues("full")))
 	assert.Empty(t, s.Replay().Records)
 	s.Begin(Session{ID: "s1", Node: "n1"})
 	s.Append("", []wire.EncodedEvent{ev(wire.EventPodUpsert, 1)}) // harmless
@@ -346,8 +347,8 @@ func TestCompactionOfAHealthySpool(t *testing.T) {
 	s.Reset()
 	require.False(t, s.Degraded())
 	assert.Less(t, s.size(), before, "a fresh, small file")
-	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolDegraded))
-	assert.Equal(t, 0.0, testutil.ToFloat64(m.SpoolWriteFailures.WithLabelValues("error")))
+	assert.Equal(t, 0.0, promtest.Value(m.SpoolDegraded))
+	assert.Equal(t, 0.0, promtest.Value(m.SpoolWriteFailures.WithLabelValues("error")))
 	require.NoError(t, s.Close())
 	c := func() Contents { s2, _ := open(t, dir, 4<<20); return s2.Replay() }()
 	assert.Empty(t, c.Records)

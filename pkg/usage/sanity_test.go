@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
 	"github.com/catops/cli/pkg/usage"
 	"github.com/catops/cli/pkg/usage/usagetest"
 	"github.com/catops/cli/pkg/wire"
@@ -139,7 +139,7 @@ func TestCollectorCountsAndLogsRejections(t *testing.T) {
 	c := usage.NewCollector(src, logger, usagetest.Options)
 	c.UseNode(usagetest.CachedNode("8", "32Gi"))
 	reg := prometheus.NewRegistry()
-	telemetry.RegisterUsageRejected(reg, telemetry.MetricsAPI, func() map[string]uint64 { return c.Stats().Rejected })
+	prom.RegisterUsageRejected(reg, prom.MetricsAPI, func() map[string]uint64 { return c.Stats().Rejected })
 
 	pods := []usage.PodKey{{"shop", "web-0"}, {"shop", "web-1"}, {"shop", "crashy"}}
 	for i := range 3 {

@@ -9,6 +9,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -100,7 +103,7 @@ func (a *agent) stop(t *testing.T) {
 func TestHostAgentEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "catops")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/catops")
+	build := exec.Command("make", "-s", "--no-print-directory", "-C", "../..", "build-host", "HOST_OUT="+bin) // the binary as shipped
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run())
 
@@ -114,6 +117,7 @@ func TestHostAgentEndToEnd(t *testing.T) {
 	env := []string{
 		"CATOPS_BACKEND_URL=" + srv.URL, "CATOPS_AUTH_TOKEN_FILE=" + tokFile, "COLLECTION_INTERVAL=10s",
 		"CATOPS_FLUSH_DELAY=100ms", "CATOPS_SPOOL_DIR=" + filepath.Join(dir, "spool"), "CATOPS_SHUTDOWN_TIMEOUT=2s",
+		"CATOPS_HEALTH_ADDR=" + freeAddr(t),
 	}
 	machineID := readTrimmed(t, "/etc/machine-id")
 	if machineID == "" {
@@ -186,6 +190,11 @@ func TestHostAgentEndToEnd(t *testing.T) {
 	st, _ = rcv.Host(machineID)
 	assert.Zero(t, st.Counters.Conflicts, "no resync after the outage")
 	assertInOrder(t, got.samples())
+	// /metrics counted the outage, and has the spool's families.
+	metrics := getMetrics(t, env)
+	assert.Regexp(t, `\ncatops_batches_failed_total\{reason="status_5xx"\} [1-9][0-9]*\n`, metrics)
+	assert.Regexp(t, `\ncatops_spool_bytes [1-9][0-9]*\n`, metrics)
+	assert.Contains(t, metrics, "\n# TYPE catops_spool_write_failures_total counter\n")
 
 	// A restart on the same spool while the backend is down: what the first
 	// run could not deliver is sent by the second, as a replay, then the
@@ -287,4 +296,31 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// getMetrics reads catops's /metrics at the CATOPS_HEALTH_ADDR of env.
+func getMetrics(t *testing.T, env []string) string {
+	t.Helper()
+	var addr string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "CATOPS_HEALTH_ADDR="); ok {
+			addr = v
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(body)
 }

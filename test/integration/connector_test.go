@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/catops/cli/pkg/config"
 	"github.com/catops/cli/pkg/receiver"
+	"github.com/catops/cli/pkg/telemetry/prom/promtest"
 	"github.com/catops/cli/test/rig"
 )
 
@@ -153,7 +153,7 @@ func TestNoPolling(t *testing.T) {
 		assert.Zero(t, after.APIRequests("LIST", res)-before.APIRequests("LIST", res),
 			"apiserver_request_total{verb=LIST,resource=%s} grew during steady state", res)
 	}
-	assert.Zero(t, testutil.ToFloat64(a.metrics.WatchRestarts.WithLabelValues("pods")))
+	assert.Zero(t, promtest.Value(a.metrics.WatchRestarts.WithLabelValues("pods")))
 }
 
 // TestWatchLossAfterAPIServerRestartAndCompaction: the API server restarts
@@ -224,7 +224,7 @@ func TestBackendOutageDeliversEverything(t *testing.T) {
 	time.Sleep(3 * time.Second) // several collection intervals down
 	// The agent sends on its own goroutine: wait until it has met the
 	// outage rather than read its counter once.
-	failed5xx := func() float64 { return testutil.ToFloat64(a.metrics.BatchesFailed.WithLabelValues("status_5xx")) }
+	failed5xx := func() float64 { return promtest.Value(a.metrics.BatchesFailed.WithLabelValues("status_5xx")) }
 	require.Eventually(t, func() bool { return failed5xx() > 0 }, 30*time.Second, 100*time.Millisecond,
 		"the agent never saw the outage: catops_batches_failed_total{reason=\"status_5xx\"} stayed 0 while the receiver answered 503")
 	a.rcv.SetDown(false)

@@ -35,6 +35,7 @@ import (
 	"github.com/catops/cli/pkg/logging"
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/telemetry"
+	"github.com/catops/cli/pkg/telemetry/prom"
 	"github.com/catops/cli/test/rig"
 )
 
@@ -128,7 +129,7 @@ func startAgent(t *testing.T, restCfg *rest.Config, node string, tweak func(*con
 	logger := logging.New(syncWriter{a.mu, a.logs}, zapcore.DebugLevel)
 	d, err := agent.NewDeps(a.cfg, restCfg, logger, "integration")
 	require.NoError(t, err)
-	a.metrics = telemetry.New(prometheus.NewRegistry())
+	a.metrics = prom.New(prometheus.NewRegistry(), telemetry.All)
 	d.Metrics = a.metrics
 	ready := make(chan struct{})
 	d.Ready = func() { close(ready) }
