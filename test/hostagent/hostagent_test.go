@@ -29,6 +29,7 @@ import (
 
 	"github.com/catops/cli/pkg/receiver"
 	"github.com/catops/cli/pkg/wire"
+	"github.com/catops/cli/test/rig"
 )
 
 const token = "host-agent-integration-token"
@@ -298,13 +299,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// freeAddr is a free loopback address below the ephemeral port range
+// (rig.FreePort), so that no outgoing connection takes it while catops
+// restarts on it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := rig.FreePort()
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // getMetrics reads catops's /metrics at the CATOPS_HEALTH_ADDR of env.
